@@ -1,0 +1,219 @@
+/*
+ * The store: a directory holding two TDB files.
+ *
+ *   store.tdb     root only (0600).  The master: config ('!meta'), users,
+ *                 uid index, tokens and each user's token list.  A live TDB,
+ *                 opened read-write with tdb's locking; every change is one
+ *                 tdb transaction (atomic and durable).
+ *   identity.tdb  world-readable (0644).  The public snapshot that the NSS
+ *                 module and unprivileged `appuser list/show` read: meta
+ *                 (generation, range, admin group and its members) and the
+ *                 users, by name and by uid.  Never modified once published:
+ *                 a writer copies it, applies the change to the copy, fsyncs
+ *                 it and rename()s it into place, so readers (who open it
+ *                 O_RDONLY and hence without locks) never see a torn state
+ *                 and cannot block a writer.  Readers notice the new inode.
+ *   lock          0600; writers hold flock(LOCK_EX) on it for a whole change
+ *                 so that publications happen in commit order.
+ *
+ * A change commits the master first, then publishes the snapshot carrying the
+ * master's new generation.  A writer killed between the two leaves the
+ * snapshot one generation behind; the next writer (or `appuser check`) sees
+ * the lag and republishes it from the master ("roll forward").
+ *
+ * Keys (master):  "!meta"  U<name>  I<uid be32> -> name
+ *                 T<id> -> token  L<name> -> concatenated ids of its tokens
+ * Keys (identity): "!meta"  U<name> -> user  I<uid be32> -> user (same bytes)
+ *
+ * tdb refuses a second tdb_open of one file in one process (EBUSY); the
+ * master is only opened by root-side code (CLI, PAM), the snapshot by the NSS
+ * module and read-only CLI commands; a writer never tdb_opens the published
+ * snapshot, it copies its bytes.
+ */
+#ifndef APPUSER_STORE_H
+#define APPUSER_STORE_H
+
+#include "appuser.h"
+#include "record.h"
+
+struct store;
+
+/* Flags for store_open. */
+#define STORE_READ	0x0	/* master read-only (root; token listing) */
+#define STORE_WRITE	0x1	/* writer: creates the store if missing, takes
+				   the lock, rolls a lagging snapshot forward */
+#define STORE_AUTH	0x2	/* PAM: master read-write for bookkeeping only,
+				   no lock file, never creates anything */
+
+/*
+ * Open the store in dir (NULL: appuser_default_store_dir()).  Checks the
+ * directory as OpenSSH's StrictModes does: dir and each parent owned by root
+ * or the caller and not writable by group/other (a sticky parent such as
+ * /tmp is accepted); the master must be a regular file owned by the dir's
+ * owner with mode 0600.  Writes need euid == owner of dir.
+ * Errors: NOSTORE (missing, with STORE_READ/AUTH), PERMISSION, UNSAFE,
+ * VERSION, CORRUPT, BUSY, SYSTEM.  Free with store_close().
+ */
+int store_open(const char *dir, int flags, struct store **stp);
+void store_close(struct store *st);	/* accepts NULL */
+
+/* Directory in use (owned by st). */
+const char *store_dir(const struct store *st);
+
+/* Current meta (a decoded view that lives until the next call on st). */
+int store_get_meta(struct store *st, struct meta *mp);
+
+/*
+ * Transactions (STORE_WRITE only).  store_begin starts one; the mutators
+ * below then accumulate changes; store_commit commits the master and
+ * publishes the snapshot; store_cancel drops everything.  A mutator called
+ * outside a transaction runs in a transaction of its own.
+ */
+int store_begin(struct store *st);
+int store_commit(struct store *st);
+void store_cancel(struct store *st);
+
+/*
+ * Optional hook called by store_user_add before accepting a name/uid; returns
+ * 0 if free, APPUSER_ERR_EXISTS if the host already resolves it.  The CLI sets
+ * one that asks NSS (getpwnam_r/getgrnam_r/getpwuid_r/getgrgid_r).  Default:
+ * none (tests).  what is "name" or "id".
+ */
+typedef int (*collision_fn)(const char *name, uint32_t id, void *arg);
+void store_set_collision_check(struct store *st, collision_fn fn, void *arg);
+
+/* Change the id range (every existing id must stay inside) / admin group
+ * name (must not collide). */
+int store_set_range(struct store *st, uint32_t min, uint32_t max);
+int store_set_admin_group(struct store *st, const char *name);
+
+/*
+ * Add a user.  u->name, description, home, shell are taken from *u
+ * (description NULL -> "", home NULL -> "/nonexistent", shell NULL ->
+ * "/bin/sh"); uid/gid are allocated (u->uid == 0) or taken from u->uid if
+ * non-zero (import of a fixed id; must be inside the range and free).
+ * create_time is now.  On success *createdp (optional) is an owned copy.
+ * Errors: INVALID, EXISTS, RANGE.
+ */
+int store_user_add(struct store *st, const struct user *u,
+    struct user **createdp);
+
+/* Delete a user and, in the same transaction, all its tokens. */
+int store_user_delete(struct store *st, const char *name);
+
+/* Grant/revoke organization admin.  Idempotent (0 if already so). */
+int store_user_set_admin(struct store *st, const char *name, bool admin);
+
+/* Look up (any mode).  *up is owned: user_free(). */
+int store_user_get(struct store *st, const char *name, struct user **up);
+
+/* Enumerate users; fn returns 0 to go on, non-zero to stop (returned). */
+typedef int (*user_fn)(const struct user *u, void *arg);
+int store_user_foreach(struct store *st, user_fn fn, void *arg);
+
+/*
+ * Add token t for t->user (id, verifier, metadata filled in by the caller,
+ * create_time/expiry by the caller too).  Errors: NOT_FOUND (user), EXISTS
+ * (id collision), INVALID.
+ */
+int store_token_add(struct store *st, const struct token *t);
+
+/* Revoke one token of user by id (sets revoke_time; the record stays so
+ * that verification reports "revoked").  NOT_FOUND if the user has no such
+ * token; 0 if it was already revoked. */
+int store_token_revoke(struct store *st, const char *user, const char *id);
+
+/* Revoke every live token of user; *countp = how many were revoked. */
+int store_token_revoke_all(struct store *st, const char *user,
+    size_t *countp);
+
+/* Fetch one token by id.  *tp is owned: token_free(). */
+int store_token_get(struct store *st, const char *id, struct token **tp);
+
+/* Tokens of user (or of everyone when user is NULL). */
+typedef int (*token_fn)(const struct token *t, void *arg);
+int store_token_foreach(struct store *st, const char *user, token_fn fn,
+    void *arg);
+
+/*
+ * Verify a presented token (len bytes, need not be NUL-terminated) for user
+ * and service from rhost (NULL/"" = local) at now.  Returns a verify_result
+ * (VERIFY_OK = 0).  On VERIFY_OK and on failures after the token parsed,
+ * *tokenp (if not NULL) receives an owned copy of the stored record (for the
+ * caller's logs: prefix, expiry).  Never writes.
+ */
+int store_verify(struct store *st, const char *user, const char *tok,
+    size_t len, const char *service, const char *rhost, int64_t now,
+    struct token **tokenp);
+
+/*
+ * Bookkeeping after a successful login (STORE_AUTH or STORE_WRITE): in one
+ * short transaction, re-read token id; if it still exists, is not revoked
+ * and has the same verifier, set last_used_time/last_ip/last_service and,
+ * with extend_when_used, expiry_time = now + max_age.  Waits at most
+ * timeout_ms for the lock (BUSY after).
+ */
+int store_token_touch(struct store *st, const char *id, int64_t now,
+    const char *rhost, const char *service, int timeout_ms);
+
+/*
+ * Verify the whole store: tdb_check on both files, every record decodes,
+ * indexes agree both ways, token lists match tokens, the snapshot equals the
+ * master, ids inside the range, no id 0, file modes.  report() is called
+ * for each problem (text never contains a secret).  Returns 0 if clean,
+ * APPUSER_ERR_CORRUPT if any problem was found.  With STORE_WRITE, a
+ * lagging snapshot is republished first (and reported as repaired).
+ */
+typedef void (*report_fn)(const char *problem, void *arg);
+int store_check(struct store *st, report_fn report, void *arg);
+
+/* ---------------------------------------------------------------------- */
+/*
+ * Reader of the published identity snapshot (NSS module, unprivileged CLI).
+ * Not thread-safe: the caller serialises (the NSS module holds a mutex).
+ * Opens O_RDONLY|O_CLOEXEC and keeps the handle; idview_refresh() costs one
+ * stat() and reopens only when the file was replaced.
+ */
+struct idview;
+
+/* Errors: NOSTORE (no snapshot), PERMISSION, CORRUPT, VERSION, SYSTEM. */
+int idview_open(const char *dir, struct idview **vp);
+void idview_close(struct idview *v);	/* accepts NULL */
+
+/* Reopen if identity.tdb was replaced since open (or last refresh). */
+int idview_refresh(struct idview *v);
+
+/* The view's meta (decoded view, valid until the next refresh/close). */
+const struct meta *idview_meta(const struct idview *v);
+
+/*
+ * Zero-copy lookups: fn is called with a view whose strings point into the
+ * mapped file and are valid only during the call.  Returns fn's return value,
+ * NOT_FOUND, or CORRUPT for a record that fails to decode.
+ */
+int idview_user_by_name(struct idview *v, const char *name, user_fn fn,
+    void *arg);
+int idview_user_by_uid(struct idview *v, uint32_t uid, user_fn fn,
+    void *arg);
+
+/*
+ * Resumable enumeration for getpwent.  A cursor pins the snapshot it started
+ * on (a replaced snapshot stays open until the cursor is released), so one
+ * pass is a consistent, complete view in a stable order, while lookups
+ * through the same idview already see the new snapshot.  Start with
+ * c = IDVIEW_CURSOR_INIT; each call hands the next user to fn; NOT_FOUND at
+ * the end.  idview_cursor_release() (endpwent) drops the pin; it accepts a
+ * never-started cursor.
+ */
+struct idview_cursor {
+	void	*snap;		/* pinned snapshot (internal) */
+	void	*key;		/* last key returned (owned copy) */
+	size_t	 keylen;
+	bool	 done;
+};
+#define IDVIEW_CURSOR_INIT { NULL, NULL, 0, false }
+int idview_next_user(struct idview *v, struct idview_cursor *c, user_fn fn,
+    void *arg);
+void idview_cursor_release(struct idview *v, struct idview_cursor *c);
+
+#endif

@@ -1,0 +1,39 @@
+#!/bin/sh
+# Runs every test program (build/tests/test_*) and script (tests/t_*.sh,
+# tests/e2e/t_*.sh), each speaking TAP (cmocka via CMOCKA_MESSAGE_OUTPUT=TAP),
+# and ends with one summary line: "N passed, N failed, N skipped".
+# A program that crashes or exits non-zero without reporting a failure counts
+# as one failure.  Usage: tests/run.sh [PATTERN]   (substring filter)
+cd "$(dirname "$0")/.." || exit 2
+pass=0 fail=0 skip=0 failed_names=""
+log=$(mktemp) || exit 2
+trap 'rm -f "$log"' EXIT
+export CMOCKA_MESSAGE_OUTPUT=TAP
+for t in build/tests/test_* tests/t_*.sh tests/e2e/t_*.sh; do
+	[ -e "$t" ] || continue
+	case "$t" in *.d|*.o) continue;; esac
+	[ -n "$1" ] && case "$t" in *"$1"*) ;; *) continue;; esac
+	echo "# --- $t"
+	case "$t" in
+	*.sh) sh "$t" >"$log" 2>&1; rc=$?;;
+	*) "$t" >"$log" 2>&1; rc=$?;;
+	esac
+	cat "$log"
+	p=$(grep -Ec '^ok ' "$log" | tr -d ' ')
+	s=$(grep -Ec '^ok .*# *(SKIP|skip)' "$log" | tr -d ' ')
+	f=$(grep -Ec '^not ok ' "$log" | tr -d ' ')
+	p=$((p - s))
+	if [ "$rc" -ne 0 ] && [ "$f" -eq 0 ]; then
+		echo "not ok - $t exited with status $rc"
+		f=1
+	fi
+	if [ $((p + s + f)) -eq 0 ]; then
+		echo "not ok - $t reported no test"
+		f=1
+	fi
+	pass=$((pass + p)); fail=$((fail + f)); skip=$((skip + s))
+	[ "$f" -gt 0 ] && failed_names="$failed_names $t"
+done
+[ -n "$failed_names" ] && echo "# failed:$failed_names"
+echo "$pass passed, $fail failed, $skip skipped"
+[ "$fail" -eq 0 ] && [ "$pass" -gt 0 ]
