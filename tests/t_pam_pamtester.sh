@@ -1,0 +1,215 @@
+#!/bin/sh
+# pam_appuser driven by pamtester as an administrator would: a service file
+# in /etc/pam.d, the token typed on stdin, messages on the terminal, the
+# module's log lines in syslog.  pamtester takes no config directory, so the
+# test runs in a private mount namespace where a directory of ours is
+# bind-mounted on /etc/pam.d and a socket of ours (a tiny syslog listener) on
+# /dev/log; the host's files are never touched.  Tokens travel only through
+# root-only files and pipes, never argv.
+. "$(dirname "$0")/lib.sh"
+
+if [ "$1" != --inner ]; then
+	why=
+	is_root || why="needs root (mount namespace over /etc/pam.d and /dev/log)"
+	for c in pamtester unshare mount python3 setpriv; do
+		[ -n "$why" ] || command -v "$c" >/dev/null 2>&1 ||
+		    why="missing $c (make deps)"
+	done
+	[ -n "$why" ] || [ -x "$APPUSER" ] || why="build/appuser not built"
+	[ -n "$why" ] || [ -f "$TOP/build/pam_appuser.so" ] ||
+	    why="build/pam_appuser.so not built"
+	[ -n "$why" ] || grep -qw overlay /proc/filesystems ||
+	    why="kernel has no overlayfs"
+	if [ -n "$why" ]; then
+		skip "pamtester against pam_appuser.so" "$why"
+		done_testing
+		exit 0
+	fi
+	W=$(mktemp -d /tmp/t_pam_pamtester.XXXXXX) || exit 2
+	unshare --mount --propagation private sh "$0" --inner "$W"
+	rc=$?
+	rmdir "$W" 2>/dev/null	# everything inside was on a private tmpfs
+	exit $rc
+fi
+
+# --- inside the private mount namespace -------------------------------------
+W=$2
+die() { echo "not ok - setup: $*"; echo "1..$((_n + 1))"; exit 1; }
+[ "$(readlink /proc/self/ns/mnt)" != "$(readlink /proc/1/ns/mnt)" ] ||
+    die "not in a private mount namespace"
+mount -t tmpfs -o mode=0755,size=64m t_pam "$W" || die "tmpfs"
+mkdir -m 0700 "$W/secret" && mkdir "$W/pam.d" "$W/devlow" "$W/devorig" ||
+    die mkdir
+
+python3 -c '
+import os, socket, sys
+s = socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM)
+s.bind(sys.argv[1] + ".tmp")
+os.chmod(sys.argv[1] + ".tmp", 0o666)
+os.rename(sys.argv[1] + ".tmp", sys.argv[1])
+with open(sys.argv[2], "ab", buffering=0) as out:
+    while True:
+        out.write(s.recv(65536).rstrip(b"\0\n") + b"\n")
+' "$W/log.sock" "$W/syslog.txt" </dev/null >/dev/null 2>&1 &
+LISTENER=$!
+trap 'kill $LISTENER 2>/dev/null' EXIT
+for i in 1 2 3 4 5 6 7 8 9 10; do [ -S "$W/log.sock" ] && break; sleep 0.2; done
+[ -S "$W/log.sock" ] || die "syslog listener did not start"
+
+# /dev/log: a read-only overlay of /dev with a placeholder, then our socket
+touch "$W/devlow/log"
+mount --rbind /dev "$W/devorig" || die "rbind /dev"
+mount -t overlay overlay -o "lowerdir=$W/devlow:/dev" /dev || die "overlay /dev"
+for m in pts shm mqueue; do
+	[ -d "$W/devorig/$m" ] && mount --rbind "$W/devorig/$m" "/dev/$m"
+done
+mount --bind "$W/log.sock" /dev/log || die "bind /dev/log"
+mount --bind "$W/pam.d" /etc/pam.d || die "bind /etc/pam.d"
+[ ! -e /etc/pam.d/common-auth ] || die "/etc/pam.d is not ours"
+
+S=$W/store
+MOD=$TOP/build/pam_appuser.so
+au() { "$APPUSER" --store "$S" "$@"; }
+cat >/etc/pam.d/t-appuser <<EOF
+auth     required   $MOD store=$S
+account  required   $MOD store=$S
+session  required   $MOD store=$S
+password required   $MOD store=$S
+EOF
+cat >/etc/pam.d/other <<EOF
+auth     required   pam_deny.so
+account  required   pam_deny.so
+password required   pam_deny.so
+session  required   pam_deny.so
+EOF
+cat >/etc/pam.d/t-stack <<EOF
+auth     sufficient $MOD store=$S
+auth     required   pam_permit.so
+EOF
+cat >/etc/pam.d/t-nostore <<EOF
+auth     required   $MOD store=$W/no-such-store
+EOF
+
+# newtoken NAME USER ARGS...: token in $W/secret/NAME (0600), prefix printed
+newtoken() {
+	_f=$W/secret/$1; _u=$2; shift 2
+	(umask 077 && au token create "$_u" "$@" >"$_f" 2>"$W/token.err") ||
+	    { cat "$W/token.err"; return 1; }
+	cut -c1-16 <"$_f"
+}
+# pt TOKENFILE ARGS...: pamtester with the file's content as the answer
+pt() {
+	_f=$1; shift
+	pamtester "$@" <"$_f" >"$W/out" 2>&1
+}
+out_has() { grep -qF -- "$1" "$W/out"; }
+
+check "create application users" sh -c \
+    "'$APPUSER' --store '$S' create ci-bot && '$APPUSER' --store '$S' create deploy"
+P_OK=$(newtoken ok ci-bot) || die "token create"
+P_SHORT=$(newtoken short ci-bot --max-age 2) || die "token create"
+T_SHORT_MADE=$(date +%s)
+P_SOON=$(newtoken soon ci-bot --max-age 80h) || die "token create"
+P_NET=$(newtoken net ci-bot --allow-from 10.0.0.0/8,2001:db8::/32) ||
+    die "token create"
+P_DEP=$(newtoken dep deploy) || die "token create"
+
+pt "$W/secret/ok" -I rhost=192.0.2.5 t-appuser ci-bot authenticate
+rc=$?
+if [ $rc -eq 0 ] && out_has "successfully authenticated" && out_has "Token:"
+then ok "valid token: exit 0 after the Token: prompt"
+else not_ok "valid token" "exit $rc: $(cat "$W/out")"; fi
+
+# a wrong secret with a valid checksum cannot be made in sh; a typo can
+(umask 077; awk '{ c = substr($0, 21, 1); print substr($0, 1, 20) \
+    (c == "x" ? "y" : "x") substr($0, 22) }' "$W/secret/ok" >"$W/secret/typo")
+pt "$W/secret/typo" t-appuser ci-bot authenticate; rc=$?
+if [ $rc -ne 0 ] && out_has "Authentication failure"
+then ok "mistyped token: Authentication failure (PAM_AUTH_ERR)"
+else not_ok "mistyped token" "exit $rc: $(cat "$W/out")"; fi
+
+pt "$W/secret/dep" t-appuser ci-bot authenticate; rc=$?
+if [ $rc -ne 0 ] && out_has "Authentication failure"
+then ok "another user's token: Authentication failure"
+else not_ok "another user's token" "exit $rc: $(cat "$W/out")"; fi
+
+pt "$W/secret/net" -I rhost=10.20.30.40 t-appuser ci-bot authenticate
+rc1=$?
+pt "$W/secret/net" -I rhost=2001:db8::1 t-appuser ci-bot authenticate
+rc2=$?
+pt "$W/secret/net" -I rhost=192.0.2.5 t-appuser ci-bot authenticate
+rc3=$?
+pt "$W/secret/net" t-appuser ci-bot authenticate
+rc4=$?
+if [ "$rc1$rc2" = 00 ] && [ $rc3 -ne 0 ] && [ $rc4 -ne 0 ]
+then ok "allow_from: 10/8 and 2001:db8::/32 in, 192.0.2.5 and local out"
+else not_ok "allow_from" "exits $rc1 $rc2 $rc3 $rc4"; fi
+
+pt "$W/secret/soon" t-appuser ci-bot authenticate acct_mgmt; rc=$?
+if [ $rc -eq 0 ] && out_has "token $P_SOON expires in 3 days"
+then ok "account: 'token $P_SOON expires in 3 days'"
+else not_ok "expiry warning" "exit $rc: $(cat "$W/out")"; fi
+
+pt "$W/secret/ok" t-appuser ci-bot authenticate acct_mgmt; rc=$?
+if [ $rc -eq 0 ] && ! out_has "expires"
+then ok "account: no warning for a token without expiry"
+else not_ok "no warning" "exit $rc: $(cat "$W/out")"; fi
+
+echo "not a token" >"$W/secret/junk"
+pt "$W/secret/junk" t-stack root authenticate; rc=$?
+if [ $rc -eq 0 ] && ! out_has "Token:"
+then ok "local user: never prompted, falls through (PAM_IGNORE)"
+else not_ok "local user falls through" "exit $rc: $(cat "$W/out")"; fi
+
+pt "$W/secret/ok" t-nostore ci-bot authenticate; rc=$?
+if [ $rc -ne 0 ] && out_has "cannot retrieve authentication info"
+then ok "store missing: PAM_AUTHINFO_UNAVAIL"
+else not_ok "store missing" "exit $rc: $(cat "$W/out")"; fi
+
+# the shell (root) opens the token file; pamtester runs as nobody
+setpriv --reuid=65534 --regid=65534 --clear-groups \
+    pamtester t-appuser ci-bot authenticate <"$W/secret/ok" >"$W/out" 2>&1
+rc=$?
+if [ $rc -ne 0 ] && out_has "cannot retrieve authentication info"
+then ok "not root (store unreadable): PAM_AUTHINFO_UNAVAIL"
+else not_ok "store unreadable" "exit $rc: $(cat "$W/out")"; fi
+
+pt "$W/secret/ok" t-appuser ci-bot chauthtok; rc=$?
+if [ $rc -ne 0 ] && out_has "tokens, not a password"
+then ok "chauthtok: refused with a clear message"
+else not_ok "chauthtok" "exit $rc: $(cat "$W/out")"; fi
+
+au token revoke ci-bot "$P_OK" >/dev/null 2>&1
+pt "$W/secret/ok" t-appuser ci-bot authenticate; rc=$?
+if [ $rc -ne 0 ] && out_has "Authentication failure"
+then ok "revoked token: Authentication failure"
+else not_ok "revoked token" "exit $rc: $(cat "$W/out")"; fi
+
+w=$((T_SHORT_MADE + 3 - $(date +%s)))
+[ $w -gt 0 ] && sleep $w
+pt "$W/secret/short" t-appuser ci-bot authenticate; rc=$?
+if [ $rc -ne 0 ] && out_has "Authentication failure"
+then ok "token with --max-age 2, 3 s later: Authentication failure"
+else not_ok "expired token" "exit $rc: $(cat "$W/out")"; fi
+
+# syslog: prefixes and reasons, never a token
+sleep 0.3
+L=$W/syslog.txt
+# <86>: facility authpriv (10 * 8) + LOG_INFO (6)
+if grep -q "^<86>.*pam_appuser(t-appuser:auth): accepted token $P_OK for user=ci-bot service=t-appuser rhost=192.0.2.5" "$L"
+then ok "log (authpriv.info): accepted token with prefix, user, service, rhost"
+else not_ok "log: accepted" "$(cat "$L")"; fi
+if grep -q "refused user=ci-bot reason=expired token=$P_SHORT service=t-appuser rhost=-" "$L" &&
+    grep -q "refused user=ci-bot reason=revoked token=$P_OK" "$L" &&
+    grep -q "refused user=ci-bot reason=.*token=$P_DEP" "$L" &&
+    grep -q "refused user=ci-bot reason=.*token=- " "$L"
+then ok "log: refusals with reason and prefix (none for a mistyped token)"
+else not_ok "log: refused" "$(cat "$L")"; fi
+for f in ok short soon net dep typo; do cut -c17- "$W/secret/$f"; done \
+    >"$W/secret/secrets"
+if ! grep -qF -f "$W/secret/secrets" "$L" && ! grep -q "not a token" "$L" &&
+    ! grep -q "user=root" "$L"
+then ok "log: no token secret, no typed junk, no non-application user"
+else not_ok "log: leaked" "$(grep -F -f "$W/secret/secrets" "$L" | cut -c1-60)"; fi
+
+done_testing
