@@ -1,0 +1,177 @@
+/*
+ * The appuser command line tool: shared declarations.
+ *
+ * main.c holds the command table and dispatch; each command is a function
+ * that receives argc/argv after its command words (argv[0] is the command's
+ * name) and returns the process exit status.  Exit statuses: 0 done,
+ * 1 refused or not found, 2 usage or system error.
+ */
+#ifndef APPUSER_CLI_H
+#define APPUSER_CLI_H
+
+#include <sys/types.h>
+
+#include <getopt.h>
+#include <stdarg.h>
+#include <stdio.h>
+
+#include "appuser.h"
+#include "record.h"
+#include "store.h"
+
+#define APPUSER_VERSION	"0.1.0"
+
+#define EXIT_OK		0
+#define EXIT_REFUSED	1	/* not found, already exists, refused */
+#define EXIT_ERROR	2	/* usage or system error */
+
+struct cli;
+typedef int (*cmd_fn)(struct cli *c, int argc, char **argv);
+
+struct command {
+	const char	*group;		/* "token", "admin", "config" or NULL */
+	const char	*name;
+	cmd_fn		 fn;
+	const char	*usage;		/* after "appuser " */
+	const char	*summary;	/* one line for the overview */
+	const char	*help;		/* details and options */
+};
+
+struct cli {
+	const char	*store_dir;	/* --store, else the default */
+	int		 json;		/* --json */
+	const struct command *cmd;
+	char		 what[64];	/* "token create": prefix of errors */
+	int		 exit;		/* set by cli_getopt when it stops */
+	bool		 stdout_closed;	/* started without a stdout */
+};
+
+/* Long options every command accepts besides its own. */
+#define OPT_JSON	0x1001
+#define OPT_STORE	0x1002
+#define OPT_DONE	0x1fff	/* cli_getopt: stop, return c->exit */
+#define CLI_COMMON_OPTIONS \
+	{ "help", no_argument, NULL, 'h' }, \
+	{ "json", no_argument, NULL, OPT_JSON }, \
+	{ "store", required_argument, NULL, OPT_STORE }
+
+/*
+ * getopt_long for a command: handles --help (prints the command's help),
+ * --json, --store and errors itself.  Returns the next command-specific
+ * option, -1 at the end (positionals then start at optind), or OPT_DONE
+ * with c->exit set (0 after --help, EXIT_ERROR after a usage error).
+ */
+int cli_getopt(struct cli *c, int argc, char **argv,
+    const struct option *longopts);
+
+/* Usage error: "appuser: <what>: <message> (usage: ...)"; EXIT_ERROR. */
+int cli_usage(struct cli *c, const char *fmt, ...)
+    __attribute__((format(printf, 2, 3)));
+
+/* Check the number of positionals left after options. */
+int cli_nargs(struct cli *c, int argc, char **argv, int min, int max);
+
+/* "appuser: <what>: <message>" on stderr. */
+void cli_err(struct cli *c, const char *fmt, ...)
+    __attribute__((format(printf, 2, 3)));
+void cli_verr(struct cli *c, const char *fmt, va_list ap)
+    __attribute__((format(printf, 2, 0)));
+
+/* Exit status for an APPUSER_ERR_* code (0 for 0). */
+int cli_exit_for(int r);
+
+/*
+ * Report a failed store call: "appuser: <what>: <message>: <error>", plus a
+ * hint for the error where one helps (permissions, busy, corrupt...).
+ * Returns cli_exit_for(r).
+ */
+int cli_store_err(struct cli *c, int r, const char *fmt, ...)
+    __attribute__((format(printf, 3, 4)));
+
+/* Print the help of one command / of a group / of everything. */
+void cli_print_help(const struct command *cmd, FILE *f);
+int cli_help_main(struct cli *c, int argc, char **argv);
+
+/*
+ * Open the master for a change: refuses (EXIT_ERROR) unless the caller owns
+ * the store directory, opens with STORE_WRITE and installs the NSS
+ * collision check.  Returns an exit status; *stp on success.
+ */
+int cli_open_write(struct cli *c, struct store **stp);
+
+/*
+ * Open the master read-only (token data: owner only) / the public snapshot
+ * (anyone).  Both print their errors and return an exit status; a store that
+ * does not exist yet is not an error: *stp / *vp is then NULL.
+ */
+int cli_open_master(struct cli *c, struct store **stp);
+int cli_open_view(struct cli *c, struct idview **vp);
+
+/* Does the caller own the store directory?  (false when missing) */
+bool cli_is_owner(struct cli *c, uid_t *ownerp);
+
+/* NSS collision state (admin/nss.c). */
+struct nss_check;
+void nss_check_reset(struct nss_check *n);
+int nss_collision(const char *name, uint32_t id, void *arg);
+/* Describe the last collision found ("" when none); owned by n. */
+const char *nss_check_last(const struct nss_check *n);
+bool nss_check_name_hit(const struct nss_check *n);
+bool nss_check_id_hit(const struct nss_check *n);
+/*
+ * Speed-ups for import: look up these names and ids in parallel now; later
+ * calls of nss_collision for them use the answers.  Answers expire when
+ * nss_check_prefetch is called again.
+ */
+int nss_check_prefetch(struct nss_check *n, const char *const *names,
+    size_t nnames, uint32_t id_first, size_t nids);
+
+/* The collision check the write commands install (admin/util.c). */
+struct nss_check *cli_nss(void);
+
+/* syslog: one line per mutation, with who ran it.  Never a secret. */
+void cli_log(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
+
+/* Aligned table (admin/table.c). */
+struct table;
+struct table *table_new(size_t ncols, const char *const *headers);
+int table_add(struct table *t, const char *const *cells);
+void table_print(const struct table *t, FILE *f);
+void table_free(struct table *t);
+
+/* JSON output helpers (admin/json.c); every json_* result checked. */
+struct json_t;
+int cli_json_print(struct json_t *v);		/* steals v */
+struct json_t *json_user(const struct user *u);
+struct json_t *json_token(const struct token *t, int64_t now);
+struct json_t *json_time(int64_t t);		/* RFC 3339 or null */
+
+/* "active", "expired" or "revoked". */
+const char *token_status(const struct token *t, int64_t now);
+
+/* Now, in unix seconds. */
+int64_t cli_now(void);
+
+/* Validation and refusals shared by create and import (admin/cmd_user.c);
+ * where prefixes messages ("line 3: " or ""). */
+int cli_check_name(struct cli *c, const char *where, const char *name);
+int cli_check_user(struct cli *c, const char *where, const struct user *u);
+int cli_add_error(struct cli *c, struct store *st, int r, const char *where,
+    const struct user *u);
+
+/* Command functions. */
+int cmd_create(struct cli *, int, char **);
+int cmd_delete(struct cli *, int, char **);
+int cmd_list(struct cli *, int, char **);
+int cmd_show(struct cli *, int, char **);
+int cmd_admin_grant(struct cli *, int, char **);
+int cmd_admin_revoke(struct cli *, int, char **);
+int cmd_token_create(struct cli *, int, char **);
+int cmd_token_list(struct cli *, int, char **);
+int cmd_token_revoke(struct cli *, int, char **);
+int cmd_config_show(struct cli *, int, char **);
+int cmd_config_set(struct cli *, int, char **);
+int cmd_check(struct cli *, int, char **);
+int cmd_import(struct cli *, int, char **);
+
+#endif

@@ -1,0 +1,547 @@
+/*
+ * Token commands: create, list, revoke.
+ *
+ * The token exists in this process only between token_generate and the
+ * write(2) that prints it, in one stack buffer that is wiped afterwards; it
+ * never goes through stdio, jansson, syslog or an error message.
+ */
+#include <errno.h>
+#include <jansson.h>
+#include <signal.h>
+#include <sodium.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "cli.h"
+#include "names.h"
+#include "token.h"
+
+struct token_opts {
+	const char	 *description;
+	const char	 *max_age;
+	const char	 *allow;
+	const char	 *scope;
+	bool		  extend;
+	int64_t		  max_age_seconds;
+	struct addr_rule *rules;
+	size_t		  nrules;
+	char		**scopes;
+	size_t		  nscopes;
+};
+
+static void
+token_opts_clear(struct token_opts *o)
+{
+	free(o->rules);
+	strv_free(o->scopes);
+}
+
+/* Check and parse the options; nothing is opened before they pass. */
+static int
+token_opts_parse(struct cli *c, struct token_opts *o)
+{
+	if (o->description != NULL && !text_is_valid(o->description)) {
+		cli_err(c, "description is not valid (at most %d bytes of "
+		    "printable text, no ':')", APPUSER_TEXT_MAX);
+		return EXIT_ERROR;
+	}
+	if (o->max_age != NULL &&
+	    parse_duration(o->max_age, &o->max_age_seconds) != 0) {
+		cli_err(c, "--max-age '%s' is not a valid duration (a positive "
+		    "number of seconds, or with a unit: 90m, 12h, 30d, 2w, 1y; "
+		    "at most 100 years)", o->max_age);
+		return EXIT_ERROR;
+	}
+	if (o->extend && o->max_age == NULL)
+		return cli_usage(c, "--extend-when-used needs --max-age (the "
+		    "expiry it pushes forward)");
+	if (o->allow != NULL &&
+	    parse_allow_list(o->allow, &o->rules, &o->nrules) != 0) {
+		cli_err(c, "--allow-from '%s' is not valid (comma-separated "
+		    "IPv4 or IPv6 addresses or CIDRs without host bits, such "
+		    "as 10.0.0.0/8, or 'local'; at most %d)", o->allow,
+		    TOKEN_MAX_ALLOW);
+		return EXIT_ERROR;
+	}
+	if (o->scope != NULL &&
+	    parse_scope_list(o->scope, &o->scopes, &o->nscopes) != 0) {
+		cli_err(c, "--scope '%s' is not valid (comma-separated PAM "
+		    "service names such as sshd,sudo; at most %d)", o->scope,
+		    TOKEN_MAX_SCOPE);
+		return EXIT_ERROR;
+	}
+	return EXIT_OK;
+}
+
+static int
+write_all(int fd, const char *p, size_t len)
+{
+	ssize_t w;
+
+	while (len > 0) {
+		if ((w = write(fd, p, len)) < 0) {
+			if (errno == EINTR)
+				continue;
+			return -1;
+		}
+		p += w;
+		len -= (size_t)w;
+	}
+	return 0;
+}
+
+/* The token alone, or an object with the token and the metadata. */
+static int
+print_token(struct cli *c, const char *tok, const struct token *t)
+{
+	json_t *o = NULL;
+	char *meta = NULL;
+	int r = -1;
+
+	if (fflush(stdout) != 0)
+		return -1;
+	if (!c->json)
+		return write_all(STDOUT_FILENO, tok, strlen(tok)) != 0 ||
+		    write_all(STDOUT_FILENO, "\n", 1) != 0 ? -1 : 0;
+	/* The metadata dumps as "{\n  \"prefix\"...": the token goes first. */
+	if ((o = json_token(t, cli_now())) == NULL ||
+	    (meta = json_dumps(o, JSON_INDENT(2) | JSON_PRESERVE_ORDER)) ==
+	    NULL || strncmp(meta, "{\n", 2) != 0)
+		goto out;
+	if (write_all(STDOUT_FILENO, "{\n  \"token\": \"", 14) != 0 ||
+	    write_all(STDOUT_FILENO, tok, strlen(tok)) != 0 ||
+	    write_all(STDOUT_FILENO, "\",\n", 3) != 0 ||
+	    write_all(STDOUT_FILENO, meta + 2, strlen(meta + 2)) != 0 ||
+	    write_all(STDOUT_FILENO, "\n", 1) != 0)
+		goto out;
+	r = 0;
+ out:
+	free(meta);
+	json_decref(o);
+	return r;
+}
+
+/* Mint a token for u and add it; tok receives it.  Retries an id clash. */
+static int
+add_token(struct store *st, const struct user *u, const struct token_opts *o,
+    char tok[TOKEN_LEN + 1], struct token *t)
+{
+	int tries, r = APPUSER_ERR_INTERNAL;
+
+	memset(t, 0, sizeof(*t));
+	t->user = u->name;
+	t->uid = u->uid;
+	t->description = o->description != NULL ? o->description : "";
+	t->create_time = cli_now();
+	t->max_age_seconds = o->max_age_seconds;
+	t->extend_when_used = o->extend;
+	t->expiry_time = o->max_age_seconds != 0 ?
+	    t->create_time + o->max_age_seconds : 0;
+	t->last_ip = "";
+	t->last_service = "";
+	t->n_allow = o->nrules;
+	t->allow = o->rules;
+	t->n_scope = o->nscopes;
+	t->scope = (const char **)o->scopes;
+	for (tries = 0; tries < 3; tries++) {
+		if ((r = token_generate(tok, t->id, t->verifier)) != 0)
+			break;
+		if ((r = store_token_add(st, t)) != APPUSER_ERR_EXISTS)
+			break;
+		sodium_memzero(tok, TOKEN_LEN + 1);
+	}
+	return r;
+}
+
+int
+cmd_token_create(struct cli *c, int argc, char **argv)
+{
+	static const struct option longopts[] = {
+		{ "description", required_argument, NULL, 'd' },
+		{ "max-age", required_argument, NULL, 'm' },
+		{ "extend-when-used", no_argument, NULL, 'e' },
+		{ "allow-from", required_argument, NULL, 'a' },
+		{ "scope", required_argument, NULL, 's' },
+		CLI_COMMON_OPTIONS, { NULL, 0, NULL, 0 }
+	};
+	struct token_opts o;
+	struct store *st = NULL;
+	struct user *u = NULL;
+	struct token t;
+	char tok[TOKEN_LEN + 1], prefix[TOKEN_PREFIX_LEN + 1];
+	const char *name;
+	int ch, r;
+
+	memset(&o, 0, sizeof(o));
+	memset(tok, 0, sizeof(tok));
+	while ((ch = cli_getopt(c, argc, argv, longopts)) != -1) {
+		switch (ch) {
+		case 'd': o.description = optarg; break;
+		case 'm': o.max_age = optarg; break;
+		case 'e': o.extend = true; break;
+		case 'a': o.allow = optarg; break;
+		case 's': o.scope = optarg; break;
+		default: return c->exit;
+		}
+	}
+	if ((r = cli_nargs(c, argc, argv, 1, 1)) != EXIT_OK)
+		return r;
+	if (c->stdout_closed) {
+		cli_err(c, "standard output is closed: nowhere to print the "
+		    "token");
+		return EXIT_ERROR;
+	}
+	name = argv[optind];
+	if ((r = cli_check_name(c, "", name)) != EXIT_OK ||
+	    (r = token_opts_parse(c, &o)) != EXIT_OK ||
+	    (r = cli_open_write(c, &st)) != EXIT_OK)
+		goto out;
+	if ((r = store_user_get(st, name, &u)) != 0 ||
+	    (r = add_token(st, u, &o, tok, &t)) != 0) {
+		if (r == APPUSER_ERR_NOT_FOUND) {
+			cli_err(c, "no application user '%s' (create it first: "
+			    "appuser create %s)", name, name);
+			r = EXIT_REFUSED;
+		} else
+			r = cli_store_err(c, r, "cannot create a token for "
+			    "'%s'", name);
+		goto out;
+	}
+	token_prefix(t.id, prefix, sizeof(prefix));
+	cli_log("token create user=%s prefix=%s max_age=%s extend=%s "
+	    "allow_from=%s scope=%s", name, prefix,
+	    o.max_age != NULL ? o.max_age : "none", o.extend ? "yes" : "no",
+	    o.allow != NULL ? o.allow : "any", o.scope != NULL ? o.scope :
+	    "any");
+	/* a closed pipe must not kill us before we can say what to revoke */
+	signal(SIGPIPE, SIG_IGN);
+	if (print_token(c, tok, &t) != 0) {
+		cli_err(c, "could not print the token (%s); revoke it: appuser "
+		    "token revoke %s %s", strerror(errno), name, prefix);
+		r = EXIT_ERROR;
+		goto out;
+	}
+	fprintf(stderr, "appuser: token %s created for %s; it is shown only "
+	    "once: store it now\n", prefix, name);
+	r = EXIT_OK;
+ out:
+	sodium_memzero(tok, sizeof(tok));
+	sodium_memzero(t.verifier, sizeof(t.verifier));
+	user_free(u);
+	store_close(st);
+	token_opts_clear(&o);
+	return r;
+}
+
+struct token_vec {
+	struct token	**v;
+	size_t		  n;
+	size_t		  cap;
+	int		  err;
+};
+
+static int
+collect_token(const struct token *t, void *arg)
+{
+	struct token_vec *tv = arg;
+	struct token **nv;
+	size_t ncap;
+
+	if (tv->n == tv->cap) {
+		ncap = tv->cap == 0 ? 16 : tv->cap * 2;
+		if ((nv = reallocarray(tv->v, ncap, sizeof(*nv))) == NULL)
+			return tv->err = APPUSER_ERR_NOMEM;
+		tv->v = nv;
+		tv->cap = ncap;
+	}
+	if ((tv->v[tv->n] = token_dup(t)) == NULL)
+		return tv->err = APPUSER_ERR_NOMEM;
+	tv->n++;
+	return 0;
+}
+
+static void
+token_vec_free(struct token_vec *tv)
+{
+	size_t i;
+
+	for (i = 0; i < tv->n; i++)
+		token_free(tv->v[i]);
+	free(tv->v);
+}
+
+static int
+cmp_token(const void *a, const void *b)
+{
+	const struct token *ta = *(struct token *const *)a;
+	const struct token *tb = *(struct token *const *)b;
+	int d;
+
+	if ((d = strcmp(ta->user, tb->user)) != 0)
+		return d;
+	if (ta->create_time != tb->create_time)
+		return ta->create_time < tb->create_time ? -1 : 1;
+	return strcmp(ta->id, tb->id);
+}
+
+static int
+print_token_table(const struct token_vec *tv, int64_t now)
+{
+	static const char *const hdr[] = { "PREFIX", "USER", "DESCRIPTION",
+	    "CREATED", "EXPIRES", "LAST USED", "LAST FROM", "STATUS" };
+	char prefix[TOKEN_PREFIX_LEN + 1], created[32], expires[32], used[32];
+	const char *row[8];
+	const struct token *t;
+	struct table *tab;
+	size_t i;
+
+	if ((tab = table_new(8, hdr)) == NULL)
+		goto nomem;
+	for (i = 0; i < tv->n; i++) {
+		t = tv->v[i];
+		token_prefix(t->id, prefix, sizeof(prefix));
+		format_time_human(t->create_time, now, created, sizeof(created));
+		format_time_human(t->expiry_time, now, expires, sizeof(expires));
+		format_time_human(t->last_used_time, now, used, sizeof(used));
+		row[0] = prefix;
+		row[1] = t->user;
+		row[2] = t->description[0] != '\0' ? t->description : "-";
+		row[3] = created;
+		row[4] = expires;
+		row[5] = used;
+		row[6] = t->last_used_time == 0 ? "-" :
+		    t->last_ip[0] != '\0' ? t->last_ip : "local";
+		row[7] = token_status(t, now);
+		if (table_add(tab, row) != 0)
+			goto nomem;
+	}
+	table_print(tab, stdout);
+	table_free(tab);
+	return EXIT_OK;
+ nomem:
+	table_free(tab);
+	fprintf(stderr, "appuser: out of memory\n");
+	return EXIT_ERROR;
+}
+
+static int
+print_tokens(struct cli *c, const struct token_vec *tv)
+{
+	int64_t now = cli_now();
+	json_t *a;
+	size_t i;
+
+	if (c->json) {
+		if ((a = json_array()) == NULL)
+			return cli_json_print(NULL);
+		for (i = 0; i < tv->n; i++)
+			if (json_array_append_new(a,
+			    json_token(tv->v[i], now)) != 0) {
+				json_decref(a);
+				return cli_json_print(NULL);
+			}
+		return cli_json_print(a);
+	}
+	if (tv->n == 0) {
+		fprintf(stderr, "appuser: token list: no tokens\n");
+		return EXIT_OK;
+	}
+	return print_token_table(tv, now);
+}
+
+int
+cmd_token_list(struct cli *c, int argc, char **argv)
+{
+	static const struct option longopts[] = {
+		CLI_COMMON_OPTIONS, { NULL, 0, NULL, 0 }
+	};
+	struct token_vec tv = { NULL, 0, 0, 0 };
+	struct store *st = NULL;
+	struct user *u = NULL;
+	const char *name = NULL;
+	int r;
+
+	if (cli_getopt(c, argc, argv, longopts) != -1)
+		return c->exit;
+	if ((r = cli_nargs(c, argc, argv, 0, 1)) != EXIT_OK)
+		return r;
+	if (optind < argc) {
+		name = argv[optind];
+		if ((r = cli_check_name(c, "", name)) != EXIT_OK)
+			return r;
+	}
+	if ((r = cli_open_master(c, &st)) != EXIT_OK)
+		return r;
+	r = 0;
+	if (name != NULL)
+		r = st == NULL ? APPUSER_ERR_NOT_FOUND :
+		    store_user_get(st, name, &u);
+	if (r == 0 && st != NULL)
+		r = store_token_foreach(st, name, collect_token, &tv);
+	if (r == APPUSER_ERR_NOT_FOUND && name != NULL && u == NULL) {
+		cli_err(c, "no application user '%s'", name);
+		r = EXIT_REFUSED;
+	} else if (r != 0)
+		r = cli_store_err(c, tv.err != 0 ? tv.err : r, "cannot read "
+		    "the tokens in %s", c->store_dir);
+	else {
+		qsort(tv.v, tv.n, sizeof(*tv.v), cmp_token);
+		r = print_tokens(c, &tv);
+	}
+	token_vec_free(&tv);
+	user_free(u);
+	store_close(st);
+	return r;
+}
+
+/* Live tokens of a user, for revoke --all's report. */
+static int
+collect_live(const struct token *t, void *arg)
+{
+	return t->revoke_time != 0 ? 0 : collect_token(t, arg);
+}
+
+/*
+ * Revoke in the open transaction: one token (id != NULL) or all.  tv
+ * receives what this call revoked.  Returns an APPUSER_ERR_* code;
+ * *alreadyp tells a single token that was revoked before.
+ */
+static int
+revoke_tokens(struct store *st, const char *name, const char *id,
+    struct token_vec *tv, bool *alreadyp)
+{
+	struct user *u = NULL;
+	struct token *t = NULL;
+	size_t n;
+	int r;
+
+	if ((r = store_user_get(st, name, &u)) != 0)
+		goto out;
+	if (id == NULL) {
+		if ((r = store_token_foreach(st, name, collect_live, tv)) == 0)
+			r = store_token_revoke_all(st, name, &n);
+		goto out;
+	}
+	if ((r = store_token_get(st, id, &t)) != 0)
+		goto out;
+	if (strcmp(t->user, name) != 0) {
+		r = APPUSER_ERR_NOT_FOUND;	/* another user's token */
+		goto out;
+	}
+	*alreadyp = t->revoke_time != 0;
+	if ((r = store_token_revoke(st, name, id)) == 0 && !*alreadyp)
+		r = collect_token(t, tv);
+ out:
+	token_free(t);
+	user_free(u);
+	return r == 0 ? tv->err : r;
+}
+
+static int
+print_revoked(struct cli *c, const char *name, const char *prefix,
+    const struct token_vec *tv, bool already)
+{
+	char p[TOKEN_PREFIX_LEN + 1];
+	json_t *o, *a;
+	size_t i;
+
+	if (c->json) {
+		if ((o = json_pack("{s:s, s:[]}", "user", name, "revoked")) ==
+		    NULL)
+			return cli_json_print(NULL);
+		a = json_object_get(o, "revoked");
+		for (i = 0; i < tv->n; i++) {
+			token_prefix(tv->v[i]->id, p, sizeof(p));
+			if (json_array_append_new(a, json_string(p)) != 0) {
+				json_decref(o);
+				return cli_json_print(NULL);
+			}
+		}
+		return cli_json_print(o);
+	}
+	if (prefix == NULL)
+		printf("revoked %zu token%s of %s\n", tv->n,
+		    tv->n == 1 ? "" : "s", name);
+	else
+		printf("token %s of %s %s\n", prefix, name, already ?
+		    "was already revoked" : "revoked");
+	return EXIT_OK;
+}
+
+static bool
+user_exists(struct store *st, const char *name)
+{
+	struct user *u = NULL;
+	bool found = store_user_get(st, name, &u) == 0;
+
+	user_free(u);
+	return found;
+}
+
+int
+cmd_token_revoke(struct cli *c, int argc, char **argv)
+{
+	static const struct option longopts[] = {
+		{ "all", no_argument, NULL, 'A' },
+		CLI_COMMON_OPTIONS, { NULL, 0, NULL, 0 }
+	};
+	struct token_vec tv = { NULL, 0, 0, 0 };
+	struct store *st = NULL;
+	char id[TOKEN_ID_LEN + 1], prefix[TOKEN_PREFIX_LEN + 1];
+	const char *name;
+	bool all = false, already = false;
+	size_t i;
+	int ch, r;
+
+	while ((ch = cli_getopt(c, argc, argv, longopts)) != -1) {
+		if (ch != 'A')
+			return c->exit;
+		all = true;
+	}
+	if ((r = cli_nargs(c, argc, argv, all ? 1 : 2, all ? 1 : 2)) !=
+	    EXIT_OK)
+		return r;
+	name = argv[optind];
+	if ((r = cli_check_name(c, "", name)) != EXIT_OK)
+		return r;
+	if (!all && token_id_from_prefix(argv[optind + 1], id) != 0) {
+		/* never echo what may be a (mistyped) whole token */
+		if (strlen(argv[optind + 1]) <= TOKEN_PREFIX_LEN)
+			cli_err(c, "'%s' is not a token prefix (apu_ and 12 "
+			    "letters or digits, as appuser token list shows)",
+			    argv[optind + 1]);
+		else
+			cli_err(c, "that is not a token prefix (apu_ and 12 "
+			    "letters or digits, as appuser token list shows)");
+		return EXIT_ERROR;
+	}
+	if (!all)
+		token_prefix(id, prefix, sizeof(prefix));
+	if ((r = cli_open_write(c, &st)) != EXIT_OK)
+		return r;
+	if ((r = store_begin(st)) != 0 ||
+	    (r = revoke_tokens(st, name, all ? NULL : id, &tv, &already)) != 0 ||
+	    (r = store_commit(st)) != 0) {
+		store_cancel(st);
+		if (r == APPUSER_ERR_NOT_FOUND) {
+			if (all || !user_exists(st, name))
+				cli_err(c, "no application user '%s'", name);
+			else
+				cli_err(c, "%s has no token %s (see appuser "
+				    "token list %s)", name, prefix, name);
+			r = EXIT_REFUSED;
+		} else
+			r = cli_store_err(c, r, "cannot revoke");
+		goto out;
+	}
+	for (i = 0; i < tv.n; i++) {
+		token_prefix(tv.v[i]->id, prefix, sizeof(prefix));
+		cli_log("token revoke user=%s prefix=%s", name, prefix);
+	}
+	r = print_revoked(c, name, all ? NULL : prefix, &tv, already);
+ out:
+	token_vec_free(&tv);
+	store_close(st);
+	return r;
+}

@@ -1,0 +1,517 @@
+/*
+ * User commands: create, delete, list, show, admin grant/revoke.
+ */
+#include <jansson.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "cli.h"
+#include "names.h"
+#include "token.h"
+
+#define NAME_RULE "1-32 characters of a-z 0-9 _ . -, starting with a " \
+	"letter or _, not all digits"
+
+int
+cli_check_name(struct cli *c, const char *where, const char *name)
+{
+	if (name_is_valid(name))
+		return EXIT_OK;
+	cli_err(c, "%sname '%s' is not a valid name (%s)", where, name,
+	    NAME_RULE);
+	return EXIT_ERROR;
+}
+
+/* Validate the fields of a new user; where prefixes errors ("line 3: "). */
+int
+cli_check_user(struct cli *c, const char *where, const struct user *u)
+{
+	int r;
+
+	if ((r = cli_check_name(c, where, u->name)) != EXIT_OK)
+		return r;
+	if (u->description != NULL && !text_is_valid(u->description)) {
+		cli_err(c, "%sdescription is not valid (at most %d bytes of "
+		    "printable text, no ':')", where, APPUSER_TEXT_MAX);
+		return EXIT_ERROR;
+	}
+	if (u->home != NULL && !path_is_valid(u->home)) {
+		cli_err(c, "%shome '%s' is not valid (an absolute path without "
+		    "':' or '..' components)", where, u->home);
+		return EXIT_ERROR;
+	}
+	if (u->shell != NULL && !path_is_valid(u->shell)) {
+		cli_err(c, "%sshell '%s' is not valid (an absolute path "
+		    "without ':' or '..' components)", where, u->shell);
+		return EXIT_ERROR;
+	}
+	return EXIT_OK;
+}
+
+/* Explain why store_user_add refused u; returns the exit status. */
+int
+cli_add_error(struct cli *c, struct store *st, int r, const char *where,
+    const struct user *u)
+{
+	struct nss_check *n = cli_nss();
+	struct user *old = NULL;
+	struct meta m;
+
+	switch (r) {
+	case APPUSER_ERR_EXISTS:
+		if (nss_check_name_hit(n) || nss_check_id_hit(n))
+			cli_err(c, "%s%s; choose another %s", where,
+			    nss_check_last(n), nss_check_name_hit(n) ?
+			    "name" : "id");
+		else if (store_user_get(st, u->name, &old) == 0)
+			cli_err(c, "%suser '%s' already exists", where,
+			    u->name);
+		else if (u->uid != 0)
+			cli_err(c, "%sname '%s' or id %lu is already taken in "
+			    "the store", where, u->name, (unsigned long)u->uid);
+		else
+			cli_err(c, "%sname '%s' is already taken in the store "
+			    "(it names the admin group)", where, u->name);
+		user_free(old);
+		return EXIT_REFUSED;
+	case APPUSER_ERR_RANGE:
+		if (store_get_meta(st, &m) != 0)
+			m.uid_min = m.uid_max = 0;
+		if (u->uid != 0)
+			cli_err(c, "%sid %lu is outside the store's range "
+			    "%lu-%lu (see appuser config set uid-range)", where,
+			    (unsigned long)u->uid, (unsigned long)m.uid_min,
+			    (unsigned long)m.uid_max);
+		else
+			cli_err(c, "%sno free id left in the range %lu-%lu "
+			    "(ids the host uses are skipped); widen it with "
+			    "appuser config set uid-range", where,
+			    (unsigned long)m.uid_min, (unsigned long)m.uid_max);
+		return EXIT_REFUSED;
+	case APPUSER_ERR_SYSTEM:
+		if (nss_check_last(n)[0] != '\0') {
+			cli_err(c, "%s%s", where, nss_check_last(n));
+			return EXIT_ERROR;
+		}
+		break;
+	}
+	return cli_store_err(c, r, "%scannot create user '%s'", where,
+	    u->name);
+}
+
+static void
+print_user_created(const struct user *u)
+{
+	printf("created user %s (uid %lu, gid %lu)\n", u->name,
+	    (unsigned long)u->uid, (unsigned long)u->gid);
+}
+
+int
+cmd_create(struct cli *c, int argc, char **argv)
+{
+	static const struct option longopts[] = {
+		{ "description", required_argument, NULL, 'd' },
+		{ "shell", required_argument, NULL, 's' },
+		{ "home", required_argument, NULL, 'H' },
+		CLI_COMMON_OPTIONS, { NULL, 0, NULL, 0 }
+	};
+	struct store *st = NULL;
+	struct user u, *created = NULL;
+	int ch, r;
+
+	memset(&u, 0, sizeof(u));
+	while ((ch = cli_getopt(c, argc, argv, longopts)) != -1) {
+		switch (ch) {
+		case 'd': u.description = optarg; break;
+		case 's': u.shell = optarg; break;
+		case 'H': u.home = optarg; break;
+		default: return c->exit;
+		}
+	}
+	if ((r = cli_nargs(c, argc, argv, 1, 1)) != EXIT_OK)
+		return r;
+	u.name = argv[optind];
+	if ((r = cli_check_user(c, "", &u)) != EXIT_OK)
+		return r;
+	if ((r = cli_open_write(c, &st)) != EXIT_OK)
+		return r;
+	nss_check_reset(cli_nss());
+	if ((r = store_user_add(st, &u, &created)) != 0) {
+		r = cli_add_error(c, st, r, "", &u);
+		goto out;
+	}
+	cli_log("create user=%s uid=%lu home=%s shell=%s", created->name,
+	    (unsigned long)created->uid, created->home, created->shell);
+	if (c->json)
+		r = cli_json_print(json_user(created));
+	else {
+		print_user_created(created);
+		r = EXIT_OK;
+	}
+ out:
+	user_free(created);
+	store_close(st);
+	return r;
+}
+
+static int
+count_token(const struct token *t, void *arg)
+{
+	(void)t;
+	(*(size_t *)arg)++;
+	return 0;
+}
+
+int
+cmd_delete(struct cli *c, int argc, char **argv)
+{
+	static const struct option longopts[] = {
+		CLI_COMMON_OPTIONS, { NULL, 0, NULL, 0 }
+	};
+	struct store *st = NULL;
+	struct user *u = NULL;
+	size_t ntok = 0;
+	const char *name;
+	int r;
+
+	if (cli_getopt(c, argc, argv, longopts) != -1)
+		return c->exit;
+	if ((r = cli_nargs(c, argc, argv, 1, 1)) != EXIT_OK)
+		return r;
+	name = argv[optind];
+	if ((r = cli_check_name(c, "", name)) != EXIT_OK)
+		return r;
+	if ((r = cli_open_write(c, &st)) != EXIT_OK)
+		return r;
+	if ((r = store_begin(st)) != 0) {
+		r = cli_store_err(c, r, "cannot start a transaction");
+		goto out;
+	}
+	if ((r = store_user_get(st, name, &u)) != 0 ||
+	    (r = store_token_foreach(st, name, count_token, &ntok)) != 0 ||
+	    (r = store_user_delete(st, name)) != 0 ||
+	    (r = store_commit(st)) != 0) {
+		store_cancel(st);
+		if (r == APPUSER_ERR_NOT_FOUND) {
+			cli_err(c, "no application user '%s'", name);
+			r = EXIT_REFUSED;
+		} else
+			r = cli_store_err(c, r, "cannot delete user '%s'",
+			    name);
+		goto out;
+	}
+	cli_log("delete user=%s uid=%lu tokens=%zu", u->name,
+	    (unsigned long)u->uid, ntok);
+	if (c->json)
+		r = cli_json_print(json_pack("{s:s, s:I, s:I}", "deleted",
+		    u->name, "uid", (json_int_t)u->uid, "tokens",
+		    (json_int_t)ntok));
+	else {
+		printf("deleted user %s (uid %lu) and its %zu token%s\n",
+		    u->name, (unsigned long)u->uid, ntok, ntok == 1 ? "" : "s");
+		r = EXIT_OK;
+	}
+ out:
+	user_free(u);
+	store_close(st);
+	return r;
+}
+
+/* Users collected from the snapshot (views die with the callback). */
+struct user_vec {
+	struct user	**v;
+	size_t		  n;
+	size_t		  cap;
+	int		  err;
+};
+
+static int
+collect_user(const struct user *u, void *arg)
+{
+	struct user_vec *uv = arg;
+	struct user **nv;
+	size_t ncap;
+
+	if (uv->n == uv->cap) {
+		ncap = uv->cap == 0 ? 64 : uv->cap * 2;
+		if ((nv = reallocarray(uv->v, ncap, sizeof(*nv))) == NULL)
+			return uv->err = APPUSER_ERR_NOMEM;
+		uv->v = nv;
+		uv->cap = ncap;
+	}
+	if ((uv->v[uv->n] = user_dup(u)) == NULL)
+		return uv->err = APPUSER_ERR_NOMEM;
+	uv->n++;
+	return 0;
+}
+
+static int
+cmp_uid(const void *a, const void *b)
+{
+	const struct user *ua = *(struct user *const *)a;
+	const struct user *ub = *(struct user *const *)b;
+
+	return ua->uid < ub->uid ? -1 : ua->uid > ub->uid;
+}
+
+static void
+user_vec_free(struct user_vec *uv)
+{
+	size_t i;
+
+	for (i = 0; i < uv->n; i++)
+		user_free(uv->v[i]);
+	free(uv->v);
+}
+
+static int
+print_users(struct cli *c, struct user_vec *uv)
+{
+	static const char *const hdr[] = { "NAME", "UID", "GID", "ADMIN",
+	    "CREATED", "DESCRIPTION" };
+	char uid[16], gid[16], created[32];
+	const char *row[6];
+	struct table *t;
+	json_t *a;
+	int64_t now = cli_now();
+	size_t i;
+
+	if (c->json) {
+		if ((a = json_array()) == NULL)
+			return cli_json_print(NULL);
+		for (i = 0; i < uv->n; i++)
+			if (json_array_append_new(a, json_user(uv->v[i])) != 0) {
+				json_decref(a);
+				return cli_json_print(NULL);
+			}
+		return cli_json_print(a);
+	}
+	if (uv->n == 0) {
+		fprintf(stderr, "appuser: list: no application users\n");
+		return EXIT_OK;
+	}
+	if ((t = table_new(6, hdr)) == NULL)
+		goto nomem;
+	for (i = 0; i < uv->n; i++) {
+		snprintf(uid, sizeof(uid), "%lu", (unsigned long)uv->v[i]->uid);
+		snprintf(gid, sizeof(gid), "%lu", (unsigned long)uv->v[i]->gid);
+		format_time_human(uv->v[i]->create_time, now, created,
+		    sizeof(created));
+		row[0] = uv->v[i]->name;
+		row[1] = uid;
+		row[2] = gid;
+		row[3] = uv->v[i]->admin ? "yes" : "no";
+		row[4] = created;
+		row[5] = uv->v[i]->description;
+		if (table_add(t, row) != 0)
+			goto nomem;
+	}
+	table_print(t, stdout);
+	table_free(t);
+	return EXIT_OK;
+ nomem:
+	table_free(t);
+	fprintf(stderr, "appuser: out of memory\n");
+	return EXIT_ERROR;
+}
+
+int
+cmd_list(struct cli *c, int argc, char **argv)
+{
+	static const struct option longopts[] = {
+		CLI_COMMON_OPTIONS, { NULL, 0, NULL, 0 }
+	};
+	struct idview_cursor cur = IDVIEW_CURSOR_INIT;
+	struct user_vec uv = { NULL, 0, 0, 0 };
+	struct idview *v = NULL;
+	int r;
+
+	if (cli_getopt(c, argc, argv, longopts) != -1)
+		return c->exit;
+	if ((r = cli_nargs(c, argc, argv, 0, 0)) != EXIT_OK)
+		return r;
+	if ((r = cli_open_view(c, &v)) != EXIT_OK)
+		return r;
+	if (v != NULL) {
+		while ((r = idview_next_user(v, &cur, collect_user, &uv)) == 0)
+			;
+		idview_cursor_release(v, &cur);
+		if (r != APPUSER_ERR_NOT_FOUND) {
+			r = cli_store_err(c, uv.err != 0 ? uv.err : r,
+			    "cannot read the users of %s", c->store_dir);
+			goto out;
+		}
+	}
+	qsort(uv.v, uv.n, sizeof(*uv.v), cmp_uid);
+	r = print_users(c, &uv);
+ out:
+	user_vec_free(&uv);
+	idview_close(v);
+	return r;
+}
+
+static int
+copy_user(const struct user *u, void *arg)
+{
+	struct user **up = arg;
+
+	if ((*up = user_dup(u)) == NULL)
+		return APPUSER_ERR_NOMEM;
+	return 0;
+}
+
+struct count_active {
+	size_t	n;
+	int64_t	now;
+};
+
+static int
+count_active(const struct token *t, void *arg)
+{
+	struct count_active *ca = arg;
+
+	if (strcmp(token_status(t, ca->now), "active") == 0)
+		ca->n++;
+	return 0;
+}
+
+/* Active tokens of name, if the caller can read the master; else -1. */
+static long
+active_tokens(struct cli *c, const char *name)
+{
+	struct count_active ca = { 0, cli_now() };
+	struct store *st = NULL;
+	long n = -1;
+
+	if (!cli_is_owner(c, NULL) ||
+	    store_open(c->store_dir, STORE_READ, &st) != 0)
+		return -1;
+	if (store_token_foreach(st, name, count_active, &ca) == 0)
+		n = (long)ca.n;
+	store_close(st);
+	return n;
+}
+
+static int
+print_user(struct cli *c, const struct user *u, long ntok)
+{
+	char rfc[32], human[32];
+	json_t *o;
+
+	if (c->json) {
+		if ((o = json_user(u)) != NULL && ntok >= 0 &&
+		    json_object_set_new(o, "active_tokens",
+		    json_integer(ntok)) != 0) {
+			json_decref(o);
+			o = NULL;
+		}
+		return cli_json_print(o);
+	}
+	format_time_rfc3339(u->create_time, rfc, sizeof(rfc));
+	format_time_human(u->create_time, cli_now(), human, sizeof(human));
+	printf("name:          %s\n", u->name);
+	printf("uid:           %lu\n", (unsigned long)u->uid);
+	printf("gid:           %lu\n", (unsigned long)u->gid);
+	printf("description:   %s\n", u->description);
+	printf("home:          %s\n", u->home);
+	printf("shell:         %s\n", u->shell);
+	printf("admin:         %s\n", u->admin ? "yes" : "no");
+	printf("created:       %s (%s)\n", rfc, human);
+	if (ntok >= 0)
+		printf("active tokens: %ld\n", ntok);
+	return EXIT_OK;
+}
+
+int
+cmd_show(struct cli *c, int argc, char **argv)
+{
+	static const struct option longopts[] = {
+		CLI_COMMON_OPTIONS, { NULL, 0, NULL, 0 }
+	};
+	struct idview *v = NULL;
+	struct user *u = NULL;
+	const char *name;
+	int r;
+
+	if (cli_getopt(c, argc, argv, longopts) != -1)
+		return c->exit;
+	if ((r = cli_nargs(c, argc, argv, 1, 1)) != EXIT_OK)
+		return r;
+	name = argv[optind];
+	if ((r = cli_check_name(c, "", name)) != EXIT_OK)
+		return r;
+	if ((r = cli_open_view(c, &v)) != EXIT_OK)
+		return r;
+	r = v == NULL ? APPUSER_ERR_NOT_FOUND :
+	    idview_user_by_name(v, name, copy_user, &u);
+	if (r == APPUSER_ERR_NOT_FOUND) {
+		cli_err(c, "no application user '%s'", name);
+		r = EXIT_REFUSED;
+	} else if (r != 0)
+		r = cli_store_err(c, r, "cannot read user '%s'", name);
+	else
+		r = print_user(c, u, active_tokens(c, name));
+	user_free(u);
+	idview_close(v);
+	return r;
+}
+
+static int
+set_admin(struct cli *c, int argc, char **argv, bool admin)
+{
+	static const struct option longopts[] = {
+		CLI_COMMON_OPTIONS, { NULL, 0, NULL, 0 }
+	};
+	struct store *st = NULL;
+	struct user *u = NULL;
+	const char *name;
+	bool was = false;
+	int r;
+
+	if (cli_getopt(c, argc, argv, longopts) != -1)
+		return c->exit;
+	if ((r = cli_nargs(c, argc, argv, 1, 1)) != EXIT_OK)
+		return r;
+	name = argv[optind];
+	if ((r = cli_check_name(c, "", name)) != EXIT_OK)
+		return r;
+	if ((r = cli_open_write(c, &st)) != EXIT_OK)
+		return r;
+	if ((r = store_user_get(st, name, &u)) != 0 ||
+	    (was = u->admin, r = store_user_set_admin(st, name, admin)) != 0) {
+		if (r == APPUSER_ERR_NOT_FOUND) {
+			cli_err(c, "no application user '%s'", name);
+			r = EXIT_REFUSED;
+		} else
+			r = cli_store_err(c, r, "cannot change user '%s'",
+			    name);
+		goto out;
+	}
+	if (was != admin)
+		cli_log("admin %s user=%s", admin ? "grant" : "revoke", name);
+	if (c->json)
+		r = cli_json_print(json_pack("{s:s, s:b, s:b}", "user", name,
+		    "admin", admin, "changed", was != admin));
+	else {
+		printf("%s %s an admin\n", name, was == admin ?
+		    (admin ? "is already" : "is not") :
+		    (admin ? "is now" : "is no longer"));
+		r = EXIT_OK;
+	}
+ out:
+	user_free(u);
+	store_close(st);
+	return r;
+}
+
+int
+cmd_admin_grant(struct cli *c, int argc, char **argv)
+{
+	return set_admin(c, argc, argv, true);
+}
+
+int
+cmd_admin_revoke(struct cli *c, int argc, char **argv)
+{
+	return set_admin(c, argc, argv, false);
+}
