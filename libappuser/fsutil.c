@@ -1,0 +1,229 @@
+/*
+ * File system helpers for the store (see fsutil.h).
+ */
+#include <sys/stat.h>
+#include <dirent.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <limits.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "fsutil.h"
+
+#define COPY_CHUNK	(1024 * 1024)
+
+int
+fs_errno(int e, int enoent_err)
+{
+	switch (e) {
+	case EACCES:
+	case EPERM:
+	case EROFS:
+		return APPUSER_ERR_PERMISSION;
+	case ENOMEM:
+		return APPUSER_ERR_NOMEM;
+	case ENOENT:
+	case ENOTDIR:
+		return enoent_err;
+	default:
+		return APPUSER_ERR_SYSTEM;
+	}
+}
+
+char *
+fs_join(const char *dir, const char *name)
+{
+	char *p;
+
+	if (asprintf(&p, "%s/%s", dir, name) == -1)
+		return NULL;
+	return p;
+}
+
+/* Owner root or euid; not group/other writable unless sticky_ok and +t. */
+static int
+check_mode(const struct stat *st, bool sticky_ok)
+{
+	if (st->st_uid != 0 && st->st_uid != geteuid())
+		return APPUSER_ERR_UNSAFE;
+	if ((st->st_mode & (S_IWGRP | S_IWOTH)) == 0)
+		return 0;
+	if (sticky_ok && (st->st_mode & S_ISVTX) != 0)
+		return 0;
+	return APPUSER_ERR_UNSAFE;
+}
+
+/* Walk the parents of the absolute, resolved path buf (modified). */
+static int
+check_parents(char *buf)
+{
+	struct stat st;
+	char *slash;
+	int r;
+
+	while ((slash = strrchr(buf, '/')) != NULL) {
+		if (slash == buf)
+			slash[1] = '\0';	/* the root itself */
+		else
+			*slash = '\0';
+		if (stat(buf, &st) == -1)
+			return fs_errno(errno, APPUSER_ERR_NOSTORE);
+		if ((r = check_mode(&st, true)) != 0)
+			return r;
+		if (slash == buf)
+			break;
+	}
+	return 0;
+}
+
+int
+fs_check_dir(const char *dir, uid_t *ownerp)
+{
+	struct stat st;
+	char *buf = NULL;
+	int r = APPUSER_ERR_INTERNAL;
+
+	if ((buf = realpath(dir, NULL)) == NULL) {
+		r = fs_errno(errno, APPUSER_ERR_NOSTORE);
+		goto out;
+	}
+	if (stat(buf, &st) == -1) {
+		r = fs_errno(errno, APPUSER_ERR_NOSTORE);
+		goto out;
+	}
+	if (!S_ISDIR(st.st_mode)) {
+		r = APPUSER_ERR_UNSAFE;
+		goto out;
+	}
+	if ((r = check_mode(&st, false)) != 0 || (r = check_parents(buf)) != 0)
+		goto out;
+	*ownerp = st.st_uid;
+	r = 0;
+ out:
+	free(buf);
+	return r;
+}
+
+int
+fs_mkdir(const char *dir, mode_t mode)
+{
+	if (mkdir(dir, mode) == -1) {
+		if (errno == EEXIST)
+			return 0;
+		return fs_errno(errno, APPUSER_ERR_NOSTORE);
+	}
+	if (chmod(dir, mode) == -1)
+		return fs_errno(errno, APPUSER_ERR_SYSTEM);
+	return 0;
+}
+
+int
+fs_check_file(int fd, uid_t owner, mode_t mode)
+{
+	struct stat st;
+
+	if (fstat(fd, &st) == -1)
+		return fs_errno(errno, APPUSER_ERR_SYSTEM);
+	if (!S_ISREG(st.st_mode) || st.st_uid != owner ||
+	    (st.st_mode & 07777) != mode)
+		return APPUSER_ERR_UNSAFE;
+	return 0;
+}
+
+/* Plain read/write loop, for file systems without copy_file_range. */
+static int
+copy_rw(int in, int out, off_t off)
+{
+	char *buf;
+	ssize_t n, w, done;
+	int r = APPUSER_ERR_INTERNAL;
+
+	if ((buf = malloc(COPY_CHUNK)) == NULL)
+		return APPUSER_ERR_NOMEM;
+	for (;;) {
+		if ((n = pread(in, buf, COPY_CHUNK, off)) == -1) {
+			if (errno == EINTR)
+				continue;
+			r = fs_errno(errno, APPUSER_ERR_SYSTEM);
+			goto out;
+		}
+		if (n == 0)
+			break;
+		for (done = 0; done < n; done += w) {
+			if ((w = write(out, buf + done, n - done)) == -1) {
+				if (errno == EINTR) {
+					w = 0;
+					continue;
+				}
+				r = fs_errno(errno, APPUSER_ERR_SYSTEM);
+				goto out;
+			}
+		}
+		off += n;
+	}
+	r = 0;
+ out:
+	free(buf);
+	return r;
+}
+
+int
+fs_copy_fd(int in, int out)
+{
+	loff_t off = 0;
+	ssize_t n;
+
+	for (;;) {
+		n = copy_file_range(in, &off, out, NULL, COPY_CHUNK, 0);
+		if (n == 0)
+			return 0;
+		if (n > 0)
+			continue;
+		if (errno == EINTR)
+			continue;
+		if (errno == EXDEV || errno == ENOSYS || errno == EINVAL ||
+		    errno == EOPNOTSUPP)
+			return copy_rw(in, out, off);
+		return fs_errno(errno, APPUSER_ERR_SYSTEM);
+	}
+}
+
+int
+fs_fsync_dir(const char *dir)
+{
+	int fd, r = 0;
+
+	if ((fd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC)) == -1)
+		return fs_errno(errno, APPUSER_ERR_SYSTEM);
+	if (fsync(fd) == -1)
+		r = fs_errno(errno, APPUSER_ERR_SYSTEM);
+	close(fd);
+	return r;
+}
+
+int
+fs_remove_prefixed(const char *dir, const char *prefix)
+{
+	DIR *d;
+	struct dirent *de;
+	size_t plen = strlen(prefix);
+	int dfd, r = 0;
+
+	if ((dfd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC)) == -1)
+		return fs_errno(errno, APPUSER_ERR_SYSTEM);
+	if ((d = fdopendir(dfd)) == NULL) {
+		close(dfd);
+		return fs_errno(errno, APPUSER_ERR_SYSTEM);
+	}
+	while ((de = readdir(d)) != NULL) {
+		if (strncmp(de->d_name, prefix, plen) != 0)
+			continue;
+		if (unlinkat(dfd, de->d_name, 0) == -1 && errno != ENOENT)
+			r = fs_errno(errno, APPUSER_ERR_SYSTEM);
+	}
+	closedir(d);
+	return r;
+}

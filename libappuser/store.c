@@ -1,0 +1,796 @@
+/*
+ * The store: opening, record access, meta, transactions (design in
+ * store.h).  Publishing the snapshot is in store_snap.c, the mutators in
+ * store_user.c and store_token.c, the consistency check in store_check.c.
+ *
+ * Nothing here prints: tdb gets a log function that discards everything.
+ */
+#include <sys/file.h>
+#include <sys/stat.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <pthread.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include <sodium.h>
+#include <tdb.h>
+
+#include "fsutil.h"
+#include "idview_int.h"
+#include "store_int.h"
+
+#define WALK_BATCH	256
+
+/* Writers open in this process (flock does not exclude our own second
+ * open file description: it would wait for itself). */
+static pthread_mutex_t held_lock = PTHREAD_MUTEX_INITIALIZER;
+static struct store *held;
+
+int
+db_err(struct tdb_context *tdb)
+{
+	switch (tdb_error(tdb)) {
+	case TDB_ERR_CORRUPT:
+		return APPUSER_ERR_CORRUPT;
+	case TDB_ERR_OOM:
+		return APPUSER_ERR_NOMEM;
+	case TDB_ERR_EXISTS:
+		return APPUSER_ERR_EXISTS;
+	case TDB_ERR_NOEXIST:
+		return APPUSER_ERR_NOT_FOUND;
+	case TDB_ERR_LOCK:
+	case TDB_ERR_NOLOCK:
+	case TDB_ERR_LOCK_TIMEOUT:
+		return APPUSER_ERR_BUSY;
+	case TDB_ERR_RDONLY:
+		return APPUSER_ERR_PERMISSION;
+	default:
+		return APPUSER_ERR_SYSTEM;
+	}
+}
+
+/* type + name, for U and L keys.  A name that cannot exist: NOT_FOUND. */
+int
+key_user(struct key *k, char type, const char *name)
+{
+	size_t len;
+
+	if (name == NULL || (len = strnlen(name, APPUSER_NAME_MAX + 1)) == 0 ||
+	    len > APPUSER_NAME_MAX)
+		return APPUSER_ERR_NOT_FOUND;
+	k->b[0] = (uint8_t)type;
+	memcpy(k->b + 1, name, len);
+	k->len = 1 + len;
+	return 0;
+}
+
+void
+key_uid(struct key *k, uint32_t uid)
+{
+	k->b[0] = KEY_UID;
+	k->b[1] = (uint8_t)(uid >> 24);
+	k->b[2] = (uint8_t)(uid >> 16);
+	k->b[3] = (uint8_t)(uid >> 8);
+	k->b[4] = (uint8_t)uid;
+	k->len = 5;
+}
+
+void
+key_token(struct key *k, const char *id)
+{
+	k->b[0] = KEY_TOKEN;
+	memcpy(k->b + 1, id, TOKEN_ID_LEN);
+	k->len = 1 + TOKEN_ID_LEN;
+}
+
+TDB_DATA
+key_data(const struct key *k)
+{
+	TDB_DATA d = { (unsigned char *)(uintptr_t)k->b, k->len };
+
+	return d;
+}
+
+int
+db_fetch(struct store *st, const struct key *k, TDB_DATA *dp)
+{
+	TDB_DATA d;
+
+	d = tdb_fetch(st->tdb, key_data(k));
+	if (d.dptr == NULL)
+		return db_err(st->tdb);
+	*dp = d;
+	return 0;
+}
+
+int
+db_store(struct store *st, const struct key *k, const void *p, size_t n,
+    int flag)
+{
+	TDB_DATA d = { (unsigned char *)(uintptr_t)p, n };
+
+	if (tdb_store(st->tdb, key_data(k), d, flag) != 0)
+		return db_err(st->tdb);
+	return 0;
+}
+
+int
+db_delete(struct store *st, const struct key *k)
+{
+	if (tdb_delete(st->tdb, key_data(k)) != 0)
+		return db_err(st->tdb);
+	return 0;
+}
+
+int
+db_exists(struct store *st, const struct key *k)
+{
+	return tdb_exists(st->tdb, key_data(k));
+}
+
+int
+user_fetch(struct store *st, const char *name, uint8_t **bufp,
+    struct user *u)
+{
+	struct key k;
+	TDB_DATA d = { NULL, 0 };
+	int r = APPUSER_ERR_INTERNAL;
+
+	if ((r = key_user(&k, KEY_USER, name)) != 0 ||
+	    (r = db_fetch(st, &k, &d)) != 0)
+		return r;
+	if ((r = record_decode_user(d.dptr, d.dsize, u)) != 0) {
+		if (r != APPUSER_ERR_NOMEM && r != APPUSER_ERR_VERSION)
+			r = APPUSER_ERR_CORRUPT;
+		free(d.dptr);
+		return r;
+	}
+	if (strcmp(u->name, name) != 0 || u->uid == 0) {
+		free(d.dptr);
+		return APPUSER_ERR_CORRUPT;
+	}
+	*bufp = d.dptr;
+	return 0;
+}
+
+int
+meta_check(const struct meta *m)
+{
+	if (m->format > STORE_FORMAT_VERSION)
+		return APPUSER_ERR_VERSION;
+	if (m->format == 0 || m->uid_min == 0 || m->uid_min >= m->uid_max ||
+	    m->admin_group == NULL)
+		return APPUSER_ERR_CORRUPT;
+	return 0;
+}
+
+/* Take over buf (a meta encoding) as st's current meta. */
+static int
+meta_adopt(struct store *st, uint8_t *buf, size_t len)
+{
+	struct meta m;
+	int r;
+
+	if ((r = record_decode_meta(buf, len, &m)) != 0) {
+		free(buf);
+		if (r != APPUSER_ERR_NOMEM && r != APPUSER_ERR_VERSION)
+			r = APPUSER_ERR_CORRUPT;
+		return r;
+	}
+	if ((r = meta_check(&m)) != 0) {
+		meta_clear(&m);
+		free(buf);
+		return r;
+	}
+	meta_clear(&st->meta);
+	free(st->metabuf);
+	st->meta = m;
+	st->metabuf = buf;
+	return 0;
+}
+
+int
+meta_load(struct store *st)
+{
+	TDB_DATA k = { (unsigned char *)KEY_META, KEY_META_LEN }, d;
+
+	d = tdb_fetch(st->tdb, k);
+	if (d.dptr == NULL)
+		return tdb_error(st->tdb) == TDB_ERR_NOEXIST ?
+		    APPUSER_ERR_CORRUPT : db_err(st->tdb);
+	return meta_adopt(st, d.dptr, d.dsize);
+}
+
+/* Replace st->meta by m (which may point into the current meta). */
+int
+meta_set(struct store *st, const struct meta *m)
+{
+	uint8_t *buf = NULL;
+	size_t len;
+	int r;
+
+	if ((r = record_encode_meta(m, &buf, &len)) != 0)
+		return r;
+	if ((r = meta_adopt(st, buf, len)) != 0)
+		return r;
+	st->meta_dirty = true;
+	return 0;
+}
+
+int
+meta_flush(struct store *st)
+{
+	TDB_DATA k = { (unsigned char *)KEY_META, KEY_META_LEN }, d;
+	uint8_t *buf = NULL;
+	size_t len;
+	int r;
+
+	if ((r = record_encode_meta(&st->meta, &buf, &len)) != 0)
+		return r;
+	d.dptr = buf;
+	d.dsize = len;
+	r = tdb_store(st->tdb, k, d, TDB_REPLACE) == 0 ? 0 : db_err(st->tdb);
+	free(buf);
+	return r;
+}
+
+int
+delta_add(struct store *st, const char *name)
+{
+	struct delta *d = &st->delta;
+	size_t n = strlen(name) + 1, ncap;
+	char *nbuf;
+
+	if (n > d->cap - d->len) {
+		ncap = d->cap ? d->cap : 4096;
+		while (n > ncap - d->len)
+			ncap *= 2;
+		if ((nbuf = realloc(d->buf, ncap)) == NULL)
+			return txn_fail(st, APPUSER_ERR_NOMEM);
+		d->buf = nbuf;
+		d->cap = ncap;
+	}
+	memcpy(d->buf + d->len, name, n);
+	d->len += n;
+	d->n++;
+	return 0;
+}
+
+static void
+txn_reset(struct store *st)
+{
+	st->in_txn = false;
+	st->identity_dirty = false;
+	st->meta_dirty = false;
+	st->txn_err = 0;
+	st->delta.len = 0;
+	st->delta.n = 0;
+}
+
+int
+store_begin(struct store *st)
+{
+	int r = APPUSER_ERR_INTERNAL;
+
+	if (st == NULL || (st->flags & STORE_WRITE) == 0)
+		return APPUSER_ERR_PERMISSION;
+	if (st->in_txn)
+		return APPUSER_ERR_INVALID;	/* no nesting */
+	if (tdb_transaction_start(st->tdb) != 0)
+		return db_err(st->tdb);
+	if ((r = meta_load(st)) != 0) {
+		tdb_transaction_cancel(st->tdb);
+		return r;
+	}
+	txn_reset(st);
+	st->in_txn = true;
+	st->gen0 = st->meta.generation;
+	return 0;
+}
+
+void
+store_cancel(struct store *st)
+{
+	if (st == NULL || !st->in_txn)
+		return;
+	if (tdb_transaction_active(st->tdb))
+		tdb_transaction_cancel(st->tdb);
+	txn_reset(st);
+}
+
+/*
+ * Master meta, then the new snapshot (built before the master commits, so
+ * a failure changes nothing), then the master commit, then the rename.  A
+ * crash between the last two leaves the snapshot one generation behind:
+ * the next writer rolls it forward.
+ */
+int
+store_commit(struct store *st)
+{
+	bool publish;
+	int r = APPUSER_ERR_INTERNAL;
+
+	if (st == NULL || !st->in_txn)
+		return APPUSER_ERR_INVALID;
+	if ((r = st->txn_err) != 0)
+		goto fail;
+	publish = st->identity_dirty;
+	if (publish) {
+		st->meta.generation = st->gen0 + 1;
+		st->meta_dirty = true;
+	}
+	if (st->meta_dirty && (r = meta_flush(st)) != 0)
+		goto fail;
+	if (publish && (r = snap_build(st)) != 0)
+		goto fail;
+	if (tdb_transaction_commit(st->tdb) != 0) {
+		r = db_err(st->tdb);
+		goto fail;
+	}
+	txn_reset(st);
+	return publish ? snap_install(st) : 0;
+ fail:
+	store_cancel(st);
+	snap_discard(st);
+	return r;
+}
+
+int
+txn_enter(struct store *st, bool *beganp)
+{
+	int r;
+
+	*beganp = false;
+	if (st == NULL || (st->flags & STORE_WRITE) == 0)
+		return APPUSER_ERR_PERMISSION;
+	if (st->in_txn)
+		return st->txn_err;
+	if ((r = store_begin(st)) != 0)
+		return r;
+	*beganp = true;
+	return 0;
+}
+
+int
+txn_leave(struct store *st, bool began, int r)
+{
+	if (!began)
+		return r;
+	if (r != 0) {
+		store_cancel(st);
+		return r;
+	}
+	return store_commit(st);
+}
+
+/* A write failed half-way: the transaction may only be cancelled now. */
+int
+txn_fail(struct store *st, int r)
+{
+	if (st->in_txn && st->txn_err == 0)
+		st->txn_err = r;
+	return r;
+}
+
+struct walk {
+	char		 type;
+	walk_fn		 fn;
+	void		*arg;
+	int		 r;
+};
+
+static int
+walk_cb(struct tdb_context *tdb, TDB_DATA k, TDB_DATA d, void *arg)
+{
+	struct walk *w = arg;
+
+	(void)tdb;
+	if (w->type != '\0' && (k.dsize == 0 || k.dptr[0] != w->type))
+		return 0;
+	w->r = w->fn(k, d, w->arg);
+	return w->r != 0;
+}
+
+struct batch {
+	TDB_DATA	 k[WALK_BATCH];
+	TDB_DATA	 d[WALK_BATCH];
+	size_t		 n;
+};
+
+static void
+batch_clear(struct batch *b)
+{
+	size_t i;
+
+	for (i = 0; i < b->n; i++) {
+		free(b->k[i].dptr);
+		free(b->d[i].dptr);
+	}
+	b->n = 0;
+}
+
+/* Add a copy of key k and its data (skipped if gone meanwhile). */
+static int
+batch_add(struct store *st, struct batch *b, TDB_DATA k)
+{
+	TDB_DATA d;
+	uint8_t *kc;
+
+	d = tdb_fetch(st->tdb, k);
+	if (d.dptr == NULL)
+		return 0;
+	if ((kc = malloc(k.dsize)) == NULL) {
+		free(d.dptr);
+		return APPUSER_ERR_NOMEM;
+	}
+	memcpy(kc, k.dptr, k.dsize);
+	b->k[b->n].dptr = kc;
+	b->k[b->n].dsize = k.dsize;
+	b->d[b->n++] = d;
+	return 0;
+}
+
+/* Up to WALK_BATCH records after *last (owned; NULL: from the start). */
+static int
+batch_fill(struct store *st, char type, struct batch *b, TDB_DATA *last,
+    bool *endp)
+{
+	TDB_DATA k;
+	int r = 0;
+
+	if (tdb_lockall_read(st->tdb) != 0)
+		return db_err(st->tdb);
+	while (r == 0 && b->n < WALK_BATCH) {
+		k = last->dptr == NULL ? tdb_firstkey(st->tdb) :
+		    tdb_nextkey(st->tdb, *last);
+		if (k.dptr == NULL) {
+			*endp = true;
+			break;
+		}
+		free(last->dptr);
+		*last = k;
+		if (type == '\0' || (k.dsize > 0 && k.dptr[0] == type))
+			r = batch_add(st, b, k);
+	}
+	tdb_unlockall_read(st->tdb);
+	return r;
+}
+
+/* Outside a transaction: copies in batches, fn runs with no lock held. */
+static int
+walk_batched(struct store *st, char type, walk_fn fn, void *arg)
+{
+	struct batch *b;
+	TDB_DATA last = { NULL, 0 };
+	bool end = false;
+	size_t i;
+	int r = 0;
+
+	if ((b = calloc(1, sizeof(*b))) == NULL)
+		return APPUSER_ERR_NOMEM;
+	while (r == 0 && !end) {
+		if ((r = batch_fill(st, type, b, &last, &end)) != 0)
+			break;
+		for (i = 0; r == 0 && i < b->n; i++)
+			r = fn(b->k[i], b->d[i], arg);
+		batch_clear(b);
+	}
+	batch_clear(b);
+	free(b);
+	free(last.dptr);
+	return r;
+}
+
+int
+db_walk(struct store *st, char type, walk_fn fn, void *arg)
+{
+	struct walk w = { type, fn, arg, 0 };
+
+	if (!tdb_transaction_active(st->tdb))
+		return walk_batched(st, type, fn, arg);
+	if (tdb_traverse_read(st->tdb, walk_cb, &w) == -1 && w.r == 0)
+		return db_err(st->tdb);
+	return w.r;
+}
+
+/* ---------------------------------------------------------------------- */
+
+static int
+held_add(struct store *st)
+{
+	struct store *s;
+	int r = 0;
+
+	pthread_mutex_lock(&held_lock);
+	for (s = held; s != NULL; s = s->held_next)
+		if (s->lock_dev == st->lock_dev && s->lock_ino == st->lock_ino)
+			r = APPUSER_ERR_BUSY;
+	if (r == 0) {
+		st->held_next = held;
+		held = st;
+	}
+	pthread_mutex_unlock(&held_lock);
+	return r;
+}
+
+static void
+held_del(struct store *st)
+{
+	struct store **pp;
+
+	pthread_mutex_lock(&held_lock);
+	for (pp = &held; *pp != NULL; pp = &(*pp)->held_next) {
+		if (*pp == st) {
+			*pp = st->held_next;
+			break;
+		}
+	}
+	pthread_mutex_unlock(&held_lock);
+}
+
+static int
+tdb_open_errno(int e)
+{
+	if (e == EBUSY)
+		return APPUSER_ERR_BUSY;	/* already open in this process */
+	if (e == EIO || e == EINVAL)
+		return APPUSER_ERR_CORRUPT;	/* not a tdb / bad header */
+	if (e == ELOOP)
+		return APPUSER_ERR_UNSAFE;	/* a symlink */
+	return fs_errno(e, APPUSER_ERR_NOSTORE);
+}
+
+static int
+store_alloc(const char *dir, int flags, struct store **stp)
+{
+	struct store *st;
+
+	if ((st = calloc(1, sizeof(*st))) == NULL)
+		return APPUSER_ERR_NOMEM;
+	st->flags = flags;
+	st->lockfd = -1;
+	if ((st->dir = strdup(dir)) == NULL ||
+	    (st->master_path = fs_join(dir, APPUSER_MASTER_FILE)) == NULL ||
+	    (st->ident_path = fs_join(dir, APPUSER_IDENTITY_FILE)) == NULL ||
+	    asprintf(&st->tmp_path, "%s/%s%ld", dir, SNAP_TMP_PREFIX,
+	    (long)getpid()) == -1) {
+		st->tmp_path = NULL;
+		store_close(st);
+		return APPUSER_ERR_NOMEM;
+	}
+	*stp = st;
+	return 0;
+}
+
+/* The lock file: ours, 0600, and held exclusively until store_close. */
+static int
+lock_open(struct store *st)
+{
+	struct stat sb;
+	char *path;
+	int r = APPUSER_ERR_INTERNAL;
+
+	if ((path = fs_join(st->dir, APPUSER_LOCK_FILE)) == NULL)
+		return APPUSER_ERR_NOMEM;
+	st->lockfd = open(path, O_RDWR | O_CREAT | O_CLOEXEC | O_NOFOLLOW,
+	    0600);
+	free(path);
+	if (st->lockfd == -1)
+		return errno == ELOOP ? APPUSER_ERR_UNSAFE :
+		    fs_errno(errno, APPUSER_ERR_SYSTEM);
+	if (fstat(st->lockfd, &sb) == -1)
+		return fs_errno(errno, APPUSER_ERR_SYSTEM);
+	if (!S_ISREG(sb.st_mode) || sb.st_uid != st->owner)
+		return APPUSER_ERR_UNSAFE;
+	if ((sb.st_mode & 07777) != 0600 && fchmod(st->lockfd, 0600) == -1)
+		return fs_errno(errno, APPUSER_ERR_SYSTEM);
+	st->lock_dev = sb.st_dev;
+	st->lock_ino = sb.st_ino;
+	if ((r = held_add(st)) != 0) {
+		close(st->lockfd);
+		st->lockfd = -1;
+		return r;
+	}
+	while (flock(st->lockfd, LOCK_EX) == -1)
+		if (errno != EINTR)
+			return fs_errno(errno, APPUSER_ERR_SYSTEM);
+	return 0;
+}
+
+/* Create the master file if missing; *createdp if it is new (or empty,
+ * left by a writer that died before initialising it). */
+static int
+master_create(struct store *st, bool *createdp)
+{
+	struct stat sb;
+	int fd;
+
+	*createdp = false;
+	fd = open(st->master_path, O_RDWR | O_CREAT | O_EXCL | O_NOFOLLOW |
+	    O_CLOEXEC, 0600);
+	if (fd != -1) {
+		*createdp = true;
+		if (fchmod(fd, 0600) == -1) {
+			close(fd);
+			return fs_errno(errno, APPUSER_ERR_SYSTEM);
+		}
+		close(fd);
+		return 0;
+	}
+	if (errno != EEXIST)
+		return fs_errno(errno, APPUSER_ERR_SYSTEM);
+	if (lstat(st->master_path, &sb) == -1)
+		return fs_errno(errno, APPUSER_ERR_SYSTEM);
+	*createdp = S_ISREG(sb.st_mode) && sb.st_size == 0;
+	return 0;
+}
+
+static int
+master_open(struct store *st, bool create)
+{
+	int oflags = O_RDWR | O_CLOEXEC | O_NOFOLLOW | (create ? O_CREAT : 0);
+
+	st->tdb = tdb_open_ex(st->master_path, MASTER_HASH_SIZE,
+	    MASTER_TDB_FLAGS, oflags, 0600, &appuser_tdb_nolog, NULL);
+	if (st->tdb == NULL)
+		return tdb_open_errno(errno);
+	return fs_check_file(tdb_fd(st->tdb), st->owner, 0600);
+}
+
+/* A new master's settings, in one transaction. */
+static int
+master_init(struct store *st)
+{
+	struct meta m;
+	int r = APPUSER_ERR_INTERNAL;
+
+	memset(&m, 0, sizeof(m));
+	m.format = STORE_FORMAT_VERSION;
+	m.uid_min = APPUSER_DEFAULT_UID_MIN;
+	m.uid_max = APPUSER_DEFAULT_UID_MAX;
+	m.next_uid = m.uid_min + 1;
+	m.admin_group = APPUSER_DEFAULT_ADMIN_GROUP;
+	m.admin_gid = m.uid_min;
+	if (tdb_transaction_start(st->tdb) != 0)
+		return db_err(st->tdb);
+	if ((r = meta_set(st, &m)) != 0 || (r = meta_flush(st)) != 0) {
+		tdb_transaction_cancel(st->tdb);
+		return r;
+	}
+	if (tdb_transaction_commit(st->tdb) != 0)
+		return db_err(st->tdb);
+	st->meta_dirty = false;
+	return 0;
+}
+
+/* Meta of the master; initialise a master that has no record at all. */
+static int
+master_meta(struct store *st)
+{
+	TDB_DATA k = { (unsigned char *)KEY_META, KEY_META_LEN }, first;
+
+	if (tdb_exists(st->tdb, k))
+		return meta_load(st);
+	first = tdb_firstkey(st->tdb);
+	if (first.dptr != NULL) {
+		free(first.dptr);
+		return APPUSER_ERR_CORRUPT;	/* records but no meta */
+	}
+	return master_init(st);
+}
+
+static int
+open_writer(struct store *st)
+{
+	bool created, repaired;
+	int r = APPUSER_ERR_INTERNAL;
+
+	r = fs_check_dir(st->dir, &st->owner);
+	if (r == APPUSER_ERR_NOSTORE) {
+		if ((r = fs_mkdir(st->dir, 0755)) != 0)
+			return r;
+		r = fs_check_dir(st->dir, &st->owner);
+	}
+	if (r != 0)
+		return r;
+	if (geteuid() != st->owner)
+		return APPUSER_ERR_PERMISSION;
+	if ((r = lock_open(st)) != 0 ||
+	    (r = fs_remove_prefixed(st->dir, SNAP_TMP_PREFIX)) != 0 ||
+	    (r = master_create(st, &created)) != 0)
+		return r;
+	if ((r = master_open(st, created)) != 0) {
+		if (created && r != APPUSER_ERR_BUSY)
+			unlink(st->master_path);
+		return r;
+	}
+	if ((r = master_meta(st)) != 0)
+		return r;
+	return snap_roll_forward(st, &repaired);
+}
+
+static int
+open_reader(struct store *st)
+{
+	int r = APPUSER_ERR_INTERNAL;
+
+	if ((r = fs_check_dir(st->dir, &st->owner)) != 0 ||
+	    (r = master_open(st, false)) != 0)
+		return r;
+	return meta_load(st);
+}
+
+int
+store_open(const char *dir, int flags, struct store **stp)
+{
+	struct store *st = NULL;
+	int r = APPUSER_ERR_INTERNAL;
+
+	if (dir == NULL)
+		dir = appuser_default_store_dir();
+	if (flags != STORE_READ && flags != STORE_WRITE && flags != STORE_AUTH)
+		return APPUSER_ERR_INVALID;
+	if ((r = store_alloc(dir, flags, &st)) != 0)
+		return r;
+	if (flags == STORE_WRITE)
+		r = open_writer(st);
+	else
+		r = open_reader(st);
+	if (r != 0)
+		goto out;
+	*stp = st;
+	st = NULL;
+ out:
+	store_close(st);
+	return r;
+}
+
+void
+store_close(struct store *st)
+{
+	if (st == NULL)
+		return;
+	store_cancel(st);
+	if (st->tdb != NULL)
+		tdb_close(st->tdb);
+	if (st->lockfd != -1) {
+		held_del(st);
+		close(st->lockfd);	/* drops the flock */
+	}
+	sodium_memzero(&st->verified, sizeof(st->verified));
+	meta_clear(&st->meta);
+	free(st->metabuf);
+	free(st->delta.buf);
+	free(st->dir);
+	free(st->master_path);
+	free(st->ident_path);
+	free(st->tmp_path);
+	free(st);
+}
+
+const char *
+store_dir(const struct store *st)
+{
+	return st->dir;
+}
+
+int
+store_get_meta(struct store *st, struct meta *mp)
+{
+	int r;
+
+	if (!st->in_txn && (r = meta_load(st)) != 0)
+		return r;
+	*mp = st->meta;
+	return 0;
+}
+
+void
+store_set_collision_check(struct store *st, collision_fn fn, void *arg)
+{
+	st->collide = fn;
+	st->collide_arg = arg;
+}

@@ -1,0 +1,116 @@
+/*
+ * Internal: shared by store.c (open, transactions, keys, meta),
+ * store_snap.c (publishing identity.tdb), store_user.c, store_token.c and
+ * store_check.c.  See store.h for the design.
+ */
+#ifndef APPUSER_STORE_INT_H
+#define APPUSER_STORE_INT_H
+
+#include <sys/types.h>
+
+#include <tdb.h>
+
+#include "store.h"
+
+#define KEY_META		"!meta"
+#define KEY_META_LEN		5
+#define KEY_USER		'U'	/* U<name> -> user record */
+#define KEY_UID			'I'	/* I<uid be32> -> name (master) */
+#define KEY_TOKEN		'T'	/* T<id> -> token record */
+#define KEY_LIST		'L'	/* L<name> -> ids, TOKEN_ID_LEN each */
+#define KEY_MAX			(1 + APPUSER_NAME_MAX)
+
+#define MASTER_HASH_SIZE	1000003	/* fixed at creation; ~4 MB */
+#define SNAP_HASH_MIN		1021
+#define SNAP_HASH_MAX		(1 << 27)
+#define SNAP_TMP_PREFIX		APPUSER_IDENTITY_FILE ".tmp."
+#define MASTER_TDB_FLAGS	(TDB_INCOMPATIBLE_HASH | TDB_DISALLOW_NESTING)
+
+struct key {
+	uint8_t		 b[KEY_MAX];
+	size_t		 len;
+};
+
+/* Names whose identity records changed in the open transaction. */
+struct delta {
+	char		*buf;		/* NUL-separated names */
+	size_t		 len;
+	size_t		 cap;
+	size_t		 n;
+};
+
+/* Last token store_verify accepted: what store_token_touch may update. */
+struct verified {
+	bool		 set;
+	char		 id[TOKEN_ID_LEN + 1];
+	uint8_t		 verifier[TOKEN_VERIFIER_LEN];
+};
+
+struct store {
+	char			*dir;
+	char			*master_path;
+	char			*ident_path;
+	char			*tmp_path;	/* identity.tdb.tmp.<pid> */
+	int			 flags;
+	uid_t			 owner;		/* of dir */
+	int			 lockfd;	/* STORE_WRITE only, else -1 */
+	dev_t			 lock_dev;
+	ino_t			 lock_ino;
+	struct store		*held_next;	/* process-wide writer list */
+	struct tdb_context	*tdb;		/* master */
+	uint8_t			*metabuf;	/* meta is a view into it */
+	struct meta		 meta;
+	bool			 in_txn;
+	bool			 identity_dirty; /* users or meta changed */
+	bool			 meta_dirty;
+	int			 txn_err;	/* poisons the transaction */
+	uint64_t		 gen0;		/* generation at store_begin */
+	struct delta		 delta;
+	collision_fn		 collide;
+	void			*collide_arg;
+	struct verified		 verified;
+};
+
+/* store.c: tdb access.  db_fetch's data is malloc'd, caller frees. */
+int db_err(struct tdb_context *tdb);
+int key_user(struct key *k, char type, const char *name);
+void key_uid(struct key *k, uint32_t uid);
+void key_token(struct key *k, const char *id);
+TDB_DATA key_data(const struct key *k);
+int db_fetch(struct store *st, const struct key *k, TDB_DATA *dp);
+int db_store(struct store *st, const struct key *k, const void *p,
+    size_t n, int flag);
+int db_delete(struct store *st, const struct key *k);
+int db_exists(struct store *st, const struct key *k);
+
+/* store.c: user records (u is a view into *bufp; free the buffer). */
+int user_fetch(struct store *st, const char *name, uint8_t **bufp,
+    struct user *u);
+
+/* store.c: meta (st->meta is a view into st->metabuf). */
+int meta_check(const struct meta *m);
+int meta_load(struct store *st);
+int meta_set(struct store *st, const struct meta *m);
+int meta_flush(struct store *st);
+
+/* store.c: transactions around a mutator. */
+int txn_enter(struct store *st, bool *beganp);
+int txn_leave(struct store *st, bool began, int r);
+int txn_fail(struct store *st, int r);
+int delta_add(struct store *st, const char *name);
+
+/* store.c: walk records whose key starts with type ('\0': all).  fn gets
+ * key and data (valid during the call); no tdb lock is held during fn
+ * outside a transaction. */
+typedef int (*walk_fn)(TDB_DATA key, TDB_DATA data, void *arg);
+int db_walk(struct store *st, char type, walk_fn fn, void *arg);
+
+/* store_snap.c: publishing identity.tdb. */
+int snap_build(struct store *st);	/* into tmp_path, in a transaction */
+int snap_install(struct store *st);	/* rename tmp_path over identity */
+void snap_discard(struct store *st);	/* unlink tmp_path */
+int snap_published_generation(struct store *st, uint64_t *genp);
+int snap_republish(struct store *st);	/* full rebuild, STORE_WRITE */
+int snap_roll_forward(struct store *st, bool *repairedp);
+
+#endif
