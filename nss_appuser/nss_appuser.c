@@ -1,0 +1,974 @@
+/*
+ * nss_appuser: application users as passwd and group entries.
+ *
+ * A thin front end over the identity snapshot reader (idview_* in
+ * store.h).  One process-global state sits behind a mutex: the open view
+ * (opened on first use and kept), the enumeration cursors, and a memo of
+ * the last failure to open so that a missing store costs one stat().  Every
+ * lookup first calls idview_refresh() (one stat, reopens only when appuser
+ * published a new snapshot), so a running process never answers from a
+ * stale snapshot.  A forked child notices (atfork handler) and reopens.
+ *
+ * Answers are packed into the caller's buffer (pack_passwd, pack_group);
+ * a short buffer gives NSS_STATUS_TRYAGAIN with *errnop = ERANGE, the only
+ * pair on which glibc retries with a bigger buffer.  Records that would give
+ * uid/gid 0, uid != gid or an id outside the store's range are never
+ * returned, whatever the store says.
+ */
+#include <sys/stat.h>
+#include <sys/types.h>
+#include <errno.h>
+#include <grp.h>
+#include <nss.h>
+#include <pthread.h>
+#include <pwd.h>
+#include <stdalign.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "appuser.h"
+#include "names.h"
+#include "record.h"
+#include "store.h"
+
+enum nss_status _nss_appuser_getpwnam_r(const char *, struct passwd *,
+    char *, size_t, int *);
+enum nss_status _nss_appuser_getpwuid_r(uid_t, struct passwd *, char *,
+    size_t, int *);
+enum nss_status _nss_appuser_setpwent(int);
+enum nss_status _nss_appuser_getpwent_r(struct passwd *, char *, size_t,
+    int *);
+enum nss_status _nss_appuser_endpwent(void);
+enum nss_status _nss_appuser_getgrnam_r(const char *, struct group *,
+    char *, size_t, int *);
+enum nss_status _nss_appuser_getgrgid_r(gid_t, struct group *, char *,
+    size_t, int *);
+enum nss_status _nss_appuser_setgrent(int);
+enum nss_status _nss_appuser_getgrent_r(struct group *, char *, size_t,
+    int *);
+enum nss_status _nss_appuser_endgrent(void);
+enum nss_status _nss_appuser_initgroups_dyn(const char *, gid_t, long int *,
+    long int *, gid_t **, long int, int *);
+
+/* Retry a failed open at most this often, unless identity.tdb changed. */
+#define RETRY_SECONDS	1
+#define PATH_BUF	4096
+
+/* What identity.tdb looked like when opening last failed. */
+struct file_sig {
+	int		stat_errno;	/* 0 if stat() worked */
+	dev_t		dev;
+	ino_t		ino;
+	off_t		size;
+	struct timespec	mtime;
+	struct timespec	ctime;
+};
+
+static struct {
+	struct idview		*view;
+	bool			 forked;	/* set in the atfork child */
+	char			 path[PATH_BUF];	/* identity.tdb */
+	int			 fail_errno;	/* last open failure, or 0 */
+	struct timespec		 fail_time;
+	struct file_sig		 fail_sig;
+	struct idview_cursor	 pwcur;
+	struct user		*pw_pending;	/* entry a short buffer refused */
+	struct idview_cursor	 grcur;
+	bool			 gr_admin_done;	/* admin group already listed */
+	struct user		*gr_pending;
+} st = {
+	.pwcur = IDVIEW_CURSOR_INIT,
+	.grcur = IDVIEW_CURSOR_INIT,
+};
+static pthread_mutex_t st_lock = PTHREAD_MUTEX_INITIALIZER;
+static pthread_once_t st_once = PTHREAD_ONCE_INIT;
+
+/* Results of a lookup callback (the callbacks always return 0). */
+#define LK_NONE		0	/* callback not called or record refused */
+#define LK_OK		1
+#define LK_RANGE	2	/* caller's buffer too small */
+#define LK_NOMEM	3
+
+/* ---------------------------------------------------------------------- */
+/* Packing: pure functions, every pointer lands inside buf. */
+
+/*
+ * Length of a field (without the NUL), or SIZE_MAX if it could break a
+ * passwd/group line: ':' or a control byte (newline).  The writer validated
+ * the strings already; this is defence in depth against a tampered file.
+ */
+static size_t
+field_len(const char *s)
+{
+	size_t i;
+
+	if (s == NULL)
+		return SIZE_MAX;
+	for (i = 0; s[i] != '\0'; i++) {
+		if (s[i] == ':' || (unsigned char)s[i] < 0x20 || s[i] == 0x7f)
+			return SIZE_MAX;
+	}
+	return i;
+}
+
+/* Returns 0, ERANGE (buf too small) or EINVAL (unusable field). */
+static int
+pack_passwd(const struct user *u, struct passwd *pwd, char *buf,
+    size_t buflen)
+{
+	const char *src[5];
+	char *dst[5];
+	size_t len[5], need = 0, off = 0, i;
+
+	src[0] = u->name;
+	src[1] = "x";
+	src[2] = u->description;
+	src[3] = u->home;
+	src[4] = u->shell;
+	for (i = 0; i < 5; i++) {
+		if ((len[i] = field_len(src[i])) == SIZE_MAX)
+			return EINVAL;
+		len[i]++;
+		need += len[i];		/* each field is < 64k: no overflow */
+	}
+	if (buf == NULL || need > buflen)
+		return ERANGE;
+	for (i = 0; i < 5; i++) {
+		dst[i] = memcpy(buf + off, src[i], len[i]);
+		off += len[i];
+	}
+	pwd->pw_name = dst[0];
+	pwd->pw_passwd = dst[1];
+	pwd->pw_gecos = dst[2];
+	pwd->pw_dir = dst[3];
+	pwd->pw_shell = dst[4];
+	pwd->pw_uid = u->uid;
+	pwd->pw_gid = u->gid;
+	return 0;
+}
+
+/*
+ * A group: the member array (nmem pointers and a NULL) goes first, aligned,
+ * then name, "x" and the member names.  Returns 0, ERANGE or EINVAL.
+ */
+static int
+pack_group(const char *name, gid_t gid, const char *const *mem, size_t nmem,
+    struct group *grp, char *buf, size_t buflen)
+{
+	size_t pad, need, len, i;
+	char **arr, *p;
+
+	if (buf == NULL)
+		return ERANGE;
+	if (field_len(name) == SIZE_MAX || nmem > 65536)
+		return EINVAL;
+	pad = (alignof(char *) - (uintptr_t)buf % alignof(char *)) %
+	    alignof(char *);
+	need = pad + (nmem + 1) * sizeof(char *) + strlen(name) + 1 + 2;
+	for (i = 0; i < nmem; i++) {
+		if ((len = field_len(mem[i])) == SIZE_MAX ||
+		    strchr(mem[i], ',') != NULL)
+			return EINVAL;
+		need += len + 1;	/* at most 65536 * 64k: fits size_t */
+	}
+	if (need > buflen)
+		return ERANGE;
+	arr = (char **)(void *)(buf + pad);
+	p = buf + pad + (nmem + 1) * sizeof(char *);
+	grp->gr_name = p;
+	p = stpcpy(p, name) + 1;
+	grp->gr_passwd = p;
+	p = stpcpy(p, "x") + 1;
+	for (i = 0; i < nmem; i++) {
+		arr[i] = p;
+		p = stpcpy(p, mem[i]) + 1;
+	}
+	arr[nmem] = NULL;
+	grp->gr_mem = arr;
+	grp->gr_gid = gid;
+	return 0;
+}
+
+/* ---------------------------------------------------------------------- */
+/* Validation (defence in depth). */
+
+static bool
+meta_ok(const struct meta *m)
+{
+	return m != NULL && m->uid_min > 0 && m->uid_min <= m->uid_max &&
+	    m->uid_max < INT32_MAX;
+}
+
+static bool
+id_ok(const struct meta *m, uint32_t id)
+{
+	return id != 0 && id >= m->uid_min && id <= m->uid_max;
+}
+
+/* Ids fit for passwd and group.  The name and the fields are checked by
+ * lookup_match and the packers (each string is scanned once). */
+static bool
+ids_ok(const struct meta *m, const struct user *u)
+{
+	return id_ok(m, u->uid) && u->gid == u->uid;
+}
+
+static bool
+fields_ok(const struct user *u)
+{
+	return field_len(u->description) != SIZE_MAX &&
+	    field_len(u->home) != SIZE_MAX && field_len(u->shell) != SIZE_MAX;
+}
+
+static bool
+admin_group_ok(const struct meta *m)
+{
+	return id_ok(m, m->admin_gid) && name_is_valid(m->admin_group);
+}
+
+/* ---------------------------------------------------------------------- */
+/* Process-global state: st is only touched with st_lock held. */
+
+static void
+atfork_prepare(void)
+{
+	pthread_mutex_lock(&st_lock);
+}
+
+static void
+atfork_parent(void)
+{
+	pthread_mutex_unlock(&st_lock);
+}
+
+static void
+atfork_child(void)
+{
+	st.forked = true;
+	pthread_mutex_unlock(&st_lock);
+}
+
+/*
+ * Lock order is st_lock, then idview's lock.  Prepare handlers run in the
+ * reverse order of registration, so ours must be registered after
+ * idview's, which idview registers on its first use: releasing a
+ * never-started cursor is such a use, with no other effect.
+ */
+static void
+register_atfork(void)
+{
+	struct idview_cursor c = IDVIEW_CURSOR_INIT;
+
+	idview_cursor_release(NULL, &c);
+	/* fails only for lack of memory: a child then keeps the parent's
+	 * read-only handles, which stay valid */
+	(void)pthread_atfork(atfork_prepare, atfork_parent, atfork_child);
+}
+
+static void
+state_lock(void)
+{
+	pthread_once(&st_once, register_atfork);
+	pthread_mutex_lock(&st_lock);
+}
+
+static void
+state_unlock(void)
+{
+	pthread_mutex_unlock(&st_lock);
+}
+
+static void
+enum_reset_pw(void)
+{
+	idview_cursor_release(st.view, &st.pwcur);
+	st.pwcur = (struct idview_cursor)IDVIEW_CURSOR_INIT;
+	user_free(st.pw_pending);
+	st.pw_pending = NULL;
+}
+
+static void
+enum_reset_gr(void)
+{
+	idview_cursor_release(st.view, &st.grcur);
+	st.grcur = (struct idview_cursor)IDVIEW_CURSOR_INIT;
+	st.gr_admin_done = false;
+	user_free(st.gr_pending);
+	st.gr_pending = NULL;
+}
+
+static void
+state_drop(void)
+{
+	enum_reset_pw();
+	enum_reset_gr();
+	idview_close(st.view);
+	st.view = NULL;
+}
+
+/*
+ * On unload (dlclose, or glibc's __libc_freeres under valgrind) release the
+ * snapshot.  A lookup still running in another thread while the process
+ * ends keeps its state: never block or free under it.
+ */
+static void nss_appuser_fini(void) __attribute__((destructor));
+
+static void
+nss_appuser_fini(void)
+{
+	if (pthread_mutex_trylock(&st_lock) != 0)
+		return;
+	state_drop();
+	pthread_mutex_unlock(&st_lock);
+}
+
+/* errno value for an idview error (never ERANGE, which means "grow"). */
+static int
+err_to_errno(int r, int sys_errno)
+{
+	switch (r) {
+	case APPUSER_ERR_NOSTORE:
+		return ENOENT;
+	case APPUSER_ERR_BUSY:
+		/*
+		 * tdb refuses a second open of one file per process: only an
+		 * appuser program holding the snapshot itself gets this.  Say
+		 * "no answer" (ENOENT), as for a missing store, so that its
+		 * NSS collision check does not take it for a failure.
+		 */
+		return ENOENT;
+	case APPUSER_ERR_PERMISSION:
+	case APPUSER_ERR_UNSAFE:
+		return EACCES;
+	case APPUSER_ERR_NOMEM:
+		return ENOMEM;
+	case APPUSER_ERR_SYSTEM:
+		if (sys_errno != 0 && sys_errno != ERANGE)
+			return sys_errno;
+		return EIO;
+	default:
+		return EIO;
+	}
+}
+
+static void
+file_sig_get(struct file_sig *s)
+{
+	struct stat sb;
+
+	memset(s, 0, sizeof(*s));
+	if (stat(st.path, &sb) != 0) {
+		s->stat_errno = errno;
+		return;
+	}
+	s->dev = sb.st_dev;
+	s->ino = sb.st_ino;
+	s->size = sb.st_size;
+	s->mtime = sb.st_mtim;
+	s->ctime = sb.st_ctim;
+}
+
+static bool
+file_sig_same(const struct file_sig *a, const struct file_sig *b)
+{
+	return a->stat_errno == b->stat_errno && a->dev == b->dev &&
+	    a->ino == b->ino && a->size == b->size &&
+	    a->mtime.tv_sec == b->mtime.tv_sec &&
+	    a->mtime.tv_nsec == b->mtime.tv_nsec &&
+	    a->ctime.tv_sec == b->ctime.tv_sec &&
+	    a->ctime.tv_nsec == b->ctime.tv_nsec;
+}
+
+static void
+remember_failure(int err)
+{
+	st.fail_errno = err;
+	clock_gettime(CLOCK_MONOTONIC_COARSE, &st.fail_time);
+	file_sig_get(&st.fail_sig);
+}
+
+/* After a failed open: retry only if a second passed or the file changed. */
+static bool
+retry_due(void)
+{
+	struct timespec now;
+	struct file_sig sig;
+
+	clock_gettime(CLOCK_MONOTONIC_COARSE, &now);
+	if (now.tv_sec - st.fail_time.tv_sec >= RETRY_SECONDS)
+		return true;
+	file_sig_get(&sig);
+	return !file_sig_same(&sig, &st.fail_sig);
+}
+
+static int
+state_open(void)
+{
+	const char *dir;
+	int n, r, saved;
+
+	/* the directory is read at each fresh open, not at every lookup */
+	dir = appuser_default_store_dir();
+	n = snprintf(st.path, sizeof(st.path), "%s/%s", dir,
+	    APPUSER_IDENTITY_FILE);
+	if (n < 0 || (size_t)n >= sizeof(st.path)) {
+		st.path[0] = '\0';
+		return ENAMETOOLONG;
+	}
+	errno = 0;
+	if ((r = idview_open(dir, &st.view)) != 0) {
+		saved = errno;
+		st.view = NULL;
+		return err_to_errno(r, saved);
+	}
+	return 0;
+}
+
+/*
+ * Make st.view usable and current.  With refresh false (enumeration in
+ * progress: its cursor pins a snapshot anyway) skip the stat().
+ * Returns NSS_STATUS_SUCCESS or UNAVAIL with *errnop set.
+ */
+static enum nss_status
+state_get(bool refresh, int *errnop)
+{
+	int r, err, saved;
+
+	/*
+	 * A child of fork(): never share the parent's handles or cursors.
+	 * The atfork handler tells, not getpid(): a syscall per lookup costs
+	 * 10%, and glibc's own NSS state needs fork() handlers just the same.
+	 */
+	if (st.forked) {
+		state_drop();
+		st.forked = false;
+		st.fail_errno = 0;
+	}
+	if (st.view != NULL) {
+		if (!refresh)
+			return NSS_STATUS_SUCCESS;
+		errno = 0;
+		if ((r = idview_refresh(st.view)) == 0)
+			goto check;
+		saved = errno;
+		state_drop();
+		remember_failure(err_to_errno(r, saved));
+		*errnop = st.fail_errno;
+		return NSS_STATUS_UNAVAIL;
+	}
+	if (st.fail_errno != 0 && st.path[0] != '\0' && !retry_due()) {
+		*errnop = st.fail_errno;
+		return NSS_STATUS_UNAVAIL;
+	}
+	if ((err = state_open()) != 0) {
+		remember_failure(err);
+		*errnop = err;
+		return NSS_STATUS_UNAVAIL;
+	}
+	st.fail_errno = 0;
+ check:
+	if (!meta_ok(idview_meta(st.view))) {
+		*errnop = EIO;
+		return NSS_STATUS_UNAVAIL;
+	}
+	return NSS_STATUS_SUCCESS;
+}
+
+/* ---------------------------------------------------------------------- */
+/* Lookup callbacks. */
+
+struct lookup {
+	const struct meta	*m;
+	const char		*name;	/* expected name, or NULL */
+	uint32_t		 uid;	/* expected uid, or 0 */
+	struct passwd		*pwd;	/* pack into one of these... */
+	struct group		*grp;
+	char			*buf;
+	size_t			 buflen;
+	struct user		**pendingp;	/* enumeration: keep on ERANGE */
+	bool			 admin;	/* out: user is an admin */
+	int			 res;	/* LK_* */
+};
+
+/*
+ * Is u the record asked for, with valid ids and name?  A name equal to the
+ * one asked for was validated by the entry point already.  The fields are
+ * checked here only where no packer scans them (passwd packing does).
+ */
+static bool
+lookup_match(const struct lookup *lk, const struct user *u)
+{
+	if (!ids_ok(lk->m, u))
+		return false;
+	if (lk->name != NULL) {
+		if (strcmp(lk->name, u->name) != 0)
+			return false;
+	} else if (!name_is_valid(u->name))
+		return false;
+	if (lk->uid != 0 && lk->uid != u->uid)
+		return false;
+	return lk->pwd != NULL || fields_ok(u);
+}
+
+static bool
+in_admin_list(const struct meta *m, const char *name)
+{
+	size_t i;
+
+	for (i = 0; i < m->n_admins; i++) {
+		if (m->admins[i] != NULL && strcmp(m->admins[i], name) == 0)
+			return true;
+	}
+	return false;
+}
+
+/* Pack u as a passwd entry or as its private group. */
+static int
+lookup_pack(const struct user *u, void *arg)
+{
+	struct lookup *lk = arg;
+	const char *none[1] = { NULL };
+	int r;
+
+	lk->res = LK_NONE;
+	if (!lookup_match(lk, u))
+		return 0;
+	if (lk->pwd != NULL)
+		r = pack_passwd(u, lk->pwd, lk->buf, lk->buflen);
+	else
+		r = pack_group(u->name, u->gid, none, 0, lk->grp, lk->buf,
+		    lk->buflen);
+	if (r == EINVAL)
+		return 0;
+	if (r == ERANGE) {
+		lk->res = LK_RANGE;
+		if (lk->pendingp != NULL &&
+		    (*lk->pendingp = user_dup(u)) == NULL)
+			lk->res = LK_NOMEM;
+		return 0;
+	}
+	lk->res = LK_OK;
+	return 0;
+}
+
+/* Is u a valid admin (flag in the record and name in meta's list)? */
+static int
+lookup_admin(const struct user *u, void *arg)
+{
+	struct lookup *lk = arg;
+
+	lk->res = LK_NONE;
+	if (!lookup_match(lk, u))
+		return 0;
+	lk->res = LK_OK;
+	lk->admin = u->admin && in_admin_list(lk->m, u->name);
+	return 0;
+}
+
+/* Map an idview lookup result and the callback's verdict to NSS. */
+static enum nss_status
+lookup_status(int r, const struct lookup *lk, int *errnop)
+{
+	if (r == APPUSER_ERR_NOT_FOUND)
+		return NSS_STATUS_NOTFOUND;
+	if (r != 0) {
+		*errnop = err_to_errno(r, 0);
+		return NSS_STATUS_UNAVAIL;
+	}
+	switch (lk->res) {
+	case LK_OK:
+		return NSS_STATUS_SUCCESS;
+	case LK_RANGE:
+		*errnop = ERANGE;
+		return NSS_STATUS_TRYAGAIN;
+	case LK_NOMEM:
+		*errnop = ENOMEM;
+		return NSS_STATUS_UNAVAIL;
+	default:
+		return NSS_STATUS_NOTFOUND;
+	}
+}
+
+static enum nss_status
+user_by_name(const char *name, struct lookup *lk, user_fn fn, int *errnop)
+{
+	lk->name = name;
+	return lookup_status(idview_user_by_name(st.view, name, fn, lk), lk,
+	    errnop);
+}
+
+static enum nss_status
+user_by_uid(uint32_t uid, struct lookup *lk, int *errnop)
+{
+	if (!id_ok(lk->m, uid))
+		return NSS_STATUS_NOTFOUND;
+	lk->uid = uid;
+	return lookup_status(idview_user_by_uid(st.view, uid, lookup_pack, lk),
+	    lk, errnop);
+}
+
+/* ---------------------------------------------------------------------- */
+/* passwd */
+
+enum nss_status
+_nss_appuser_getpwnam_r(const char *name, struct passwd *pwd, char *buf,
+    size_t buflen, int *errnop)
+{
+	struct lookup lk = { 0 };
+	enum nss_status s;
+
+	if (!name_is_valid(name))
+		return NSS_STATUS_NOTFOUND;
+	state_lock();
+	if ((s = state_get(true, errnop)) != NSS_STATUS_SUCCESS)
+		goto out;
+	lk.m = idview_meta(st.view);
+	lk.pwd = pwd;
+	lk.buf = buf;
+	lk.buflen = buflen;
+	s = user_by_name(name, &lk, lookup_pack, errnop);
+ out:
+	state_unlock();
+	return s;
+}
+
+enum nss_status
+_nss_appuser_getpwuid_r(uid_t uid, struct passwd *pwd, char *buf,
+    size_t buflen, int *errnop)
+{
+	struct lookup lk = { 0 };
+	enum nss_status s;
+
+	if (uid == 0)
+		return NSS_STATUS_NOTFOUND;
+	state_lock();
+	if ((s = state_get(true, errnop)) != NSS_STATUS_SUCCESS)
+		goto out;
+	lk.m = idview_meta(st.view);
+	lk.pwd = pwd;
+	lk.buf = buf;
+	lk.buflen = buflen;
+	s = user_by_uid(uid, &lk, errnop);
+ out:
+	state_unlock();
+	return s;
+}
+
+enum nss_status
+_nss_appuser_setpwent(int stayopen)
+{
+	(void)stayopen;
+	state_lock();
+	if (st.view != NULL)
+		enum_reset_pw();
+	state_unlock();
+	return NSS_STATUS_SUCCESS;
+}
+
+enum nss_status
+_nss_appuser_endpwent(void)
+{
+	state_lock();
+	if (st.view != NULL)
+		enum_reset_pw();
+	state_unlock();
+	return NSS_STATUS_SUCCESS;
+}
+
+/* Consecutive unreadable records an enumeration skips before giving up. */
+#define ENUM_SKIP_MAX	1000
+
+/*
+ * Next entry of an enumeration.  A record refused by a short buffer was
+ * kept in *pendingp (the cursor has moved past it) and is served first.
+ * Records that fail validation are skipped, as a lookup would not find
+ * them either.
+ */
+static enum nss_status
+enum_next(struct idview_cursor *c, struct user **pendingp,
+    struct lookup *lk, int *errnop)
+{
+	enum nss_status s;
+	int r, skipped = 0;
+
+	if (*pendingp != NULL) {
+		lk->pendingp = NULL;
+		lookup_pack(*pendingp, lk);
+		if ((s = lookup_status(0, lk, errnop)) != NSS_STATUS_NOTFOUND) {
+			if (s == NSS_STATUS_SUCCESS) {
+				user_free(*pendingp);
+				*pendingp = NULL;
+			}
+			return s;
+		}
+		user_free(*pendingp);	/* refused record: skip it */
+		*pendingp = NULL;
+	}
+	lk->pendingp = pendingp;
+	for (;;) {
+		r = idview_next_user(st.view, c, lookup_pack, lk);
+		if (r == APPUSER_ERR_CORRUPT && ++skipped < ENUM_SKIP_MAX)
+			continue;	/* the cursor moved past it */
+		s = lookup_status(r, lk, errnop);
+		if (s != NSS_STATUS_NOTFOUND || r != 0)
+			return s;
+	}
+}
+
+enum nss_status
+_nss_appuser_getpwent_r(struct passwd *pwd, char *buf, size_t buflen,
+    int *errnop)
+{
+	struct lookup lk = { 0 };
+	enum nss_status s;
+	bool started;
+
+	state_lock();
+	started = st.pwcur.snap != NULL || st.pw_pending != NULL;
+	if ((s = state_get(!started, errnop)) != NSS_STATUS_SUCCESS)
+		goto out;
+	lk.m = idview_meta(st.view);
+	lk.pwd = pwd;
+	lk.buf = buf;
+	lk.buflen = buflen;
+	s = enum_next(&st.pwcur, &st.pw_pending, &lk, errnop);
+ out:
+	state_unlock();
+	return s;
+}
+
+/* ---------------------------------------------------------------------- */
+/* group */
+
+/*
+ * The admin group: members are the names in meta's admin list whose record
+ * exists, is valid and carries the admin flag.
+ */
+static enum nss_status
+admin_group(const struct meta *m, struct group *grp, char *buf,
+    size_t buflen, int *errnop)
+{
+	struct lookup lk = { 0 };
+	const char **mem = NULL;
+	size_t i, n = 0;
+	enum nss_status s = NSS_STATUS_UNAVAIL;
+	int r, err;
+
+	if (m->n_admins > 0 &&
+	    (mem = calloc(m->n_admins, sizeof(*mem))) == NULL) {
+		*errnop = ENOMEM;
+		return NSS_STATUS_UNAVAIL;
+	}
+	lk.m = m;
+	for (i = 0; i < m->n_admins; i++) {
+		if (!name_is_valid(m->admins[i]))
+			continue;
+		s = user_by_name(m->admins[i], &lk, lookup_admin, &err);
+		if (s == NSS_STATUS_UNAVAIL && err == ENOMEM) {
+			*errnop = err;
+			goto out;
+		}
+		/* an unreadable record is simply not a member */
+		if (s == NSS_STATUS_SUCCESS && lk.admin)
+			mem[n++] = m->admins[i];
+	}
+	r = pack_group(m->admin_group, m->admin_gid, mem, n, grp, buf, buflen);
+	if (r == ERANGE) {
+		*errnop = ERANGE;
+		s = NSS_STATUS_TRYAGAIN;
+	} else
+		s = r == 0 ? NSS_STATUS_SUCCESS : NSS_STATUS_NOTFOUND;
+ out:
+	free(mem);
+	return s;
+}
+
+enum nss_status
+_nss_appuser_getgrnam_r(const char *name, struct group *grp, char *buf,
+    size_t buflen, int *errnop)
+{
+	struct lookup lk = { 0 };
+	const struct meta *m;
+	enum nss_status s;
+
+	if (!name_is_valid(name))
+		return NSS_STATUS_NOTFOUND;
+	state_lock();
+	if ((s = state_get(true, errnop)) != NSS_STATUS_SUCCESS)
+		goto out;
+	m = idview_meta(st.view);
+	if (admin_group_ok(m) && strcmp(name, m->admin_group) == 0) {
+		s = admin_group(m, grp, buf, buflen, errnop);
+		goto out;
+	}
+	lk.m = m;
+	lk.grp = grp;
+	lk.buf = buf;
+	lk.buflen = buflen;
+	s = user_by_name(name, &lk, lookup_pack, errnop);
+ out:
+	state_unlock();
+	return s;
+}
+
+enum nss_status
+_nss_appuser_getgrgid_r(gid_t gid, struct group *grp, char *buf,
+    size_t buflen, int *errnop)
+{
+	struct lookup lk = { 0 };
+	const struct meta *m;
+	enum nss_status s;
+
+	if (gid == 0)
+		return NSS_STATUS_NOTFOUND;
+	state_lock();
+	if ((s = state_get(true, errnop)) != NSS_STATUS_SUCCESS)
+		goto out;
+	m = idview_meta(st.view);
+	if (admin_group_ok(m) && gid == m->admin_gid) {
+		s = admin_group(m, grp, buf, buflen, errnop);
+		goto out;
+	}
+	lk.m = m;
+	lk.grp = grp;
+	lk.buf = buf;
+	lk.buflen = buflen;
+	s = user_by_uid(gid, &lk, errnop);
+ out:
+	state_unlock();
+	return s;
+}
+
+enum nss_status
+_nss_appuser_setgrent(int stayopen)
+{
+	(void)stayopen;
+	state_lock();
+	if (st.view != NULL)
+		enum_reset_gr();
+	state_unlock();
+	return NSS_STATUS_SUCCESS;
+}
+
+enum nss_status
+_nss_appuser_endgrent(void)
+{
+	state_lock();
+	if (st.view != NULL)
+		enum_reset_gr();
+	state_unlock();
+	return NSS_STATUS_SUCCESS;
+}
+
+/* The admin group first, then each user's private group. */
+enum nss_status
+_nss_appuser_getgrent_r(struct group *grp, char *buf, size_t buflen,
+    int *errnop)
+{
+	struct lookup lk = { 0 };
+	const struct meta *m;
+	enum nss_status s;
+	bool started;
+
+	state_lock();
+	started = st.gr_admin_done;
+	if ((s = state_get(!started, errnop)) != NSS_STATUS_SUCCESS)
+		goto out;
+	m = idview_meta(st.view);
+	if (!st.gr_admin_done) {
+		s = admin_group_ok(m) ?
+		    admin_group(m, grp, buf, buflen, errnop) :
+		    NSS_STATUS_NOTFOUND;
+		if (s == NSS_STATUS_TRYAGAIN || s == NSS_STATUS_UNAVAIL)
+			goto out;
+		st.gr_admin_done = true;
+		if (s == NSS_STATUS_SUCCESS)
+			goto out;
+	}
+	lk.m = m;
+	lk.grp = grp;
+	lk.buf = buf;
+	lk.buflen = buflen;
+	s = enum_next(&st.grcur, &st.gr_pending, &lk, errnop);
+ out:
+	state_unlock();
+	return s;
+}
+
+/* ---------------------------------------------------------------------- */
+/* initgroups */
+
+/* Append gid unless present; grows like glibc's own modules, up to limit. */
+static enum nss_status
+add_gid(gid_t gid, long int *start, long int *size, gid_t **groupsp,
+    long int limit, int *errnop)
+{
+	gid_t *g;
+	long int i, newsize;
+
+	for (i = 0; i < *start; i++) {
+		if ((*groupsp)[i] == gid)
+			return NSS_STATUS_SUCCESS;
+	}
+	if (*start >= *size) {
+		if (limit > 0 && *size >= limit)
+			return NSS_STATUS_SUCCESS;	/* full: as glibc */
+		newsize = *size > 0 ? 2 * *size : 16;
+		if (limit > 0 && newsize > limit)
+			newsize = limit;
+		if ((size_t)newsize > SIZE_MAX / sizeof(gid_t) ||
+		    (g = realloc(*groupsp, newsize * sizeof(gid_t))) == NULL) {
+			*errnop = ENOMEM;
+			return NSS_STATUS_TRYAGAIN;
+		}
+		*groupsp = g;
+		*size = newsize;
+	}
+	(*groupsp)[(*start)++] = gid;
+	return NSS_STATUS_SUCCESS;
+}
+
+/*
+ * Supplementary groups of user from this source: the admin group when user
+ * is an admin.  The private group is the primary group (group), which glibc
+ * adds itself.
+ */
+enum nss_status
+_nss_appuser_initgroups_dyn(const char *user, gid_t group, long int *start,
+    long int *size, gid_t **groupsp, long int limit, int *errnop)
+{
+	struct lookup lk = { 0 };
+	const struct meta *m;
+	enum nss_status s;
+
+	if (!name_is_valid(user))
+		return NSS_STATUS_NOTFOUND;
+	state_lock();
+	if ((s = state_get(true, errnop)) != NSS_STATUS_SUCCESS)
+		goto out;
+	m = idview_meta(st.view);
+	if (!admin_group_ok(m)) {
+		s = NSS_STATUS_NOTFOUND;
+		goto out;
+	}
+	lk.m = m;
+	if ((s = user_by_name(user, &lk, lookup_admin, errnop)) !=
+	    NSS_STATUS_SUCCESS)
+		goto out;
+	if (!lk.admin) {
+		s = NSS_STATUS_NOTFOUND;
+		goto out;
+	}
+	if (m->admin_gid == group) {
+		s = NSS_STATUS_SUCCESS;
+		goto out;
+	}
+	s = add_gid(m->admin_gid, start, size, groupsp, limit, errnop);
+ out:
+	state_unlock();
+	return s;
+}

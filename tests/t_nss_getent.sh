@@ -1,0 +1,129 @@
+#!/bin/sh
+# NSS module through the real glibc NSS, configured as an administrator
+# would: "passwd: files appuser" in /etc/nsswitch.conf.  Each command runs in
+# its own private mount namespace (unshare -m) where a temporary
+# nsswitch.conf is bind-mounted over the host's, and LD_LIBRARY_PATH lets
+# glibc find build/libnss_appuser.so.2.  The host's file is never touched.
+. "$(dirname "$0")/lib.sh"
+
+if ! is_root; then
+	skip "getent/id through glibc NSS" "needs root for unshare -m and bind mounts"
+	done_testing
+	exit 0
+fi
+if ! command -v unshare >/dev/null || ! unshare -m true 2>/dev/null; then
+	skip "getent/id through glibc NSS" "unshare -m not available here"
+	done_testing
+	exit 0
+fi
+SO="$TOP/build/libnss_appuser.so.2"
+for f in "$SO" "$APPUSER"; do
+	if [ ! -f "$f" ]; then
+		not_ok "built: $f" "run make first"
+		done_testing
+		exit 1
+	fi
+done
+
+HOST_SUM=$(sha256sum /etc/nsswitch.conf)
+T=$(mktemp -d /tmp/t_nss_getent.XXXXXX) || exit 2
+trap 'rm -rf "$T"' EXIT
+chmod 755 "$T"
+STORE="$T/store"
+mkdir -m 755 "$STORE"
+cat >"$T/nsswitch.conf" <<'EOF'
+passwd:         files appuser
+group:          files appuser
+shadow:         files appuser
+gshadow:        files
+hosts:          files
+EOF
+
+# ns COMMAND...: run with our nsswitch.conf, in a namespace of its own
+ns() {
+	unshare -m --propagation private sh -c '
+		mount --bind "$1" /etc/nsswitch.conf || exit 99
+		shift
+		exec "$@"' sh "$T/nsswitch.conf" \
+	    env LD_LIBRARY_PATH="$TOP/build" APPUSER_STORE="$STORE" "$@"
+}
+au() { ns "$APPUSER" --store "$STORE" "$@" >/dev/null; }
+is() {
+	_name=$1 _want=$2; shift 2
+	_got=$("$@" 2>&1)
+	if [ "$_got" = "$_want" ]; then ok "$_name"
+	else not_ok "$_name" "got:  $_got
+want: $_want"; fi
+}
+
+# The CLI itself runs with the module enabled, as on a real host: its
+# collision check asks NSS, which now includes our own module.
+check "create alice (module enabled)" au create alice \
+    --description "Alice bot" --home /srv/alice --shell /bin/bash
+check "create bob" au create bob
+check "admin grant alice" au admin grant alice
+UA=$(ns getent passwd alice | cut -d: -f3)
+UB=$(ns getent passwd bob | cut -d: -f3)
+G=$(ns getent group appuser-admins | cut -d: -f3)
+case "$UA$UB$G" in
+''|*[!0-9]*) not_ok "ids resolved" "alice=$UA bob=$UB admins=$G";;
+*) ok "ids resolved (alice=$UA bob=$UB admins=$G)";;
+esac
+
+is "getent passwd alice" "alice:x:$UA:$UA:Alice bot:/srv/alice:/bin/bash" \
+    ns getent passwd alice
+is "getent passwd UID" "bob:x:$UB:$UB::/nonexistent:/bin/sh" \
+    ns getent passwd "$UB"
+is "local users still from files" "$(getent passwd root)" ns getent passwd root
+expect_rc 2 "unknown name" ns getent passwd nosuchuser
+is "getent group alice" "alice:x:$UA:" ns getent group alice
+is "getent group GID" "appuser-admins:x:$G:alice" ns getent group "$G"
+is "getent group appuser-admins" "appuser-admins:x:$G:alice" \
+    ns getent group appuser-admins
+is "id alice" "uid=$UA(alice) gid=$UA(alice) groups=$UA(alice),$G(appuser-admins)" \
+    ns id alice
+is "id bob" "uid=$UB(bob) gid=$UB(bob) groups=$UB(bob)" ns id bob
+got=$(ns getent initgroups alice | tr -s " \t" " " | sed "s/ *$//")
+is "getent initgroups alice (supplementary groups)" "alice $G" echo "$got"
+expect_rc 2 "no shadow entry even with 'shadow: files appuser'" \
+    ns getent shadow alice
+
+check "admin revoke alice" au admin revoke alice
+check "admin grant bob" au admin grant bob
+is "id alice after revoke" "uid=$UA(alice) gid=$UA(alice) groups=$UA(alice)" \
+    ns id alice
+is "id bob after grant" "uid=$UB(bob) gid=$UB(bob) groups=$UB(bob),$G(appuser-admins)" \
+    ns id bob
+got=$(ns getent initgroups alice | tr -s " \t" " " | sed "s/ *$//")
+is "getent initgroups alice after revoke" "alice" echo "$got"
+is "admin group members after the change" "appuser-admins:x:$G:bob" \
+    ns getent group appuser-admins
+
+# Enumeration: every line of the host's files, then every user of ours.
+i=0
+while [ $i -lt 40 ]; do
+	printf '{"name": "bulk%02d"}\n' $i
+	i=$((i + 1))
+done >"$T/bulk.jsonl"
+check "import 40 users" au import "$T/bulk.jsonl"
+ns getent passwd >"$T/all" 2>&1
+nhost=$(wc -l </etc/passwd)
+is "getent passwd: host lines + 42" "$((nhost + 42))" sh -c "wc -l <'$T/all' | tr -d ' '"
+is "getent passwd: all of ours, once each" "42" \
+    sh -c "grep -E '^(alice|bob|bulk[0-9][0-9]):x:19' '$T/all' | sort -u | wc -l | tr -d ' '"
+ns getent passwd >"$T/all2" 2>&1
+check "enumeration order is stable" cmp "$T/all" "$T/all2"
+ns getent group >"$T/groups" 2>&1
+is "getent group: admin group + 42 private groups" "43" \
+    sh -c "grep -cE '^(appuser-admins|alice|bob|bulk[0-9][0-9]):x:19' '$T/groups'"
+
+check "delete bob" au delete bob
+expect_rc 2 "deleted user gone" ns getent passwd bob
+expect_rc 2 "deleted user's group gone" ns getent group bob
+is "deleted admin left the group" "appuser-admins:x:$G:" \
+    ns getent group appuser-admins
+
+# the host never saw any of it
+is "host nsswitch.conf unchanged" "$HOST_SUM" sha256sum /etc/nsswitch.conf
+expect_rc 2 "host does not resolve alice" getent passwd alice
+done_testing

@@ -1,0 +1,61 @@
+#!/bin/sh
+# NSS module as a shared object: exports only its entry points (version
+# script), nothing for shadow, the soname glibc loads, and no imports that a
+# module loaded into every process must not use (stdio output, exit, spawn).
+. "$(dirname "$0")/lib.sh"
+
+SO="$TOP/build/libnss_appuser.so.2"
+if [ ! -f "$SO" ]; then
+	not_ok "module built" "$SO missing: run make"
+	done_testing
+	exit 1
+fi
+
+defined=$(nm -D --defined-only "$SO" | awk 'NF == 3 { print $3 }')
+bad=$(echo "$defined" | grep -v '^_nss_appuser_' | grep -v '^$')
+if [ -z "$bad" ]; then ok "exports only _nss_appuser_*"
+else not_ok "exports only _nss_appuser_*" "also exported: $bad"; fi
+
+for f in getpwnam_r getpwuid_r setpwent getpwent_r endpwent getgrnam_r \
+    getgrgid_r setgrent getgrent_r endgrent initgroups_dyn; do
+	if echo "$defined" | grep -qx "_nss_appuser_$f"; then
+		ok "exports _nss_appuser_$f"
+	else
+		not_ok "exports _nss_appuser_$f"
+	fi
+done
+n=$(echo "$defined" | grep -c '^_nss_appuser_')
+[ "$n" = 11 ] && ok "exactly 11 entry points" || not_ok "exactly 11 entry points" "$defined"
+if echo "$defined" | grep -q -e spnam -e spent -e sgnam -e sgent; then
+	not_ok "nothing for shadow/gshadow" "$defined"
+else
+	ok "nothing for shadow/gshadow"
+fi
+
+if readelf -d "$SO" | grep -q 'SONAME.*\[libnss_appuser\.so\.2\]'; then
+	ok "soname libnss_appuser.so.2"
+else
+	not_ok "soname libnss_appuser.so.2" "$(readelf -d "$SO" | grep SONAME)"
+fi
+if readelf -d "$SO" | grep -q 'BIND_NOW\|FLAGS.*NOW'; then
+	ok "linked with -z now"
+else
+	not_ok "linked with -z now"
+fi
+
+undef=$(nm -D --undefined-only "$SO" | awk '{ print $2 }' | sed 's/@.*//')
+forbidden=$(echo "$undef" | grep -xE \
+    'printf|fprintf|vprintf|vfprintf|puts|fputs|putchar|perror|fwrite|__printf_chk|__fprintf_chk|__vfprintf_chk|exit|_exit|_Exit|abort|system|popen|fork|vfork|execv|execve|execvp|execl|execlp|posix_spawn|posix_spawnp|syslog|vsyslog|__assert_fail|getenv|setenv|putenv')
+if [ -z "$forbidden" ]; then
+	ok "no output, exit, spawn or getenv imports"
+else
+	not_ok "no output, exit, spawn or getenv imports" "$forbidden"
+fi
+
+# Loads alone (all symbols resolved, as glibc's dlopen with RTLD_NOW does).
+if out=$(LD_BIND_NOW=1 ldd -r "$SO" 2>&1) && ! echo "$out" | grep -q 'undefined symbol'; then
+	ok "all symbols resolve (ldd -r)"
+else
+	not_ok "all symbols resolve (ldd -r)" "$out"
+fi
+done_testing

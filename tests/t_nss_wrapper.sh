@@ -1,0 +1,110 @@
+#!/bin/sh
+# NSS module through real glibc callers (getent, id) with nss_wrapper: the
+# passwd/group files and the module are swapped in by LD_PRELOAD, so no root
+# and no change to the host.  The store is built and changed with the CLI.
+. "$(dirname "$0")/lib.sh"
+
+SO="$TOP/build/libnss_appuser.so.2"
+WRAP=
+for d in /usr/lib/x86_64-linux-gnu /usr/lib/$(cc -print-multiarch 2>/dev/null) \
+    /usr/lib64 /usr/lib; do
+	[ -f "$d/libnss_wrapper.so" ] && { WRAP="$d/libnss_wrapper.so"; break; }
+done
+if [ -z "$WRAP" ]; then
+	skip "nss_wrapper" "libnss_wrapper.so not installed (apt-get install libnss-wrapper)"
+	done_testing
+	exit 0
+fi
+for f in "$SO" "$APPUSER"; do
+	if [ ! -f "$f" ]; then
+		not_ok "built: $f" "run make first"
+		done_testing
+		exit 1
+	fi
+done
+
+T=$(mktemp -d /tmp/t_nss_wrapper.XXXXXX) || exit 2
+trap 'rm -rf "$T"' EXIT
+chmod 755 "$T"
+STORE="$T/store"
+mkdir -m 755 "$STORE"
+printf 'root:x:0:0:root:/root:/bin/bash\nlocal1:x:1000:1000:Local One:/home/local1:/bin/sh\n' >"$T/passwd"
+printf 'root:x:0:\nlocal1:x:1000:\n' >"$T/group"
+
+au() { "$APPUSER" --store "$STORE" "$@" >/dev/null; }
+nw() {
+	env LD_PRELOAD="$WRAP" NSS_WRAPPER_PASSWD="$T/passwd" \
+	    NSS_WRAPPER_GROUP="$T/group" NSS_WRAPPER_MODULE_SO_PATH="$SO" \
+	    NSS_WRAPPER_MODULE_FN_PREFIX=appuser APPUSER_STORE="$STORE" "$@"
+}
+# is NAME EXPECTED COMMAND...: exact output
+is() {
+	_name=$1 _want=$2; shift 2
+	_got=$("$@" 2>&1)
+	if [ "$_got" = "$_want" ]; then ok "$_name"
+	else not_ok "$_name" "got:  $_got
+want: $_want"; fi
+}
+
+check "config set uid-range" au config set uid-range 1900000000-1900009999
+check "create alice" au create alice --description "Alice bot" \
+    --home /srv/alice --shell /bin/bash
+check "create bob" au create bob
+check "admin grant alice" au admin grant alice
+
+UA=$(nw getent passwd alice | cut -d: -f3)
+UB=$(nw getent passwd bob | cut -d: -f3)
+G=$(nw getent group appuser-admins | cut -d: -f3)
+case "$UA$UB$G" in
+''|*[!0-9]*) not_ok "ids resolved" "alice=$UA bob=$UB admins=$G";;
+*) ok "ids resolved (alice=$UA bob=$UB admins=$G)";;
+esac
+
+is "getent passwd alice" "alice:x:$UA:$UA:Alice bot:/srv/alice:/bin/bash" \
+    nw getent passwd alice
+is "getent passwd bob (defaults)" "bob:x:$UB:$UB::/nonexistent:/bin/sh" \
+    nw getent passwd bob
+is "getent passwd by uid" "alice:x:$UA:$UA:Alice bot:/srv/alice:/bin/bash" \
+    nw getent passwd "$UA"
+is "files still answer first" "local1:x:1000:1000:Local One:/home/local1:/bin/sh" \
+    nw getent passwd local1
+expect_rc 2 "unknown user: exit 2" nw getent passwd nosuchuser
+expect_rc 2 "invalid name: exit 2" nw getent passwd 'Bad:Name'
+is "getent group alice (private group)" "alice:x:$UA:" nw getent group alice
+is "getent group by gid" "bob:x:$UB:" nw getent group "$UB"
+is "getent group appuser-admins" "appuser-admins:x:$G:alice" \
+    nw getent group appuser-admins
+is "id alice (admin)" "uid=$UA(alice) gid=$UA(alice) groups=$UA(alice),$G(appuser-admins)" \
+    nw id alice
+is "id bob" "uid=$UB(bob) gid=$UB(bob) groups=$UB(bob)" nw id bob
+
+check "admin revoke alice" au admin revoke alice
+check "admin grant bob" au admin grant bob
+is "id alice after revoke" "uid=$UA(alice) gid=$UA(alice) groups=$UA(alice)" \
+    nw id alice
+is "id bob after grant" "uid=$UB(bob) gid=$UB(bob) groups=$UB(bob),$G(appuser-admins)" \
+    nw id bob
+is "admin group after the change" "appuser-admins:x:$G:bob" \
+    nw getent group appuser-admins
+
+all=$(nw getent passwd | cut -d: -f1)
+is "enumeration: local users first" "root
+local1" echo "$(echo "$all" | head -n 2)"
+is "enumeration: then every application user" "alice
+bob" echo "$(echo "$all" | tail -n +3 | sort)"
+n=$(nw getent group | grep -c -e '^appuser-admins:' -e '^alice:' -e '^bob:')
+[ "$n" = 3 ] && ok "group enumeration lists admin and private groups" ||
+    not_ok "group enumeration lists admin and private groups" "$(nw getent group)"
+
+check "delete bob" au delete bob
+expect_rc 2 "deleted user is gone" nw getent passwd bob
+expect_rc 2 "deleted user's group is gone" nw getent group bob
+is "deleted admin left the admin group" "appuser-admins:x:$G:" \
+    nw getent group appuser-admins
+
+# the store vanishes: glibc still answers from files, quietly
+rm -rf "$STORE"
+is "missing store: files still answer, no output" \
+    "local1:x:1000:1000:Local One:/home/local1:/bin/sh" nw getent passwd local1
+is "missing store: ours not found, no output" "" nw getent passwd alice
+done_testing
