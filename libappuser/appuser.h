@@ -39,6 +39,7 @@ const char *appuser_strerror(int r);
 #define APPUSER_MASTER_FILE	"store.tdb"	/* root only, 0600: everything */
 #define APPUSER_IDENTITY_FILE	"identity.tdb"	/* world-readable snapshot */
 #define APPUSER_LOCK_FILE	"lock"		/* 0600, serialises writers */
+#define APPUSER_GEN_FILE	"identity.gen"	/* 0644, change counter */
 
 /* POSIX-ish login name limit (see names.h for the full rule). */
 #define APPUSER_NAME_MAX	32

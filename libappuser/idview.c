@@ -21,13 +21,35 @@
  * file over it).  Someone truncating a published file by hand while a
  * process has it mapped could still make that process fault (SIGBUS): the
  * file is root's, and no appuser code ever does that.
+ *
+ * Noticing a new snapshot costs no system call (idview_refresh runs before
+ * every NSS lookup, and a stat() was a third of one).  The writer, after
+ * the rename() of a new identity.tdb, bumps a counter in identity.gen,
+ * which each view maps read-only once.  A view remembers the counter it
+ * read just BEFORE its last stat() of identity.tdb; while the counter
+ * still holds that value, no rename has finished since that stat (the bump
+ * follows the rename), so the open snapshot is current.  A lookup made
+ * after `appuser` returned therefore sees its change: the bump is done by
+ * then, the counter differs, and the view stats and reopens.  Changes made
+ * by hand (a file renamed or deleted without appuser) bump nothing; a view
+ * also does the full check when its last one is a second old (by
+ * CLOCK_MONOTONIC_COARSE, read in the vDSO), so they show within a second.
+ * Without a usable identity.gen (missing, e.g. a store of an older
+ * version, wrong size or owner, writable by others) a view falls back to a
+ * stat() per refresh and looks for the file again once a second.  The
+ * mapping carries the same accepted risk as identity.tdb's: truncating
+ * identity.gen by hand under a running process would make it fault
+ * (SIGBUS); appuser only ever pwrite()s its first bytes.  A forked child
+ * inherits the mapping, which stays valid (MAP_SHARED of a file).
  */
+#include <sys/mman.h>
 #include <sys/stat.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <pthread.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 #include <unistd.h>
 
 #include <tdb.h>
@@ -40,6 +62,7 @@ struct snap {
 	struct snap		*next;
 	dev_t			 dev;
 	ino_t			 ino;
+	uid_t			 uid;		/* owner of the file */
 	struct tdb_context	*tdb;
 	uint8_t			*metabuf;	/* tdb_fetch'd; meta points in */
 	struct meta		 meta;
@@ -47,8 +70,15 @@ struct snap {
 };
 
 struct idview {
-	char		*path;
+	char		*path;		/* identity.tdb */
+	char		*gen_path;	/* identity.gen */
 	struct snap	*cur;
+	const uint64_t	*gen;		/* identity.gen mapped, or NULL */
+	dev_t		 gen_dev;
+	ino_t		 gen_ino;
+	uint64_t	 gen_seen;	/* counter read before the last check */
+	struct timespec	 checked;	/* when the last full check began */
+	struct timespec	 gen_tried;	/* last look at identity.gen itself */
 };
 
 struct lookup {
@@ -190,6 +220,7 @@ snap_check_size(struct snap *s)
 		return APPUSER_ERR_CORRUPT;
 	s->dev = st.st_dev;
 	s->ino = st.st_ino;
+	s->uid = st.st_uid;
 	return 0;
 }
 
@@ -257,6 +288,134 @@ snap_put(struct snap *s)
 	snap_free(s);
 }
 
+/* ---------------------------------------------------------------------- */
+/* identity.gen: the change counter (see the top of this file). */
+
+/* Has a second passed from *then to *now?  A never-set *then: yes. */
+static bool
+second_passed(const struct timespec *then, const struct timespec *now)
+{
+	time_t d = now->tv_sec - then->tv_sec;
+
+	return d > 1 || (d == 1 && now->tv_nsec >= then->tv_nsec);
+}
+
+/* A counter only its owner, the snapshot's owner, can write, and whose
+ * size is known, so that the mapped bytes are inside the file. */
+static bool
+gen_stat_ok(const struct stat *sb, uid_t owner)
+{
+	return S_ISREG(sb->st_mode) && sb->st_size == GEN_FILE_SIZE &&
+	    (sb->st_mode & 022) == 0 && sb->st_uid == owner;
+}
+
+static uint64_t
+gen_load(const struct idview *v)
+{
+	return __atomic_load_n(&v->gen[GEN_W_COUNTER], __ATOMIC_ACQUIRE);
+}
+
+static void
+gen_unmap(struct idview *v)
+{
+	if (v->gen != NULL)
+		munmap((void *)(uintptr_t)v->gen, GEN_FILE_SIZE);
+	v->gen = NULL;
+}
+
+/* Map identity.gen if it is usable; without it, v stats every time. */
+static void
+gen_map(struct idview *v)
+{
+	struct stat sb;
+	void *p;
+	int fd;
+
+	/* O_NONBLOCK: a FIFO put there must not hang a lookup */
+	fd = open(v->gen_path, O_RDONLY | O_CLOEXEC | O_NOFOLLOW | O_NONBLOCK);
+	if (fd == -1)
+		return;
+	if (fstat(fd, &sb) == 0 && gen_stat_ok(&sb, v->cur->uid) &&
+	    (p = mmap(NULL, GEN_FILE_SIZE, PROT_READ, MAP_SHARED, fd, 0)) !=
+	    MAP_FAILED) {
+		v->gen = p;
+		v->gen_dev = sb.st_dev;
+		v->gen_ino = sb.st_ino;
+	}
+	close(fd);
+}
+
+/* At most once a second: is the mapped identity.gen still the file in
+ * the store (not deleted or replaced by hand)?  Map it if not mapped. */
+static void
+gen_revalidate(struct idview *v, const struct timespec *now)
+{
+	struct stat sb;
+
+	if (!second_passed(&v->gen_tried, now))
+		return;
+	v->gen_tried = *now;
+	if (v->gen != NULL && lstat(v->gen_path, &sb) == 0 &&
+	    sb.st_dev == v->gen_dev && sb.st_ino == v->gen_ino &&
+	    gen_stat_ok(&sb, v->cur->uid))
+		return;
+	gen_unmap(v);
+	gen_map(v);
+}
+
+/*
+ * The full check: one stat() of identity.tdb, a reopen if it was replaced.
+ * The counter is read before the stat(): a rename that finished after the
+ * read bumps the counter afterwards, and the next refresh sees it move.
+ * On failure nothing is remembered, so the next refresh checks again.
+ */
+static int
+refresh_full(struct idview *v)
+{
+	struct timespec now = { 0, 0 };
+	struct stat st;
+	struct snap *s = NULL;
+	uint64_t c;
+	int r = APPUSER_ERR_INTERNAL;
+
+	if (clock_gettime(CLOCK_MONOTONIC_COARSE, &now) != 0)
+		now.tv_sec = now.tv_nsec = 0;	/* never "recent" */
+	gen_revalidate(v, &now);
+	c = v->gen != NULL ? gen_load(v) : 0;
+	if (lstat(v->path, &st) == -1)
+		return open_errno(errno);
+	if (st.st_dev != v->cur->dev || st.st_ino != v->cur->ino) {
+		idv_enter();
+		if ((r = snap_get(v->path, &s)) == 0) {
+			snap_put(v->cur);
+			v->cur = s;
+		}
+		idv_leave();
+		if (r != 0)
+			return r;
+	}
+	v->gen_seen = c;
+	v->checked = now;
+	return 0;
+}
+
+/* "dir/name", malloc'd. */
+static char *
+path_join(const char *dir, const char *name)
+{
+	size_t dl = strlen(dir), nl = strlen(name);
+	char *p;
+
+	if ((p = malloc(dl + 1 + nl + 1)) == NULL)
+		return NULL;
+	memcpy(p, dir, dl);
+	p[dl] = '/';
+	memcpy(p + dl + 1, name, nl + 1);
+	return p;
+}
+
+/* ---------------------------------------------------------------------- */
+
 int
 idview_open(const char *dir, struct idview **vp)
 {
@@ -267,17 +426,16 @@ idview_open(const char *dir, struct idview **vp)
 		dir = appuser_default_store_dir();
 	if ((v = calloc(1, sizeof(*v))) == NULL)
 		return APPUSER_ERR_NOMEM;
-	if ((v->path = malloc(strlen(dir) + sizeof("/" APPUSER_IDENTITY_FILE)))
-	    == NULL) {
+	if ((v->path = path_join(dir, APPUSER_IDENTITY_FILE)) == NULL ||
+	    (v->gen_path = path_join(dir, APPUSER_GEN_FILE)) == NULL) {
 		r = APPUSER_ERR_NOMEM;
 		goto out;
 	}
-	strcpy(v->path, dir);
-	strcat(v->path, "/" APPUSER_IDENTITY_FILE);
 	idv_enter();
 	r = snap_get(v->path, &v->cur);
 	idv_leave();
-	if (r != 0)
+	/* maps identity.gen, then reads the counter and stats again */
+	if (r != 0 || (r = refresh_full(v)) != 0)
 		goto out;
 	*vp = v;
 	v = NULL;
@@ -294,28 +452,23 @@ idview_close(struct idview *v)
 	idv_enter();
 	snap_put(v->cur);
 	idv_leave();
+	gen_unmap(v);
 	free(v->path);
+	free(v->gen_path);
 	free(v);
 }
 
 int
 idview_refresh(struct idview *v)
 {
-	struct stat st;
-	struct snap *s = NULL;
-	int r = APPUSER_ERR_INTERNAL;
+	struct timespec now;
 
-	if (lstat(v->path, &st) == -1)
-		return open_errno(errno);
-	if (st.st_dev == v->cur->dev && st.st_ino == v->cur->ino)
+	/* no system call while the counter stands and the check is recent */
+	if (v->gen != NULL && gen_load(v) == v->gen_seen &&
+	    clock_gettime(CLOCK_MONOTONIC_COARSE, &now) == 0 &&
+	    !second_passed(&v->checked, &now))
 		return 0;
-	idv_enter();
-	if ((r = snap_get(v->path, &s)) == 0) {
-		snap_put(v->cur);
-		v->cur = s;
-	}
-	idv_leave();
-	return r;
+	return refresh_full(v);
 }
 
 const struct meta *

@@ -13,13 +13,29 @@
  *                 it and rename()s it into place, so readers (who open it
  *                 O_RDONLY and hence without locks) never see a torn state
  *                 and cannot block a writer.  Readers notice the new inode.
+ *   identity.gen  world-readable (0644), exactly 4096 bytes, never
+ *                 truncated, and replaced only when unusable (so mapped by
+ *                 no reader: wrong size, owner, type).  Its first 8 bytes are
+ *                 a change counter (native 64-bit) that the writer pwrite()s
+ *                 +1 AFTER each rename() of a new identity.tdb (and the
+ *                 directory's fsync); the next 8 record the generation then
+ *                 published.  Readers map it and compare the counter with
+ *                 the value they read before their last stat() of
+ *                 identity.tdb: unchanged means no rename finished since,
+ *                 so a lookup costs no system call, yet one made after
+ *                 `appuser` returned sees its change.  They still stat
+ *                 once a second (changes made by hand), and on every
+ *                 lookup if the file is missing or unusable (older stores).
  *   lock          0600; writers hold flock(LOCK_EX) on it for a whole change
  *                 so that publications happen in commit order.
  *
  * A change commits the master first, then publishes the snapshot carrying the
- * master's new generation.  A writer killed between the two leaves the
- * snapshot one generation behind; the next writer (or `appuser check`) sees
- * the lag and republishes it from the master ("roll forward").
+ * master's new generation, then bumps identity.gen.  A writer killed between
+ * the first two leaves the snapshot one generation behind; the next writer
+ * (or `appuser check`) sees the lag and republishes it from the master ("roll
+ * forward"), which bumps the counter too; a writer killed between the last
+ * two leaves identity.gen recording an older generation, which the next
+ * writer sees and bumps.
  *
  * Keys (master):  "!meta"  U<name>  I<uid be32> -> name
  *                 T<id> -> token  L<name> -> concatenated ids of its tokens
@@ -171,8 +187,9 @@ int store_check(struct store *st, report_fn report, void *arg);
 /*
  * Reader of the published identity snapshot (NSS module, unprivileged CLI).
  * Not thread-safe: the caller serialises (the NSS module holds a mutex).
- * Opens O_RDONLY|O_CLOEXEC and keeps the handle; idview_refresh() costs one
- * stat() and reopens only when the file was replaced.
+ * Opens O_RDONLY|O_CLOEXEC and keeps the handle, and maps identity.gen
+ * read-only (its descriptor is closed at once; the mapping is released by
+ * idview_close and survives fork).
  */
 struct idview;
 
@@ -180,7 +197,16 @@ struct idview;
 int idview_open(const char *dir, struct idview **vp);
 void idview_close(struct idview *v);	/* accepts NULL */
 
-/* Reopen if identity.tdb was replaced since open (or last refresh). */
+/*
+ * Make the view current: reopen if identity.tdb was replaced.  Costs no
+ * system call while identity.gen's counter is unchanged and the last full
+ * check is under a second old; otherwise one stat() (and a reopen if the
+ * inode changed).  So a refresh after a writer's store_commit (in any
+ * process) returned always sees its change; a file replaced or deleted by
+ * hand shows within a second.  Without a usable identity.gen: one stat()
+ * each time.  Errors as idview_open; after an error the next call checks
+ * again, and the view keeps answering from the snapshot it had.
+ */
 int idview_refresh(struct idview *v);
 
 /* The view's meta (decoded view, valid until the next refresh/close). */

@@ -4,10 +4,12 @@
  * are never printed).
  */
 #include <sys/stat.h>
+#include <fcntl.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include <tdb.h>
 
@@ -126,6 +128,7 @@ check_files(struct check *c)
 		    "(mode %04o)", (unsigned)(sb.st_mode & 07777));
 	check_mode(c, APPUSER_MASTER_FILE, 0600);
 	check_mode(c, APPUSER_IDENTITY_FILE, 0644);
+	check_mode(c, APPUSER_GEN_FILE, 0644);
 	if (c->st->flags == STORE_WRITE)
 		check_mode(c, APPUSER_LOCK_FILE, 0600);
 }
@@ -526,6 +529,43 @@ snap_check_tdb(struct tdb_context *tdb, void *arg)
 	return 0;
 }
 
+/*
+ * identity.gen beyond its mode (check_files): readers map only a file of
+ * GEN_FILE_SIZE bytes, and one that records an older generation than the
+ * snapshot's was not bumped after the last rename.
+ */
+static void
+check_gen(struct check *c, uint64_t snap_gen)
+{
+	uint64_t w[GEN_WORDS];
+	struct stat sb;
+	char *path = NULL;
+	int fd;
+
+	if (asprintf(&path, "%s/%s", c->st->dir, APPUSER_GEN_FILE) == -1)
+		return;
+	fd = open(path, O_RDONLY | O_CLOEXEC | O_NOFOLLOW | O_NONBLOCK);
+	free(path);
+	if (fd == -1)
+		return;		/* missing or a symlink: check_mode said so */
+	if (fstat(fd, &sb) == -1 || !S_ISREG(sb.st_mode)) {
+		close(fd);	/* check_mode said so */
+		return;
+	}
+	if (sb.st_size != GEN_FILE_SIZE)
+		problem(c, "%s: size %lld, should be %d", APPUSER_GEN_FILE,
+		    (long long)sb.st_size, GEN_FILE_SIZE);
+	else if (pread(fd, w, sizeof(w), 0) != (ssize_t)sizeof(w))
+		problem(c, "%s: cannot be read", APPUSER_GEN_FILE);
+	else if (w[GEN_W_PUBLISHED] != snap_gen)
+		problem(c, "%s: records generation %llu, identity.tdb is at "
+		    "%llu (running processes may miss the last change for a "
+		    "second)", APPUSER_GEN_FILE,
+		    (unsigned long long)w[GEN_W_PUBLISHED],
+		    (unsigned long long)snap_gen);
+	close(fd);
+}
+
 static void
 check_snapshot(struct check *c)
 {
@@ -537,6 +577,7 @@ check_snapshot(struct check *c)
 		    appuser_strerror(r));
 		return;
 	}
+	check_gen(c, idview_meta(v)->generation);
 	c->snap_meta = idview_meta(v);
 	idview_with_tdb(v, snap_check_tdb, c);
 	c->snap_meta = NULL;
@@ -567,7 +608,9 @@ repack_if_check_fails(struct check *c)
 	return 0;
 }
 
-/* With STORE_WRITE, republish a snapshot that lags (or is unusable). */
+/* With STORE_WRITE, republish a snapshot that lags (or is unusable), and
+ * recreate or fix identity.gen (opening the store for writing did that
+ * already: a problem left is one that cannot be repaired). */
 static int
 check_repair(struct check *c)
 {

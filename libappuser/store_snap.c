@@ -9,6 +9,10 @@
  * file after the master commits.  The published file itself is never
  * tdb_open'ed here: the NSS module in this process may have it open, and
  * tdb refuses a second open of one inode (EBUSY).
+ *
+ * After each rename (and the directory's fsync) the writer bumps the
+ * counter in identity.gen, which readers map to notice a new snapshot
+ * without a system call (see idview.c for why the order matters).
  */
 #include <sys/stat.h>
 #include <errno.h>
@@ -296,14 +300,103 @@ snap_build(struct store *st)
 	return r;
 }
 
+/* ---------------------------------------------------------------------- */
+/* identity.gen */
+
+/* A file readers may map once its mode is fixed (an empty one was left by
+ * a writer that died just after creating it: it is grown). */
+static bool
+gen_reusable(const struct store *st, const struct stat *sb)
+{
+	return S_ISREG(sb->st_mode) && sb->st_uid == st->owner &&
+	    (sb->st_size == 0 || sb->st_size == GEN_FILE_SIZE);
+}
+
+/*
+ * identity.gen opened read-write (created if missing), as readers may map
+ * it: a regular file of ours, 0644, GEN_FILE_SIZE bytes.  Anything else
+ * that is there (a symlink, another size or owner) no reader maps, so it
+ * is replaced; a wrong mode is fixed in place, keeping mappings valid.
+ * UNSAFE: something that cannot be removed (a directory) is in the way.
+ */
+static int
+gen_open(struct store *st, const char *path, int *fdp)
+{
+	struct stat sb;
+	int fd;
+
+	if (lstat(path, &sb) == 0 && !gen_reusable(st, &sb) &&
+	    unlink(path) == -1)
+		return APPUSER_ERR_UNSAFE;
+	/* O_NONBLOCK: a FIFO put there meanwhile must not hang the writer */
+	fd = open(path, O_RDWR | O_CREAT | O_CLOEXEC | O_NOFOLLOW | O_NONBLOCK,
+	    0644);
+	if (fd == -1)
+		return fs_errno(errno, APPUSER_ERR_SYSTEM);
+	if (fstat(fd, &sb) == -1 || !gen_reusable(st, &sb)) {
+		close(fd);
+		return APPUSER_ERR_UNSAFE;
+	}
+	if (((sb.st_mode & 07777) != 0644 && fchmod(fd, 0644) == -1) ||
+	    (sb.st_size == 0 && ftruncate(fd, GEN_FILE_SIZE) == -1)) {
+		close(fd);
+		return fs_errno(errno, APPUSER_ERR_SYSTEM);
+	}
+	*fdp = fd;
+	return 0;
+}
+
+/*
+ * Make identity.gen record st->meta.generation as published.  The counter
+ * readers watch advances with bump (a new identity.tdb was just renamed
+ * into place) or when the file recorded another generation (a writer died
+ * between its rename and its bump).  Nothing is written otherwise.  If
+ * something unusable is in the way, readers cannot map it either and stat
+ * identity.tdb on every lookup: not an error (store_check reports it).
+ */
+static int
+gen_publish(struct store *st, bool bump)
+{
+	uint64_t w[GEN_WORDS];
+	char *path;
+	int fd = -1, r = APPUSER_ERR_INTERNAL;
+
+	if ((path = fs_join(st->dir, APPUSER_GEN_FILE)) == NULL)
+		return APPUSER_ERR_NOMEM;
+	r = gen_open(st, path, &fd);
+	free(path);
+	if (r != 0)
+		return r == APPUSER_ERR_UNSAFE ? 0 : r;
+	if (pread(fd, w, sizeof(w), 0) != (ssize_t)sizeof(w))
+		r = APPUSER_ERR_SYSTEM;
+	else if (bump || w[GEN_W_PUBLISHED] != st->meta.generation) {
+		w[GEN_W_COUNTER]++;
+		w[GEN_W_PUBLISHED] = st->meta.generation;
+		if (pwrite(fd, w, sizeof(w), 0) != (ssize_t)sizeof(w))
+			r = APPUSER_ERR_SYSTEM;
+	}
+	close(fd);
+	return r;
+}
+
+/*
+ * Rename the new snapshot into place, then bump identity.gen's counter:
+ * in this order, a reader that sees the new counter finds the new file.
+ * The bump is done even if the directory's fsync failed, since the rename
+ * itself is visible.  st->meta is the published meta.
+ */
 int
 snap_install(struct store *st)
 {
+	int r, gr;
+
 	if (rename(st->tmp_path, st->ident_path) == -1) {
 		snap_discard(st);
 		return fs_errno(errno, APPUSER_ERR_SYSTEM);
 	}
-	return fs_fsync_dir(st->dir);
+	r = fs_fsync_dir(st->dir);
+	gr = gen_publish(st, true);
+	return r != 0 ? r : gr;
 }
 
 void
@@ -360,7 +453,10 @@ snap_file_ok(struct store *st)
 /*
  * Republish if the snapshot is missing, unreadable, not as published, or
  * of another generation than the master.  Skipped when this process holds
- * the published file open by other means than idview (EBUSY).
+ * the published file open by other means than idview (EBUSY).  A current
+ * snapshot still gets identity.gen created or repaired if need be, as far
+ * as possible: readers fall back to a stat() without it, so a failure
+ * there does not stop the writer (store_check reports what is left).
  */
 int
 snap_roll_forward(struct store *st, bool *repairedp)
@@ -376,8 +472,10 @@ snap_roll_forward(struct store *st, bool *repairedp)
 		return pr;
 	if ((r = meta_load(st)) != 0)
 		return r;
-	if (pr == 0 && gen == st->meta.generation && snap_file_ok(st))
+	if (pr == 0 && gen == st->meta.generation && snap_file_ok(st)) {
+		(void)gen_publish(st, false);
 		return 0;
+	}
 	if ((r = snap_republish(st)) != 0)
 		return r;
 	*repairedp = true;

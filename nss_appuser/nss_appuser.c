@@ -5,9 +5,11 @@
  * store.h).  One process-global state sits behind a mutex: the open view
  * (opened on first use and kept), the enumeration cursors, and a memo of
  * the last failure to open so that a missing store costs one stat().  Every
- * lookup first calls idview_refresh() (one stat, reopens only when appuser
- * published a new snapshot), so a running process never answers from a
- * stale snapshot.  A forked child notices (atfork handler) and reopens.
+ * lookup first calls idview_refresh(), which reads the change counter that
+ * appuser bumps in identity.gen after each publication (mapped memory, no
+ * system call) and stats/reopens only when it moved, so a running process
+ * never answers from a snapshot older than the last `appuser` that
+ * returned.  A forked child notices (atfork handler) and reopens.
  *
  * Answers are packed into the caller's buffer (pack_passwd, pack_group);
  * a short buffer gives NSS_STATUS_TRYAGAIN with *errnop = ERANGE, the only
@@ -430,7 +432,7 @@ state_open(void)
 
 /*
  * Make st.view usable and current.  With refresh false (enumeration in
- * progress: its cursor pins a snapshot anyway) skip the stat().
+ * progress: its cursor pins a snapshot anyway) skip the refresh.
  * Returns NSS_STATUS_SUCCESS or UNAVAIL with *errnop set.
  */
 static enum nss_status

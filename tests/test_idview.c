@@ -16,12 +16,14 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 #include <unistd.h>
 
 #include <cmocka.h>
 #include <tdb.h>
 
 #include "appuser.h"
+#include "idview_int.h"
 #include "record.h"
 #include "store.h"
 #include "token.h"
@@ -35,6 +37,7 @@ struct fx {
 	char		 bad[128];	/* a directory for damaged copies */
 	char		 ident[160];
 	char		 badident[160];
+	char		 gen[160];	/* the store's identity.gen */
 	struct idview	*v;
 };
 
@@ -81,6 +84,7 @@ setup(void **state)
 	snprintf(f->bad, sizeof(f->bad), "%s/bad", f->base);
 	snprintf(f->ident, sizeof(f->ident), "%s/identity.tdb", f->dir);
 	snprintf(f->badident, sizeof(f->badident), "%s/identity.tdb", f->bad);
+	snprintf(f->gen, sizeof(f->gen), "%s/%s", f->dir, APPUSER_GEN_FILE);
 	assert_int_equal(mkdir(f->bad, 0755), 0);
 	make_store(f->dir, NUSERS);
 	assert_int_equal(idview_open(f->dir, &f->v), 0);
@@ -325,16 +329,310 @@ test_shared_and_close(void **state)
 	assert_int_equal(idview_user_by_name(f->v, "user5", grab, &g), 0);
 }
 
-/* A snapshot deleted under the reader: refresh says so, the view lives. */
+/* The words of identity.gen (the counter first). */
+static void
+gen_words(struct fx *f, uint64_t w[GEN_WORDS])
+{
+	int fd;
+
+	fd = open(f->gen, O_RDONLY);
+	assert_true(fd >= 0);
+	assert_int_equal(pread(fd, w, GEN_WORDS * sizeof(uint64_t), 0),
+	    GEN_WORDS * sizeof(uint64_t));
+	close(fd);
+}
+
+/* What a writer does after renaming a snapshot into place. */
+static void
+gen_bump(struct fx *f)
+{
+	uint64_t w[GEN_WORDS];
+	int fd;
+
+	gen_words(f, w);
+	w[GEN_W_COUNTER]++;
+	fd = open(f->gen, O_WRONLY);
+	assert_true(fd >= 0);
+	assert_int_equal(pwrite(fd, w, sizeof(w), 0), sizeof(w));
+	close(fd);
+}
+
+/* How many mappings of path this process has. */
+static int
+maps_count(const char *path)
+{
+	char line[PATH_MAX + 256];
+	size_t plen = strlen(path), len;
+	FILE *fp;
+	int n = 0;
+
+	fp = fopen("/proc/self/maps", "r");
+	assert_non_null(fp);
+	while (fgets(line, sizeof(line), fp) != NULL) {
+		len = strcspn(line, "\n");
+		if (len >= plen && strncmp(line + len - plen, path, plen) == 0)
+			n++;
+	}
+	fclose(fp);
+	return n;
+}
+
+static double
+now_sec(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return ts.tv_sec + ts.tv_nsec / 1e9;
+}
+
+/* Refresh every 10 ms until name's presence is want; seconds it took, or
+ * -1 after limit seconds. */
+static double
+wait_for(struct idview *v, const char *name, bool want, double limit)
+{
+	double t0 = now_sec();
+	struct got g;
+	int r;
+
+	for (;;) {
+		r = idview_refresh(v);
+		assert_true(r == 0 || r == APPUSER_ERR_NOSTORE);
+		if (r == 0 && (idview_user_by_name(v, name, grab, &g) == 0) ==
+		    want)
+			return now_sec() - t0;
+		if (now_sec() - t0 > limit)
+			return -1;
+		usleep(10000);
+	}
+}
+
+/* A snapshot deleted under the reader: refresh says so (at once when a
+ * writer bumped the counter, else within a second), the view lives. */
 static void
 test_refresh_missing(void **state)
 {
 	struct fx *f = *state;
 	struct got g;
+	double t0, t;
+	int r;
 
 	assert_int_equal(unlink(f->ident), 0);
+	gen_bump(f);
 	assert_int_equal(idview_refresh(f->v), APPUSER_ERR_NOSTORE);
 	assert_int_equal(idview_user_by_name(f->v, "user5", grab, &g), 0);
+	/* a failed check is not taken for a done one */
+	assert_int_equal(idview_refresh(f->v), APPUSER_ERR_NOSTORE);
+	/* by hand, no bump: the next full check, a second later at most */
+	make_store(f->bad, 3);
+	idview_close(f->v);
+	f->v = NULL;
+	assert_int_equal(idview_open(f->bad, &f->v), 0);
+	assert_int_equal(unlink(f->badident), 0);
+	t0 = now_sec();
+	while ((r = idview_refresh(f->v)) == 0 && now_sec() - t0 < 3)
+		usleep(10000);
+	t = now_sec() - t0;
+	assert_int_equal(r, APPUSER_ERR_NOSTORE);
+	assert_true(t < 2.5);
+}
+
+/* ---- change detection through identity.gen --------------------------- */
+
+/* The file as the writer leaves it: 0644, one page, a counter that moves
+ * with each publication and the generation it published. */
+static void
+test_gen_file(void **state)
+{
+	struct fx *f = *state;
+	struct store *st = NULL;
+	struct stat sb;
+	uint64_t w[GEN_WORDS], w2[GEN_WORDS];
+	int fd;
+
+	assert_int_equal(lstat(f->gen, &sb), 0);
+	assert_true(S_ISREG(sb.st_mode));
+	assert_int_equal(sb.st_mode & 07777, 0644);
+	assert_int_equal(sb.st_size, GEN_FILE_SIZE);
+	assert_int_equal(sb.st_uid, geteuid());
+	gen_words(f, w);
+	assert_int_equal(w[GEN_W_PUBLISHED], idview_meta(f->v)->generation);
+	assert_true(w[GEN_W_COUNTER] >= 2);
+	/* the view maps it (once), and unmaps it when closed */
+	assert_int_equal(maps_count(f->gen), 1);
+	idview_close(f->v);
+	f->v = NULL;
+	assert_int_equal(maps_count(f->gen), 0);
+	assert_int_equal(idview_open(f->dir, &f->v), 0);
+	assert_int_equal(maps_count(f->gen), 1);
+	/* a write that publishes: +1; opening a writer alone: nothing */
+	assert_int_equal(store_open(f->dir, STORE_WRITE, &st), 0);
+	gen_words(f, w2);
+	assert_memory_equal(w, w2, sizeof(w));
+	assert_int_equal(store_user_delete(st, "user9"), 0);
+	gen_words(f, w2);
+	assert_int_equal(w2[GEN_W_COUNTER], w[GEN_W_COUNTER] + 1);
+	assert_int_equal(w2[GEN_W_PUBLISHED], w[GEN_W_PUBLISHED] + 1);
+	store_close(st);
+	/* a writer that died between rename and bump: the next one bumps */
+	w2[GEN_W_PUBLISHED]--;
+	fd = open(f->gen, O_WRONLY);
+	assert_true(fd >= 0);
+	assert_int_equal(pwrite(fd, w2, sizeof(w2), 0), sizeof(w2));
+	close(fd);
+	assert_int_equal(store_open(f->dir, STORE_WRITE, &st), 0);
+	store_close(st);
+	gen_words(f, w);
+	assert_int_equal(w[GEN_W_COUNTER], w2[GEN_W_COUNTER] + 1);
+	assert_int_equal(w[GEN_W_PUBLISHED], w2[GEN_W_PUBLISHED] + 1);
+	/* missing (an older store), or with a bad mode: the writer fixes it */
+	assert_int_equal(unlink(f->gen), 0);
+	assert_int_equal(store_open(f->dir, STORE_WRITE, &st), 0);
+	store_close(st);
+	assert_int_equal(lstat(f->gen, &sb), 0);
+	assert_int_equal(sb.st_mode & 07777, 0644);
+	assert_int_equal(sb.st_size, GEN_FILE_SIZE);
+	memcpy(w2, w, sizeof(w));
+	gen_words(f, w);
+	assert_int_equal(w[GEN_W_COUNTER], 1);
+	assert_int_equal(w[GEN_W_PUBLISHED], w2[GEN_W_PUBLISHED]);
+	assert_int_equal(chmod(f->gen, 0666), 0);
+	assert_int_equal(store_open(f->dir, STORE_WRITE, &st), 0);
+	store_close(st);
+	assert_int_equal(lstat(f->gen, &sb), 0);
+	assert_int_equal(sb.st_mode & 07777, 0644);
+}
+
+/*
+ * A writer's change is seen by the very next refresh, with no sleep: each
+ * kind of change, 200 times.  mode selects identity.gen's state: 0 as
+ * published, 1 deleted before the view opened (the writer recreates it;
+ * the view stats until it maps it), 2 a directory in its place (no writer
+ * can fix that: the view stats every time).
+ */
+static void
+flip_changes(struct fx *f, int mode)
+{
+	struct store *st = NULL;
+	struct user in = { .name = "flip", .description = "flipped" };
+	struct got g;
+	int i, r;
+
+	idview_close(f->v);
+	f->v = NULL;
+	if (mode == 1)
+		assert_int_equal(unlink(f->gen), 0);
+	if (mode == 2) {
+		assert_int_equal(unlink(f->gen), 0);
+		assert_int_equal(mkdir(f->gen, 0755), 0);
+	}
+	assert_int_equal(idview_open(f->dir, &f->v), 0);
+	assert_int_equal(maps_count(f->gen), mode == 0);
+	assert_int_equal(store_open(f->dir, STORE_WRITE, &st), 0);
+	for (i = 0; i < 200; i++) {
+		memset(&g, 0, sizeof(g));
+		switch (i % 3) {
+		case 0:
+			assert_int_equal(store_user_add(st, &in, NULL), 0);
+			assert_int_equal(idview_refresh(f->v), 0);
+			assert_int_equal(idview_user_by_name(f->v, "flip", grab,
+			    &g), 0);
+			assert_false(g.admin);
+			assert_int_equal(idview_user_by_uid(f->v, g.uid, grab,
+			    &g), 0);
+			assert_string_equal(g.name, "flip");
+			break;
+		case 1:
+			assert_int_equal(store_user_set_admin(st, "flip", true),
+			    0);
+			assert_int_equal(idview_refresh(f->v), 0);
+			assert_int_equal(idview_user_by_name(f->v, "flip", grab,
+			    &g), 0);
+			assert_true(g.admin);
+			assert_int_equal(idview_meta(f->v)->n_admins, 2);
+			break;
+		default:
+			assert_int_equal(store_user_delete(st, "flip"), 0);
+			assert_int_equal(idview_refresh(f->v), 0);
+			r = idview_user_by_name(f->v, "flip", grab, &g);
+			assert_int_equal(r, APPUSER_ERR_NOT_FOUND);
+			assert_int_equal(idview_meta(f->v)->n_admins, 1);
+		}
+		assert_int_equal(idview_meta(f->v)->n_users,
+		    NUSERS + (i % 3 != 2));
+	}
+	store_close(st);
+}
+
+static void
+test_changes_seen(void **state)
+{
+	flip_changes(*state, 0);
+}
+
+static void
+test_changes_seen_gen_deleted(void **state)
+{
+	struct fx *f = *state;
+	struct stat sb;
+
+	flip_changes(f, 1);
+	assert_int_equal(lstat(f->gen, &sb), 0);	/* recreated */
+	assert_int_equal(sb.st_size, GEN_FILE_SIZE);
+}
+
+static void
+test_changes_seen_gen_unusable(void **state)
+{
+	struct fx *f = *state;
+	struct stat sb;
+
+	flip_changes(f, 2);
+	assert_int_equal(lstat(f->gen, &sb), 0);
+	assert_true(S_ISDIR(sb.st_mode));
+}
+
+/*
+ * A snapshot renamed into place by hand (no writer, no bump): the refresh
+ * right after costs no stat() and does not see it; within a second one
+ * does.  The same once identity.gen itself was deleted by hand under the
+ * view and recreated by the next writer.
+ */
+static void
+test_changes_by_hand(void **state)
+{
+	struct fx *f = *state;
+	char old[200];
+	struct store *st = NULL;
+	struct user in = { .name = "late" };
+	double t0, t;
+
+	snprintf(old, sizeof(old), "%s/old.tdb", f->base);
+	copy_file(f->ident, old);
+	assert_int_equal(store_open(f->dir, STORE_WRITE, &st), 0);
+	assert_int_equal(store_user_delete(st, "user5"), 0);
+	store_close(st);
+	t0 = now_sec();
+	assert_int_equal(idview_refresh(f->v), 0);	/* bumped: seen */
+	assert_int_equal(wait_for(f->v, "user5", false, 0), 0);
+	assert_int_equal(rename(old, f->ident), 0);
+	assert_int_equal(idview_refresh(f->v), 0);
+	if (now_sec() - t0 < 0.5)	/* else the clock may have run out */
+		assert_int_equal(wait_for(f->v, "user5", false, 0), 0);
+	t = wait_for(f->v, "user5", true, 3);
+	assert_true(t >= 0 && t < 2.5);
+	/* identity.gen deleted by hand while mapped, then a writer */
+	assert_int_equal(unlink(f->gen), 0);
+	assert_int_equal(store_open(f->dir, STORE_WRITE, &st), 0);
+	assert_int_equal(store_user_add(st, &in, NULL), 0);
+	store_close(st);
+	t = wait_for(f->v, "late", true, 3);
+	assert_true(t >= 0 && t < 2.5);
+	/* the view follows the new file from then on, at once */
+	assert_int_equal(store_open(f->dir, STORE_WRITE, &st), 0);
+	assert_int_equal(store_user_delete(st, "late"), 0);
+	store_close(st);
+	assert_int_equal(wait_for(f->v, "late", false, 0), 0);
 }
 
 /* ---- damaged files ---------------------------------------------------- */
@@ -613,22 +911,40 @@ test_cloexec(void **state)
 	assert_int_equal(found, 1);
 }
 
-/* A forked child reads through the parent's view. */
+/* A forked child reads through the parent's view, whose identity.gen
+ * mapping it inherited: a change the parent makes after the fork is seen
+ * by the child's next refresh. */
 static void
 test_fork(void **state)
 {
 	struct fx *f = *state;
+	struct store *st = NULL;
 	struct got g;
 	pid_t pid;
-	int status;
+	int status, p[2];
+	char c;
 
+	assert_int_equal(pipe(p), 0);
 	pid = fork();
 	assert_true(pid >= 0);
 	if (pid == 0) {
+		close(p[1]);
 		memset(&g, 0, sizeof(g));
-		_exit(idview_user_by_name(f->v, "user7", grab, &g) == 0 &&
-		    g.uid == UMIN + 8 && idview_refresh(f->v) == 0 ? 0 : 1);
+		if (idview_user_by_name(f->v, "user7", grab, &g) != 0 ||
+		    g.uid != UMIN + 8 || idview_refresh(f->v) != 0)
+			_exit(1);
+		if (read(p[0], &c, 1) != 1)	/* the parent deleted user7 */
+			_exit(2);
+		_exit(idview_refresh(f->v) == 0 &&
+		    idview_user_by_name(f->v, "user7", grab, &g) ==
+		    APPUSER_ERR_NOT_FOUND ? 0 : 3);
 	}
+	close(p[0]);
+	assert_int_equal(store_open(f->dir, STORE_WRITE, &st), 0);
+	assert_int_equal(store_user_delete(st, "user7"), 0);
+	store_close(st);
+	assert_int_equal(write(p[1], "x", 1), 1);
+	close(p[1]);
 	assert_int_equal(waitpid(pid, &status, 0), pid);
 	assert_int_equal(WEXITSTATUS(status), 0);
 }
@@ -644,6 +960,15 @@ main(void)
 		cmocka_unit_test_setup_teardown(test_shared_and_close, setup,
 		    teardown),
 		cmocka_unit_test_setup_teardown(test_refresh_missing, setup,
+		    teardown),
+		cmocka_unit_test_setup_teardown(test_gen_file, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_changes_seen, setup,
+		    teardown),
+		cmocka_unit_test_setup_teardown(test_changes_seen_gen_deleted,
+		    setup, teardown),
+		cmocka_unit_test_setup_teardown(test_changes_seen_gen_unusable,
+		    setup, teardown),
+		cmocka_unit_test_setup_teardown(test_changes_by_hand, setup,
 		    teardown),
 		cmocka_unit_test_setup_teardown(test_truncated, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_garbage, setup, teardown),

@@ -25,6 +25,7 @@
 #include <tdb.h>
 
 #include "appuser.h"
+#include "idview_int.h"
 #include "names.h"
 #include "record.h"
 #include "store.h"
@@ -37,6 +38,7 @@ struct fx {
 	char		 dir[128];
 	char		 master[160];
 	char		 ident[160];
+	char		 gen[160];
 	struct store	*st;
 };
 
@@ -62,6 +64,7 @@ setup(void **state)
 	snprintf(f->dir, sizeof(f->dir), "%s/store", f->base);
 	snprintf(f->master, sizeof(f->master), "%s/store.tdb", f->dir);
 	snprintf(f->ident, sizeof(f->ident), "%s/identity.tdb", f->dir);
+	snprintf(f->gen, sizeof(f->gen), "%s/%s", f->dir, APPUSER_GEN_FILE);
 	*state = f;
 	return 0;
 }
@@ -137,6 +140,15 @@ mode_of(const char *path)
 
 	assert_int_equal(stat(path, &sb), 0);
 	return sb.st_mode & 07777;
+}
+
+static off_t
+size_of(const char *path)
+{
+	struct stat sb;
+
+	assert_int_equal(lstat(path, &sb), 0);
+	return sb.st_size;
 }
 
 static ino_t
@@ -282,6 +294,8 @@ test_create(void **state)
 	assert_int_equal(mode_of(f->master), 0600);
 	assert_int_equal(mode_of(f->ident), 0644);
 	assert_int_equal(mode_of(lock), 0600);
+	assert_int_equal(mode_of(f->gen), 0644);
+	assert_int_equal(size_of(f->gen), GEN_FILE_SIZE);
 	assert_int_equal(store_get_meta(f->st, &m), 0);
 	assert_int_equal(m.format, STORE_FORMAT_VERSION);
 	assert_int_equal(m.generation, 0);
@@ -311,6 +325,7 @@ test_create_umask(void **state)
 	assert_int_equal(mode_of(f->dir), 0755);
 	assert_int_equal(mode_of(f->master), 0600);
 	assert_int_equal(mode_of(f->ident), 0644);
+	assert_int_equal(mode_of(f->gen), 0644);
 }
 
 static void
@@ -1381,6 +1396,107 @@ test_roll_forward(void **state)
 	assert_int_equal(access(old, F_OK), -1);
 }
 
+static uint64_t
+gen_word(struct fx *f, int i)
+{
+	uint64_t w[GEN_WORDS];
+	int fd;
+
+	fd = open(f->gen, O_RDONLY);
+	assert_true(fd >= 0);
+	assert_int_equal(pread(fd, w, sizeof(w), 0), sizeof(w));
+	close(fd);
+	return w[i];
+}
+
+/* Check a reader's way (no repair), expecting one problem that says what. */
+static void
+check_reports(struct fx *f, const char *what)
+{
+	struct reports rep;
+
+	assert_int_equal(store_open(f->dir, STORE_READ, &f->st), 0);
+	memset(&rep, 0, sizeof(rep));
+	assert_int_equal(store_check(f->st, collect, &rep), APPUSER_ERR_CORRUPT);
+	if (strstr(rep.all, what) == NULL)
+		fail_msg("expected \"%s\" in: %s", what, rep.all);
+	assert_int_equal(rep.n, 1);
+	close_st(f);
+}
+
+/*
+ * identity.gen: each publication bumps its counter and records the
+ * generation; check reports a missing, wrong-mode, wrong-size or
+ * lagging one; a writer's open fixes them all (nothing readers map is
+ * ever truncated: a wrong-size file is replaced, a wrong mode chmod'ed).
+ */
+static void
+test_gen_file(void **state)
+{
+	struct fx *f = *state;
+	uint64_t c;
+	ino_t ino;
+	int fd;
+
+	open_w(f);
+	c = gen_word(f, GEN_W_COUNTER);
+	assert_int_equal(gen_word(f, GEN_W_PUBLISHED), 0);
+	add(f->st, "alice");
+	assert_int_equal(gen_word(f, GEN_W_COUNTER), c + 1);
+	assert_int_equal(gen_word(f, GEN_W_PUBLISHED), 1);
+	/* a commit that changes no identity publishes nothing */
+	assert_int_equal(store_begin(f->st), 0);
+	assert_int_equal(store_commit(f->st), 0);
+	assert_int_equal(gen_word(f, GEN_W_COUNTER), c + 1);
+	close_st(f);
+	ino = ino_of(f->gen);
+
+	assert_int_equal(chmod(f->gen, 0600), 0);
+	check_reports(f, "identity.gen: mode 0600, should be 0644");
+	open_w(f);
+	close_st(f);
+	assert_int_equal(mode_of(f->gen), 0644);
+	assert_int_equal(ino_of(f->gen), ino);		/* fixed in place */
+
+	assert_int_equal(truncate(f->gen, 100), 0);
+	check_reports(f, "identity.gen: size 100, should be 4096");
+	open_w(f);
+	close_st(f);
+	assert_int_equal(size_of(f->gen), GEN_FILE_SIZE);
+	assert_int_equal(gen_word(f, GEN_W_PUBLISHED), 1);
+
+	fd = open(f->gen, O_WRONLY);
+	assert_true(fd >= 0);
+	c = 0;
+	assert_int_equal(pwrite(fd, &c, sizeof(c), 8 * GEN_W_PUBLISHED),
+	    sizeof(c));
+	close(fd);
+	check_reports(f, "identity.gen: records generation 0, identity.tdb "
+	    "is at 1");
+	c = gen_word(f, GEN_W_COUNTER);
+	open_w(f);
+	close_st(f);
+	assert_int_equal(gen_word(f, GEN_W_COUNTER), c + 1);
+	assert_int_equal(gen_word(f, GEN_W_PUBLISHED), 1);
+
+	assert_int_equal(unlink(f->gen), 0);
+	check_reports(f, "identity.gen: missing");
+	assert_int_equal(symlink(f->ident, f->gen), 0);
+	check_reports(f, "identity.gen: not a regular file");
+	open_w(f);
+	assert_int_equal(store_check(f->st, NULL, NULL), 0);
+	close_st(f);
+	assert_int_equal(size_of(f->gen), GEN_FILE_SIZE);
+
+	/* a directory in the way: writes still work, check says so */
+	assert_int_equal(unlink(f->gen), 0);
+	assert_int_equal(mkdir(f->gen, 0755), 0);
+	open_w(f);
+	add(f->st, "bob");
+	close_st(f);
+	check_reports(f, "identity.gen: not a regular file");
+}
+
 /* Every descriptor the store and the reader opened is close-on-exec. */
 static void
 test_cloexec(void **state)
@@ -1447,6 +1563,7 @@ main(void)
 		cmocka_unit_test_setup_teardown(test_no_secret_in_files, setup,
 		    teardown),
 		cmocka_unit_test_setup_teardown(test_check, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_gen_file, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_open_twice, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_snapshot_deleted, setup,
 		    teardown),
