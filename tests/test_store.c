@@ -353,9 +353,13 @@ test_unsafe(void **state)
 	assert_int_equal(chmod(f->master, 0644), 0);
 	assert_int_equal(store_open(f->dir, STORE_READ, &st), APPUSER_ERR_UNSAFE);
 	assert_int_equal(chmod(f->master, 0600), 0);
-	assert_int_equal(chown(f->master, 65534, 65534), 0);
-	assert_int_equal(store_open(f->dir, STORE_WRITE, &st), APPUSER_ERR_UNSAFE);
-	assert_null(st);
+	/* only root can give the master another owner than the directory's */
+	if (geteuid() == 0) {
+		assert_int_equal(chown(f->master, 65534, 65534), 0);
+		assert_int_equal(store_open(f->dir, STORE_WRITE, &st),
+		    APPUSER_ERR_UNSAFE);
+		assert_null(st);
+	}
 }
 
 static void
