@@ -15,7 +15,10 @@
 #include "store_int.h"
 #include "token.h"
 
-#define TOUCH_SLEEP_NS	(5 * 1000 * 1000)
+/* Back-off while another process holds the transaction lock: start short,
+ * since a token change holds it for about one fsync, and double up to 2 ms. */
+#define TOUCH_SLEEP_MIN_NS	(50 * 1000)
+#define TOUCH_SLEEP_MAX_NS	(2 * 1000 * 1000)
 #define LAST_FIELD_MAX	255	/* last_ip, last_service as stored */
 
 static bool
@@ -449,7 +452,7 @@ mono_ms(void)
 static int
 txn_start_wait(struct store *st, int timeout_ms)
 {
-	struct timespec pause = { 0, TOUCH_SLEEP_NS };
+	struct timespec pause = { 0, TOUCH_SLEEP_MIN_NS };
 	int64_t deadline = mono_ms() + (timeout_ms > 0 ? timeout_ms : 0);
 	int r;
 
@@ -461,6 +464,10 @@ txn_start_wait(struct store *st, int timeout_ms)
 		if (mono_ms() >= deadline)
 			return APPUSER_ERR_BUSY;
 		nanosleep(&pause, NULL);
+		if (pause.tv_nsec < TOUCH_SLEEP_MAX_NS / 2)
+			pause.tv_nsec *= 2;
+		else
+			pause.tv_nsec = TOUCH_SLEEP_MAX_NS;
 	}
 }
 
