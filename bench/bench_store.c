@@ -7,7 +7,6 @@
  *   bench_store [N_USERS] [DIR]     (default 1000000, a fresh mkdtemp dir)
  */
 #include <sys/stat.h>
-#include <ftw.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -20,6 +19,8 @@
 #include "record.h"
 #include "store.h"
 #include "token.h"
+
+#include "../tests/store_fixture.h"
 
 #define N_TOKENS	1000
 #define N_LOOKUPS	1000000
@@ -184,19 +185,10 @@ verify(const char *dir, struct store *st, long n)
 	store_close(st);
 }
 
-static int
-rm_cb(const char *p, const struct stat *sb, int flag, struct FTW *ftw)
-{
-	(void)sb;
-	(void)flag;
-	(void)ftw;
-	return remove(p);
-}
-
 int
 main(int argc, char **argv)
 {
-	char base[] = "/tmp/appuser-bench-XXXXXX", dir[64];
+	char base[32], dir[64];
 	struct store *st = NULL;
 	struct stat sb;
 	char path[128];
@@ -207,9 +199,8 @@ main(int argc, char **argv)
 		die("arguments", APPUSER_ERR_INVALID);
 	if (argc > 2)
 		snprintf(dir, sizeof(dir), "%s", argv[2]);
-	else if (mkdtemp(base) != NULL)
-		snprintf(dir, sizeof(dir), "%s/store", base);
-	else
+	else if (fx_make_base(base, sizeof(base), "/tmp/appuser-bench-XXXXXX",
+	    dir, sizeof(dir)) != 0)
 		die("mkdtemp", APPUSER_ERR_SYSTEM);
 	printf("store benchmark, %ld users, %s\n", n, dir);
 	if ((r = store_open(dir, STORE_WRITE, &st)) != 0)
@@ -225,6 +216,6 @@ main(int argc, char **argv)
 	lookups(dir, n);
 	verify(dir, st, n);
 	if (argc <= 2)
-		nftw(base, rm_cb, 16, FTW_DEPTH | FTW_PHYS);
+		fx_remove_tree(base);
 	return 0;
 }

@@ -11,7 +11,6 @@
 #include <sys/stat.h>
 #include <sys/wait.h>
 #include <errno.h>
-#include <ftw.h>
 #include <setjmp.h>
 #include <signal.h>
 #include <stdarg.h>
@@ -29,21 +28,14 @@
 #include "store.h"
 #include "token.h"
 
+#include "store_fixture.h"
+
 #define ROUNDS		30
 #define MAX_SLEEP_US	30000
 #define CHILD_LIMIT	100000	/* users; the child never gets near */
 
 static char base[64];
 static char dir[128];
-
-static int
-rm_cb(const char *p, const struct stat *sb, int flag, struct FTW *ftw)
-{
-	(void)sb;
-	(void)flag;
-	(void)ftw;
-	return remove(p);
-}
 
 static int
 count_token(const struct token *t, void *arg)
@@ -109,28 +101,6 @@ child(void)
 }
 
 /* ---- the parent's checks ---------------------------------------------- */
-
-struct reports {
-	int	 n;
-	char	 all[2048];
-};
-
-static void
-collect(const char *problem, void *arg)
-{
-	struct reports *r = arg;
-
-	r->n++;
-	strncat(r->all, problem, sizeof(r->all) - strlen(r->all) - 2);
-	strcat(r->all, "\n");
-}
-
-static int
-copy_uid(const struct user *u, void *arg)
-{
-	*(uint32_t *)arg = u->uid;
-	return 0;
-}
 
 /* Users c0..c(k-1) in the master and the snapshot, nothing after. */
 static void
@@ -276,18 +246,15 @@ static int
 setup(void **state)
 {
 	(void)state;
-	strcpy(base, "/tmp/appuser-crash-XXXXXX");
-	if (mkdtemp(base) == NULL)
-		return -1;
-	snprintf(dir, sizeof(dir), "%s/store", base);
-	return 0;
+	return fx_make_base(base, sizeof(base), "/tmp/appuser-crash-XXXXXX",
+	    dir, sizeof(dir));
 }
 
 static int
 teardown(void **state)
 {
 	(void)state;
-	nftw(base, rm_cb, 16, FTW_DEPTH | FTW_PHYS);
+	fx_remove_tree(base);
 	return 0;
 }
 

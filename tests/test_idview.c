@@ -7,7 +7,6 @@
 #include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
-#include <ftw.h>
 #include <grp.h>
 #include <limits.h>
 #include <setjmp.h>
@@ -28,6 +27,8 @@
 #include "store.h"
 #include "token.h"
 
+#include "store_fixture.h"
+
 #define UMIN	APPUSER_DEFAULT_UID_MIN
 #define NUSERS	40
 
@@ -40,15 +41,6 @@ struct fx {
 	char		 gen[160];	/* the store's identity.gen */
 	struct idview	*v;
 };
-
-static int
-rm_cb(const char *p, const struct stat *sb, int flag, struct FTW *ftw)
-{
-	(void)sb;
-	(void)flag;
-	(void)ftw;
-	return remove(p);
-}
 
 static void
 make_store(const char *dir, int n)
@@ -78,9 +70,8 @@ setup(void **state)
 	struct fx *f = calloc(1, sizeof(*f));
 
 	assert_non_null(f);
-	strcpy(f->base, "/tmp/appuser-idview-XXXXXX");
-	assert_non_null(mkdtemp(f->base));
-	snprintf(f->dir, sizeof(f->dir), "%s/store", f->base);
+	assert_int_equal(fx_make_base(f->base, sizeof(f->base),
+	    "/tmp/appuser-idview-XXXXXX", f->dir, sizeof(f->dir)), 0);
 	snprintf(f->bad, sizeof(f->bad), "%s/bad", f->base);
 	snprintf(f->ident, sizeof(f->ident), "%s/identity.tdb", f->dir);
 	snprintf(f->badident, sizeof(f->badident), "%s/identity.tdb", f->bad);
@@ -98,7 +89,7 @@ teardown(void **state)
 	struct fx *f = *state;
 
 	idview_close(f->v);
-	nftw(f->base, rm_cb, 16, FTW_DEPTH | FTW_PHYS);
+	fx_remove_tree(f->base);
 	free(f);
 	return 0;
 }
@@ -141,14 +132,6 @@ copy_file(const char *from, const char *to)
 
 	snprintf(cmd, sizeof(cmd), "cp '%s' '%s'", from, to);
 	assert_int_equal(system(cmd), 0);
-}
-
-static TDB_DATA
-kd(const void *p, size_t n)
-{
-	TDB_DATA d = { (unsigned char *)(uintptr_t)p, n };
-
-	return d;
 }
 
 /* ---- lookups ---------------------------------------------------------- */

@@ -8,7 +8,6 @@
 #include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
-#include <ftw.h>
 #include <grp.h>
 #include <limits.h>
 #include <setjmp.h>
@@ -31,6 +30,8 @@
 #include "store.h"
 #include "token.h"
 
+#include "store_fixture.h"
+
 #define UMIN	APPUSER_DEFAULT_UID_MIN
 
 struct fx {
@@ -45,23 +46,13 @@ struct fx {
 /* ---- helpers ---------------------------------------------------------- */
 
 static int
-rm_cb(const char *p, const struct stat *sb, int flag, struct FTW *ftw)
-{
-	(void)sb;
-	(void)flag;
-	(void)ftw;
-	return remove(p);
-}
-
-static int
 setup(void **state)
 {
 	struct fx *f = calloc(1, sizeof(*f));
 
 	assert_non_null(f);
-	strcpy(f->base, "/tmp/appuser-store-XXXXXX");
-	assert_non_null(mkdtemp(f->base));
-	snprintf(f->dir, sizeof(f->dir), "%s/store", f->base);
+	assert_int_equal(fx_make_base(f->base, sizeof(f->base),
+	    "/tmp/appuser-store-XXXXXX", f->dir, sizeof(f->dir)), 0);
 	snprintf(f->master, sizeof(f->master), "%s/store.tdb", f->dir);
 	snprintf(f->ident, sizeof(f->ident), "%s/identity.tdb", f->dir);
 	snprintf(f->gen, sizeof(f->gen), "%s/%s", f->dir, APPUSER_GEN_FILE);
@@ -75,7 +66,7 @@ teardown(void **state)
 	struct fx *f = *state;
 
 	store_close(f->st);
-	nftw(f->base, rm_cb, 16, FTW_DEPTH | FTW_PHYS);
+	fx_remove_tree(f->base);
 	free(f);
 	return 0;
 }
@@ -162,13 +153,6 @@ ino_of(const char *path)
 
 /* An idview lookup's result: does the snapshot have name, with what uid? */
 static int
-copy_uid(const struct user *u, void *arg)
-{
-	*(uint32_t *)arg = u->uid;
-	return 0;
-}
-
-static int
 snap_uid(struct fx *f, const char *name, uint32_t *uidp)
 {
 	struct idview *v = NULL;
@@ -247,14 +231,6 @@ raw(const char *path)
 	return t;
 }
 
-static TDB_DATA
-kd(const void *p, size_t n)
-{
-	TDB_DATA d = { (unsigned char *)(uintptr_t)p, n };
-
-	return d;
-}
-
 static void
 copy_file(const char *from, const char *to)
 {
@@ -262,21 +238,6 @@ copy_file(const char *from, const char *to)
 
 	snprintf(cmd, sizeof(cmd), "cp -p '%s' '%s'", from, to);
 	assert_int_equal(system(cmd), 0);
-}
-
-struct reports {
-	int	 n;
-	char	 all[4096];
-};
-
-static void
-collect(const char *problem, void *arg)
-{
-	struct reports *r = arg;
-
-	r->n++;
-	strncat(r->all, problem, sizeof(r->all) - strlen(r->all) - 2);
-	strcat(r->all, "\n");
 }
 
 /* ---- creation, safety ------------------------------------------------- */
