@@ -71,6 +71,18 @@ int cli_usage(struct cli *c, const char *fmt, ...)
 /* Check the number of positionals left after options. */
 int cli_nargs(struct cli *c, int argc, char **argv, int min, int max);
 
+/*
+ * The start of a command that has only the common options: cli_getopt,
+ * then cli_nargs(min, max).  True: go on, the arguments are at
+ * argv[optind].  False: stop and return c->exit (0 after --help, else the
+ * error's exit status; the error is printed).
+ */
+bool cli_plain_args(struct cli *c, int argc, char **argv, int min, int max);
+
+/* The same for a command that takes exactly one argument, a user name:
+ * true with *namep = that name once cli_check_name accepts it. */
+bool cli_one_name(struct cli *c, int argc, char **argv, const char **namep);
+
 /* "appuser: <what>: <message>" on stderr. */
 void cli_err(struct cli *c, const char *fmt, ...)
     __attribute__((format(printf, 2, 3)));

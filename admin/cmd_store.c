@@ -64,16 +64,11 @@ print_meta(struct cli *c, const struct meta *m)
 int
 cmd_config_show(struct cli *c, int argc, char **argv)
 {
-	static const struct option longopts[] = {
-		CLI_COMMON_OPTIONS, { NULL, 0, NULL, 0 }
-	};
 	struct idview *v = NULL;
 	int r;
 
-	if (cli_getopt(c, argc, argv, longopts) != -1)
+	if (!cli_plain_args(c, argc, argv, 0, 0))
 		return c->exit;
-	if ((r = cli_nargs(c, argc, argv, 0, 0)) != EXIT_OK)
-		return r;
 	if ((r = cli_open_view(c, &v)) != EXIT_OK)
 		return r;
 	if (v == NULL) {
@@ -156,17 +151,12 @@ set_admin_group(struct cli *c, struct store *st, const char *value)
 int
 cmd_config_set(struct cli *c, int argc, char **argv)
 {
-	static const struct option longopts[] = {
-		CLI_COMMON_OPTIONS, { NULL, 0, NULL, 0 }
-	};
 	struct store *st = NULL;
 	const char *key, *value;
 	int r;
 
-	if (cli_getopt(c, argc, argv, longopts) != -1)
+	if (!cli_plain_args(c, argc, argv, 2, 2))
 		return c->exit;
-	if ((r = cli_nargs(c, argc, argv, 2, 2)) != EXIT_OK)
-		return r;
 	key = argv[optind];
 	value = argv[optind + 1];
 	if (strcmp(key, "uid-range") != 0 && strcmp(key, "admin-group") != 0)
@@ -232,9 +222,6 @@ check_exists(struct cli *c)
 int
 cmd_check(struct cli *c, int argc, char **argv)
 {
-	static const struct option longopts[] = {
-		CLI_COMMON_OPTIONS, { NULL, 0, NULL, 0 }
-	};
 	struct problems p = { NULL, 0 };
 	struct store *st = NULL;
 	struct meta m;
@@ -243,10 +230,9 @@ cmd_check(struct cli *c, int argc, char **argv)
 	uid_t owner = 0;
 	int r, cr;
 
-	if (cli_getopt(c, argc, argv, longopts) != -1)
+	if (!cli_plain_args(c, argc, argv, 0, 0))
 		return c->exit;
-	if ((r = cli_nargs(c, argc, argv, 0, 0)) != EXIT_OK ||
-	    (r = check_exists(c)) != EXIT_OK)
+	if ((r = check_exists(c)) != EXIT_OK)
 		return r;
 	if (!cli_is_owner(c, &owner)) {
 		fprintf(stderr, "appuser: %s: checking the store needs its "

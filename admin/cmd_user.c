@@ -165,22 +165,14 @@ count_token(const struct token *t, void *arg)
 int
 cmd_delete(struct cli *c, int argc, char **argv)
 {
-	static const struct option longopts[] = {
-		CLI_COMMON_OPTIONS, { NULL, 0, NULL, 0 }
-	};
 	struct store *st = NULL;
 	struct user *u = NULL;
 	size_t ntok = 0;
 	const char *name;
 	int r;
 
-	if (cli_getopt(c, argc, argv, longopts) != -1)
+	if (!cli_one_name(c, argc, argv, &name))
 		return c->exit;
-	if ((r = cli_nargs(c, argc, argv, 1, 1)) != EXIT_OK)
-		return r;
-	name = argv[optind];
-	if ((r = cli_check_name(c, "", name)) != EXIT_OK)
-		return r;
 	if ((r = cli_open_write(c, &st)) != EXIT_OK)
 		return r;
 	if ((r = store_begin(st)) != 0) {
@@ -318,18 +310,13 @@ print_users(struct cli *c, struct user_vec *uv)
 int
 cmd_list(struct cli *c, int argc, char **argv)
 {
-	static const struct option longopts[] = {
-		CLI_COMMON_OPTIONS, { NULL, 0, NULL, 0 }
-	};
 	struct idview_cursor cur = IDVIEW_CURSOR_INIT;
 	struct user_vec uv = { NULL, 0, 0, 0 };
 	struct idview *v = NULL;
 	int r;
 
-	if (cli_getopt(c, argc, argv, longopts) != -1)
+	if (!cli_plain_args(c, argc, argv, 0, 0))
 		return c->exit;
-	if ((r = cli_nargs(c, argc, argv, 0, 0)) != EXIT_OK)
-		return r;
 	if ((r = cli_open_view(c, &v)) != EXIT_OK)
 		return r;
 	if (v != NULL) {
@@ -425,21 +412,13 @@ print_user(struct cli *c, const struct user *u, long ntok)
 int
 cmd_show(struct cli *c, int argc, char **argv)
 {
-	static const struct option longopts[] = {
-		CLI_COMMON_OPTIONS, { NULL, 0, NULL, 0 }
-	};
 	struct idview *v = NULL;
 	struct user *u = NULL;
 	const char *name;
 	int r;
 
-	if (cli_getopt(c, argc, argv, longopts) != -1)
+	if (!cli_one_name(c, argc, argv, &name))
 		return c->exit;
-	if ((r = cli_nargs(c, argc, argv, 1, 1)) != EXIT_OK)
-		return r;
-	name = argv[optind];
-	if ((r = cli_check_name(c, "", name)) != EXIT_OK)
-		return r;
 	if ((r = cli_open_view(c, &v)) != EXIT_OK)
 		return r;
 	r = v == NULL ? APPUSER_ERR_NOT_FOUND :
@@ -459,22 +438,14 @@ cmd_show(struct cli *c, int argc, char **argv)
 static int
 set_admin(struct cli *c, int argc, char **argv, bool admin)
 {
-	static const struct option longopts[] = {
-		CLI_COMMON_OPTIONS, { NULL, 0, NULL, 0 }
-	};
 	struct store *st = NULL;
 	struct user *u = NULL;
 	const char *name;
 	bool was = false;
 	int r;
 
-	if (cli_getopt(c, argc, argv, longopts) != -1)
+	if (!cli_one_name(c, argc, argv, &name))
 		return c->exit;
-	if ((r = cli_nargs(c, argc, argv, 1, 1)) != EXIT_OK)
-		return r;
-	name = argv[optind];
-	if ((r = cli_check_name(c, "", name)) != EXIT_OK)
-		return r;
 	if ((r = cli_open_write(c, &st)) != EXIT_OK)
 		return r;
 	if ((r = store_user_get(st, name, &u)) != 0 ||

@@ -109,6 +109,30 @@ cli_nargs(struct cli *c, int argc, char **argv, int min, int max)
 	return EXIT_OK;
 }
 
+bool
+cli_plain_args(struct cli *c, int argc, char **argv, int min, int max)
+{
+	static const struct option longopts[] = {
+		CLI_COMMON_OPTIONS, { NULL, 0, NULL, 0 }
+	};
+
+	if (cli_getopt(c, argc, argv, longopts) != -1)
+		return false;
+	c->exit = cli_nargs(c, argc, argv, min, max);
+	return c->exit == EXIT_OK;
+}
+
+bool
+cli_one_name(struct cli *c, int argc, char **argv, const char **namep)
+{
+	if (!cli_plain_args(c, argc, argv, 1, 1))
+		return false;
+	if ((c->exit = cli_check_name(c, "", argv[optind])) != EXIT_OK)
+		return false;
+	*namep = argv[optind];
+	return true;
+}
+
 int
 cli_exit_for(int r)
 {
