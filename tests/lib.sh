@@ -16,4 +16,22 @@ expect_rc() {
 	if [ "$_rc" -eq "$_want" ]; then ok "$_name"; else not_ok "$_name" "exit $_rc, wanted $_want: $_out"; fi
 }
 is_root() { [ "$(id -u)" = 0 ]; }
+# rc WANT NAME CMD...: ok if CMD exits WANT; leaves its stdout in $out and
+# stderr in $err (uses the caller's scratch directory $T)
+rc() {
+	_want=$1 _name=$2; shift 2
+	"$@" >"$T/out" 2>"$T/err"; _rc=$?
+	out=$(cat "$T/out") err=$(cat "$T/err")
+	if [ "$_rc" -eq "$_want" ]; then ok "$_name"
+	else not_ok "$_name" "exit $_rc, wanted $_want; stdout: $out; stderr: $err"; fi
+}
+# has/hasnt NAME PATTERN TEXT: grep -E PATTERN in TEXT (or its absence)
+has() {
+	if printf '%s\n' "$3" | grep -Eq -- "$2"; then ok "$1"
+	else not_ok "$1" "no /$2/ in: $3"; fi
+}
+hasnt() {
+	if printf '%s\n' "$3" | grep -Eq -- "$2"; then not_ok "$1" "/$2/ in: $3"
+	else ok "$1"; fi
+}
 done_testing() { echo "1..$_n"; [ "$_failed" -eq 0 ]; }

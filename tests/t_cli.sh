@@ -10,23 +10,11 @@ trap 'rm -rf "$T"' EXIT
 S=$T/store
 au() { "$APPUSER" --store "$S" "$@"; }
 
-# rc WANT NAME CMD...: exit status WANT, stdout in $out, stderr in $err
-rc() {
-	_want=$1 _name=$2; shift 2
-	"$@" >"$T/out" 2>"$T/err"; _rc=$?
-	out=$(cat "$T/out") err=$(cat "$T/err")
-	if [ "$_rc" -eq "$_want" ]; then ok "$_name"
-	else not_ok "$_name" "exit $_rc, wanted $_want; stdout: $out; stderr: $err"; fi
-}
 # py NAME CODE: run python on $out as JSON (variable j), CODE asserts
 py() {
 	if _o=$(printf '%s' "$out" | python3 -c "import json,sys
 j = json.load(sys.stdin)
 $2" 2>&1); then ok "$1"; else not_ok "$1" "$_o"; fi
-}
-has() { # NAME PATTERN TEXT: grep -E PATTERN in TEXT
-	if printf '%s\n' "$3" | grep -Eq -- "$2"; then ok "$1"
-	else not_ok "$1" "no /$2/ in: $3"; fi
 }
 snapshot() { au --json list >"$T/users.$1" 2>&1; au --json token list >"$T/tokens.$1" 2>&1; }
 unchanged() { # NAME: nothing changed since `snapshot before`

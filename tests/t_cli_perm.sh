@@ -20,21 +20,6 @@ chmod 755 "$T"
 S=$T/store
 au() { "$APPUSER" --store "$S" "$@"; }
 asnobody() { setpriv --reuid=65534 --regid=65534 --clear-groups "$@"; }
-rc() {
-	_want=$1 _name=$2; shift 2
-	"$@" >"$T/out" 2>"$T/err"; _rc=$?
-	out=$(cat "$T/out") err=$(cat "$T/err")
-	if [ "$_rc" -eq "$_want" ]; then ok "$_name"
-	else not_ok "$_name" "exit $_rc, wanted $_want; stdout: $out; stderr: $err"; fi
-}
-has() {
-	if printf '%s\n' "$3" | grep -Eq -- "$2"; then ok "$1"
-	else not_ok "$1" "no /$2/ in: $3"; fi
-}
-hasnt() {
-	if printf '%s\n' "$3" | grep -Eq -- "$2"; then not_ok "$1" "/$2/ in: $3"
-	else ok "$1"; fi
-}
 
 au create bot --description "a bot" >/dev/null 2>&1 &&
     TOK=$(au token create bot 2>/dev/null) && au admin grant bot >/dev/null 2>&1

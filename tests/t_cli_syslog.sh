@@ -21,10 +21,6 @@ fi
 T=$2
 S=$T/store
 au() { "$APPUSER" --store "$S" "$@"; }
-has() {
-	if printf '%s\n' "$3" | grep -Eq -- "$2"; then ok "$1"
-	else not_ok "$1" "no /$2/ in: $3"; fi
-}
 
 # a tmpfs over /dev with the few devices needed, and our own /dev/log
 for n in null zero urandom random; do
