@@ -637,6 +637,12 @@ master_open(struct store *st, bool create)
 	    MASTER_TDB_FLAGS, oflags, 0600, &appuser_tdb_nolog, NULL);
 	if (st->tdb == NULL)
 		return tdb_open_errno(errno);
+	/*
+	 * tdb_open_ex turns on TDB_NOSYNC when TDB_NO_FSYNC is in the
+	 * environment, which the caller of a setuid sudo or su controls: the
+	 * master's durability must not depend on it.
+	 */
+	tdb_remove_flags(st->tdb, TDB_NOSYNC);
 	return fs_check_file(tdb_fd(st->tdb), st->owner, 0600);
 }
 

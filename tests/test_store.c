@@ -6,6 +6,7 @@
 #include <sys/stat.h>
 #include <sys/wait.h>
 #include <dirent.h>
+#include <dlfcn.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <grp.h>
@@ -1497,6 +1498,57 @@ test_cloexec(void **state)
 	idview_close(v);
 }
 
+/*
+ * Count the syncs libtdb asks for: a transaction commit on the master must
+ * sync, whatever the environment says (tdb honours TDB_NO_FSYNC, which a
+ * user controls when running setuid sudo or su).
+ */
+static int sync_calls;
+
+int
+fdatasync(int fd)
+{
+	int (*real)(int) = (int (*)(int))dlsym(RTLD_NEXT, "fdatasync");
+
+	sync_calls++;
+	return real(fd);
+}
+
+int
+fsync(int fd)
+{
+	int (*real)(int) = (int (*)(int))dlsym(RTLD_NEXT, "fsync");
+
+	sync_calls++;
+	return real(fd);
+}
+
+static void
+test_env_cannot_disable_sync(void **state)
+{
+	struct fx *f = *state;
+	struct tok k;
+	uint32_t uid;
+
+	open_w(f);
+	uid = add(f->st, "alice");
+	close_st(f);
+	assert_int_equal(setenv("TDB_NO_FSYNC", "1", 1), 0);
+	reopen(f, STORE_WRITE);
+	sync_calls = 0;
+	mint(f->st, &k, "alice", uid);		/* a master-only transaction */
+	assert_true(sync_calls > 0);
+	reopen(f, STORE_AUTH);
+	assert_int_equal(verify(f->st, "alice", k.str, "sshd", NULL,
+	    time(NULL)), VERIFY_OK);
+	sync_calls = 0;
+	assert_int_equal(store_token_touch(f->st, k.t.id, time(NULL), NULL,
+	    "sshd", 1000), 0);
+	assert_true(sync_calls > 0);
+	unsetenv("TDB_NO_FSYNC");
+	sodium_memzero(k.str, sizeof(k.str));
+}
+
 int
 main(void)
 {
@@ -1534,6 +1586,8 @@ main(void)
 		    teardown),
 		cmocka_unit_test_setup_teardown(test_roll_forward, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_cloexec, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_env_cannot_disable_sync,
+		    setup, teardown),
 	};
 
 	if (crypto_init() != 0)
