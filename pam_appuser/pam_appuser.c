@@ -17,6 +17,7 @@
  */
 #include <errno.h>
 #include <pthread.h>
+#include <pwd.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -172,6 +173,44 @@ store_release(struct store *st)
 	pthread_mutex_unlock(&store_mutex);
 }
 
+/*
+ * Does the host resolve the name to another account than the application
+ * user?  A local, LDAP or sssd account of the same name added after the
+ * application user comes first in nsswitch.conf and is the account a login
+ * would open: the token must not reach it, and the module must not stand in
+ * that account's way either.  A name that resolves nowhere leaves no other
+ * account to reach.
+ */
+static bool
+shadowed_by_host(struct call *c, uint32_t uid)
+{
+	struct passwd pw, *res = NULL;
+	char *buf = NULL, *nbuf;
+	size_t len = 1024;
+	bool other = false;
+	int e;
+
+	for (;;) {
+		if ((nbuf = realloc(buf, len)) == NULL)
+			goto out;
+		buf = nbuf;
+		e = getpwnam_r(c->user, &pw, buf, len, &res);
+		if (e != ERANGE || len >= 1024 * 1024)
+			break;
+		len *= 2;
+	}
+	if (e != 0 || res == NULL || res->pw_uid == uid)
+		goto out;
+	other = true;
+	pam_syslog(c->pamh, LOG_WARNING, "user=%s resolves to uid %lu on this "
+	    "host, not to the application user (uid %lu): ignoring it; "
+	    "rename or delete one of the two accounts", c->log_user,
+	    (unsigned long)res->pw_uid, (unsigned long)uid);
+ out:
+	free(buf);
+	return other;
+}
+
 static enum lookup
 lookup_user(struct call *c)
 {
@@ -196,12 +235,14 @@ lookup_user(struct call *c)
 		pam_syslog(c->pamh, LOG_ERR, "cannot read user from store %s: %s",
 		    c->o.store, appuser_strerror(r));
  out:
+	store_release(st);	/* before NSS: never hold the master across it */
+	if (ret == LOOKUP_APP && shadowed_by_host(c, u->uid))
+		ret = LOOKUP_OTHER;
 	/* people type secrets into the name: only debug logs a stranger */
-	if (ret == LOOKUP_OTHER && c->o.debug)
+	else if (ret == LOOKUP_OTHER && c->o.debug)
 		pam_syslog(c->pamh, LOG_DEBUG,
 		    "user=%s is not an application user", c->log_user);
 	user_free(u);
-	store_release(st);
 	return ret;
 }
 

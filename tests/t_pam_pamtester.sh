@@ -155,6 +155,21 @@ if [ $rc -eq 0 ] && ! out_has "expires"
 then ok "account: no warning for a token without expiry"
 else not_ok "no warning" "exit $rc: $(cat "$W/out")"; fi
 
+# An account of the same name that the host resolves first (files comes
+# before appuser) is another account: the token must not open it, and the
+# module must step aside for it (PAM_IGNORE, no prompt).
+pt "$W/secret/dep" t-appuser deploy authenticate; rc=$?
+cp /etc/passwd "$W/passwd" && echo "deploy:x:4242:4242::/nonexistent:/bin/sh" >>"$W/passwd"
+mount --bind "$W/passwd" /etc/passwd || die "bind /etc/passwd"
+pt "$W/secret/dep" t-appuser deploy authenticate; rc2=$?
+cp "$W/out" "$W/out.shadowed"
+pt "$W/secret/dep" t-stack deploy authenticate; rc3=$?
+umount /etc/passwd
+if [ $rc -eq 0 ] && [ $rc2 -ne 0 ] && ! grep -qF "Token:" "$W/out.shadowed" &&
+    [ $rc3 -eq 0 ] && ! out_has "Token:"
+then ok "name taken by a local account: token refused, module steps aside"
+else not_ok "name taken by a local account" "exits $rc $rc2 $rc3: $(cat "$W/out.shadowed" "$W/out")"; fi
+
 echo "not a token" >"$W/secret/junk"
 pt "$W/secret/junk" t-stack root authenticate; rc=$?
 if [ $rc -eq 0 ] && ! out_has "Token:"
@@ -195,6 +210,9 @@ else not_ok "expired token" "exit $rc: $(cat "$W/out")"; fi
 # syslog: prefixes and reasons, never a token
 sleep 0.3
 L=$W/syslog.txt
+if grep -q "pam_appuser(t-appuser:auth): user=deploy resolves to uid 4242 on this host, not to the application user" "$L"
+then ok "log: a name taken by another account is reported"
+else not_ok "log: name taken by another account" "$(grep deploy "$L")"; fi
 # <86>: facility authpriv (10 * 8) + LOG_INFO (6)
 if grep -q "^<86>.*pam_appuser(t-appuser:auth): accepted token $P_OK for user=ci-bot service=t-appuser rhost=192.0.2.5" "$L"
 then ok "log (authpriv.info): accepted token with prefix, user, service, rhost"
