@@ -82,11 +82,17 @@ $(PAMMOD): $(PAM_OBJ) $(LIBCORE) pam_appuser/pam_appuser.map
 		-Wl,--version-script=pam_appuser/pam_appuser.map \
 		-o $@ $(PAM_OBJ) $(LIBCORE) -lpam $(CORE_LIBS)
 
+# The NSS module carries its own copy of libtdb: libtdb keeps one unlocked
+# list of open databases per copy, and a multithreaded program that runs
+# pam_appuser in one thread while another resolves a user would otherwise
+# have both modules edit the same list at once.  It reads only the snapshot
+# (no libsodium).
+TDB_STATIC := $(shell $(PKG_CONFIG) --variable=libdir tdb 2>/dev/null)/libtdb.a
 $(NSSMOD): $(NSS_OBJ) $(LIBCORE) nss_appuser/nss_appuser.map
 	$(CC) $(CFLAGS) $(LDHARDEN) -shared -Wl,-z,defs \
 		-Wl,-soname,libnss_appuser.so.2 \
 		-Wl,--version-script=nss_appuser/nss_appuser.map \
-		-o $@ $(NSS_OBJ) $(LIBCORE) $(CORE_LIBS)
+		-o $@ $(NSS_OBJ) $(LIBCORE) $(TDB_STATIC) -lpthread
 
 # Unit tests link the core archive; module tests load the built modules.
 $(BUILD)/tests/%: tests/%.c $(LIBCORE) $(wildcard tests/*.h)

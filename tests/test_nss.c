@@ -1934,6 +1934,69 @@ test_threads_while_writing(void **state)
 	fprintf(stderr, "# %ld lookups during %d changes\n", total, 3 * rounds);
 }
 
+/* What pam_appuser does per call: open the master, read, close. */
+static void *
+pam_like_loop(void *arg)
+{
+	struct stress *s = arg;
+	struct store *st;
+	struct user *u;
+
+	while (!g_stop) {
+		st = NULL;
+		u = NULL;
+		s->lookups++;
+		if (store_open(g_store, STORE_AUTH, &st) != 0 ||
+		    store_user_get(st, "alice", &u) != 0)
+			s->errors++;
+		user_free(u);
+		store_close(st);
+	}
+	return NULL;
+}
+
+/*
+ * A multithreaded program running pam_appuser in one thread while another
+ * resolves users: both open and close TDBs, and libtdb's list of open
+ * databases has no lock.  With one shared libtdb the two modules could race
+ * on it (a review's stress program, opening in a tight loop, left
+ * store_open failing with BUSY for good).  The module now has a private
+ * libtdb (t_nss_symbols checks the link); here every open of the master
+ * must succeed while the module keeps reopening snapshots that a writer
+ * replaces.  The window is narrow, so this run guards the behaviour rather
+ * than reproducing the old race on demand.
+ */
+static void
+test_pam_thread_beside_module(void **state)
+{
+	pthread_t th[2];
+	struct stress s[2];
+	char name[32];
+	int i, rounds = g_slow ? 3 : 40;
+
+	(void)state;
+	memset(s, 0, sizeof(s));
+	g_stop = 0;
+	assert_int_equal(pthread_create(&th[0], NULL, pam_like_loop, &s[0]), 0);
+	assert_int_equal(pthread_create(&th[1], NULL, stress_loop, &s[1]), 0);
+	for (i = 0; i < rounds; i++) {
+		snprintf(name, sizeof(name), "pt%d", i);
+		assert_int_equal(write1(g_store, OP_ADD, name, 0), 0);
+		assert_int_equal(write1(g_store, OP_DEL, name, 0), 0);
+	}
+	g_stop = 1;
+	for (i = 0; i < 2; i++) {
+		pthread_join(th[i], NULL);
+		if (s[i].errors != 0)
+			fprintf(stderr, "# thread %d: %ld errors in %ld\n", i,
+			    s[i].errors, s[i].lookups);
+		assert_int_equal(s[i].errors, 0);
+		assert_true(s[i].lookups > 0);
+	}
+	fprintf(stderr, "# %ld store opens, %ld module lookups, %d changes\n",
+	    s[0].lookups, s[1].lookups, 2 * rounds);
+}
+
 int
 main(int argc, char **argv)
 {
@@ -1962,6 +2025,7 @@ main(int argc, char **argv)
 		cmocka_unit_test(test_bad_meta),
 		cmocka_unit_test(test_fork),
 		cmocka_unit_test(test_threads_while_writing),
+		cmocka_unit_test(test_pam_thread_beside_module),
 	};
 
 	ssize_t n;
