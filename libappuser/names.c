@@ -15,7 +15,7 @@
 
 #define SCOPE_NAME_MAX	64
 #define ENTRY_MAX	64	/* longest allow_from entry we try to parse */
-#define MAX_DURATION	(100LL * 365 * 86400)
+#define MAX_DURATION	TOKEN_MAX_AGE_SECONDS
 
 bool
 name_is_valid(const char *name)

@@ -115,6 +115,22 @@ rule_is_valid(const struct addr_rule *a)
 	}
 }
 
+static bool
+time_ok(int64_t t)
+{
+	return t >= 0 && t <= RECORD_TIME_MAX;
+}
+
+/* Every time in range and the max age within bounds (see record.h). */
+static bool
+token_times_ok(const struct token *t)
+{
+	return time_ok(t->create_time) && time_ok(t->expiry_time) &&
+	    time_ok(t->revoke_time) && time_ok(t->last_used_time) &&
+	    t->max_age_seconds >= 0 &&
+	    t->max_age_seconds <= TOKEN_MAX_AGE_SECONDS;
+}
+
 int
 record_encode_token(const struct token *t, uint8_t **bufp, size_t *lenp)
 {
@@ -126,7 +142,7 @@ record_encode_token(const struct token *t, uint8_t **bufp, size_t *lenp)
 	    !base62_valid(t->id, TOKEN_ID_LEN) ||
 	    t->n_allow > TOKEN_MAX_ALLOW || t->n_scope > TOKEN_MAX_SCOPE ||
 	    (t->n_allow > 0 && t->allow == NULL) ||
-	    (t->n_scope > 0 && t->scope == NULL))
+	    (t->n_scope > 0 && t->scope == NULL) || !token_times_ok(t))
 		return APPUSER_ERR_INVALID;
 	for (i = 0; i < t->n_allow; i++)
 		if (!rule_is_valid(&t->allow[i]))
@@ -230,7 +246,7 @@ record_decode_token(const uint8_t *buf, size_t len, struct token *t)
 	tmp.last_ip = rbuf_get_str(&r);
 	tmp.last_service = rbuf_get_str(&r);
 	if (r.err != 0 || (flags & ~TOKEN_FLAGS_KNOWN) != 0 ||
-	    !base62_valid(tmp.id, TOKEN_ID_LEN))
+	    !base62_valid(tmp.id, TOKEN_ID_LEN) || !token_times_ok(&tmp))
 		return APPUSER_ERR_CORRUPT;
 	tmp.extend_when_used = (flags & TOKEN_FLAG_EXTEND) != 0;
 	if ((ret = get_allow(&r, &tmp.allow, &tmp.n_allow)) != 0)

@@ -51,6 +51,10 @@ struct addr_rule {
 #define TOKEN_VERIFIER_LEN	32	/* BLAKE2b-256 */
 #define TOKEN_MAX_ALLOW		64
 #define TOKEN_MAX_SCOPE		32
+/* Bounds a record must respect (encode refuses, decode says CORRUPT), so that
+ * "now + max_age" and "expiry - now" can never overflow an int64_t. */
+#define TOKEN_MAX_AGE_SECONDS	(100LL * 365 * 86400)	/* 100 years */
+#define RECORD_TIME_MAX		253402300799LL		/* 9999-12-31 */
 
 /*
  * A token's stored record (never the token itself).  Times are unix seconds;

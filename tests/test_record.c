@@ -45,9 +45,9 @@ sample_token(void)
 	struct token t = {
 		.id = "Ab3dEfGh1jKl", .user = "deploy-bot", .uid = 1900000001u,
 		.description = "CI token", .create_time = 1795821699,
-		.max_age_seconds = 0x0102030405060708LL,	/* marker */
+		.max_age_seconds = 0xA1B2C3D4LL,	/* marker, < 100 years */
 		.extend_when_used = true, .expiry_time = 1798413699,
-		.revoke_time = 0, .last_used_time = -5,
+		.revoke_time = 0, .last_used_time = 5,
 		.last_ip = "2001:db8::1", .last_service = "sshd",
 		.n_allow = 2, .allow = rules,
 		.n_scope = 2, .scope = (const char **)scopes,
@@ -288,6 +288,23 @@ test_token_encode_rejects(void **state)
 	t.n_scope = TOKEN_MAX_SCOPE + 1;
 	assert_int_equal(record_encode_token(&t, &buf, &len),
 	    APPUSER_ERR_INVALID);
+	/* times that could overflow "now + max_age" are never written */
+	t = sample_token();
+	t.max_age_seconds = TOKEN_MAX_AGE_SECONDS + 1;
+	assert_int_equal(record_encode_token(&t, &buf, &len),
+	    APPUSER_ERR_INVALID);
+	t = sample_token();
+	t.max_age_seconds = -1;
+	assert_int_equal(record_encode_token(&t, &buf, &len),
+	    APPUSER_ERR_INVALID);
+	t = sample_token();
+	t.last_used_time = -5;
+	assert_int_equal(record_encode_token(&t, &buf, &len),
+	    APPUSER_ERR_INVALID);
+	t = sample_token();
+	t.expiry_time = RECORD_TIME_MAX + 1;
+	assert_int_equal(record_encode_token(&t, &buf, &len),
+	    APPUSER_ERR_INVALID);
 	assert_null(buf);
 }
 
@@ -505,7 +522,7 @@ static void
 test_token_structure_checks(void **state)
 {
 	static const uint8_t marker[] = { 0xde, 0xad, 0xbe, 0xef };
-	static const uint8_t age[] = { 1, 2, 3, 4, 5, 6, 7, 8 };
+	static const uint8_t age[] = { 0, 0, 0, 0, 0xA1, 0xB2, 0xC3, 0xD4 };
 	struct token d;
 	uint8_t *buf;
 	size_t len, r, f, cnt;
@@ -538,6 +555,14 @@ test_token_structure_checks(void **state)
 	buf[f] = 0x81;					/* unknown flag */
 	assert_int_equal(record_decode_token(buf, len, &d), APPUSER_ERR_CORRUPT);
 	buf[f] = 1;
+	buf[f - 8] = 0x80;			/* max age negative (as int64) */
+	assert_int_equal(record_decode_token(buf, len, &d), APPUSER_ERR_CORRUPT);
+	buf[f - 8] = 0x01;			/* max age ~ 2^56 s: > 100 years */
+	assert_int_equal(record_decode_token(buf, len, &d), APPUSER_ERR_CORRUPT);
+	buf[f - 8] = 0;
+	buf[f + 1] = 0x80;			/* expiry negative */
+	assert_int_equal(record_decode_token(buf, len, &d), APPUSER_ERR_CORRUPT);
+	buf[f + 1] = 0;
 	buf[2] = '_';					/* id not base62 */
 	assert_int_equal(record_decode_token(buf, len, &d), APPUSER_ERR_CORRUPT);
 	buf[2] = 'A';
