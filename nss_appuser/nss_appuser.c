@@ -456,6 +456,14 @@ state_get(bool refresh, int *errnop)
 		errno = 0;
 		if ((r = idview_refresh(st.view)) == 0)
 			goto check;
+		/*
+		 * The view still answers from the snapshot it has (store.h):
+		 * a reopen that failed for want of a descriptor or memory must
+		 * not take working answers away.  Only a store that is gone is
+		 * given up.
+		 */
+		if (r != APPUSER_ERR_NOSTORE)
+			goto check;
 		saved = errno;
 		state_drop();
 		remember_failure(err_to_errno(r, saved));
@@ -492,6 +500,7 @@ struct lookup {
 	char			*buf;
 	size_t			 buflen;
 	struct user		**pendingp;	/* enumeration: keep on ERANGE */
+	bool			 listed; /* in: name taken from meta's list */
 	bool			 admin;	/* out: user is an admin */
 	int			 res;	/* LK_* */
 };
@@ -567,7 +576,8 @@ lookup_admin(const struct user *u, void *arg)
 	if (!lookup_match(lk, u))
 		return 0;
 	lk->res = LK_OK;
-	lk->admin = u->admin && in_admin_list(lk->m, u->name);
+	/* the admin group walks meta's own list: no second scan per member */
+	lk->admin = u->admin && (lk->listed || in_admin_list(lk->m, u->name));
 	return 0;
 }
 
@@ -766,6 +776,7 @@ admin_group(const struct meta *m, struct group *grp, char *buf,
 		return NSS_STATUS_UNAVAIL;
 	}
 	lk.m = m;
+	lk.listed = true;
 	for (i = 0; i < m->n_admins; i++) {
 		if (!name_is_valid(m->admins[i]))
 			continue;
