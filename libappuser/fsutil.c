@@ -56,6 +56,23 @@ check_mode(const struct stat *st, bool sticky_ok)
 	return APPUSER_ERR_UNSAFE;
 }
 
+/* A link in path (literal, up to it): owner root or euid, parent safe. */
+static int
+check_link(char *path, const struct stat *lst)
+{
+	struct stat st;
+	char *slash = strrchr(path, '/');
+	int r;
+
+	if (lst->st_uid != 0 && lst->st_uid != geteuid())
+		return APPUSER_ERR_UNSAFE;
+	*slash = '\0';
+	r = stat(slash == path ? "/" : path, &st) == -1 ?
+	    fs_errno(errno, APPUSER_ERR_NOSTORE) : check_mode(&st, true);
+	*slash = '/';
+	return r;
+}
+
 /* Walk the parents of the absolute, resolved path buf (modified). */
 static int
 check_parents(char *buf)
@@ -79,6 +96,48 @@ check_parents(char *buf)
 	return 0;
 }
 
+/*
+ * The path as given may pass through symbolic links that realpath() then
+ * hides from check_parents(): each link must belong to root or the caller
+ * and sit in a directory that passes the same test, or whoever controls it
+ * could point the store somewhere else between the check and the open.
+ */
+static int
+check_links(const char *dir)
+{
+	struct stat st;
+	char cwd[PATH_MAX], *buf = NULL, *p, c;
+	int r = APPUSER_ERR_INTERNAL;
+
+	if (dir[0] == '/')
+		buf = strdup(dir);
+	else if (getcwd(cwd, sizeof(cwd)) != NULL)
+		buf = fs_join(cwd, dir);
+	else
+		return fs_errno(errno, APPUSER_ERR_NOSTORE);
+	if (buf == NULL)
+		return APPUSER_ERR_NOMEM;
+	for (p = buf + 1; ; p++) {
+		if (*p != '/' && *p != '\0')
+			continue;
+		c = *p;
+		*p = '\0';
+		if (lstat(buf, &st) == -1) {
+			r = fs_errno(errno, APPUSER_ERR_NOSTORE);
+			goto out;
+		}
+		if (S_ISLNK(st.st_mode) && (r = check_link(buf, &st)) != 0)
+			goto out;
+		*p = c;
+		if (c == '\0')
+			break;
+	}
+	r = 0;
+ out:
+	free(buf);
+	return r;
+}
+
 int
 fs_check_dir(const char *dir, uid_t *ownerp)
 {
@@ -86,6 +145,8 @@ fs_check_dir(const char *dir, uid_t *ownerp)
 	char *buf = NULL;
 	int r = APPUSER_ERR_INTERNAL;
 
+	if ((r = check_links(dir)) != 0)
+		return r;
 	if ((buf = realpath(dir, NULL)) == NULL) {
 		r = fs_errno(errno, APPUSER_ERR_NOSTORE);
 		goto out;

@@ -1498,6 +1498,37 @@ test_cloexec(void **state)
 	idview_close(v);
 }
 
+/* A store reached through a symbolic link: the link must be as safe as
+ * the directories (owner root or the caller, in a safe directory). */
+static void
+test_symlinked_store(void **state)
+{
+	struct fx *f = *state;
+	struct store *st = NULL;
+	char link[PATH_MAX + 8], lnkdir[PATH_MAX];
+
+	open_w(f);
+	close_st(f);
+	snprintf(lnkdir, sizeof(lnkdir), "%s/links", f->base);
+	snprintf(link, sizeof(link), "%s/s", lnkdir);
+	assert_int_equal(mkdir(lnkdir, 0755), 0);
+	assert_int_equal(symlink(f->dir, link), 0);
+	assert_int_equal(store_open(link, STORE_READ, &st), 0);
+	store_close(st);
+	st = NULL;
+	/* a directory others may write: they could swap the link */
+	assert_int_equal(chmod(lnkdir, 0777), 0);
+	assert_int_equal(store_open(link, STORE_READ, &st), APPUSER_ERR_UNSAFE);
+	assert_null(st);
+	assert_int_equal(chmod(lnkdir, 0755), 0);
+	if (geteuid() == 0) {	/* a link that belongs to someone else */
+		assert_int_equal(lchown(link, 65534, 65534), 0);
+		assert_int_equal(store_open(link, STORE_READ, &st),
+		    APPUSER_ERR_UNSAFE);
+		assert_null(st);
+	}
+}
+
 /*
  * Count the syncs libtdb asks for: a transaction commit on the master must
  * sync, whatever the environment says (tdb honours TDB_NO_FSYNC, which a
@@ -1586,6 +1617,8 @@ main(void)
 		    teardown),
 		cmocka_unit_test_setup_teardown(test_roll_forward, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_cloexec, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_symlinked_store, setup,
+		    teardown),
 		cmocka_unit_test_setup_teardown(test_env_cannot_disable_sync,
 		    setup, teardown),
 	};
