@@ -671,17 +671,6 @@ _nss_appuser_getpwuid_r(uid_t uid, struct passwd *pwd, char *buf,
 }
 
 enum nss_status
-_nss_appuser_setpwent(int stayopen)
-{
-	(void)stayopen;
-	state_lock();
-	if (st.view != NULL)
-		enum_reset_pw();
-	state_unlock();
-	return NSS_STATUS_SUCCESS;
-}
-
-enum nss_status
 _nss_appuser_endpwent(void)
 {
 	state_lock();
@@ -689,6 +678,14 @@ _nss_appuser_endpwent(void)
 		enum_reset_pw();
 	state_unlock();
 	return NSS_STATUS_SUCCESS;
+}
+
+/* Starting over is ending the pass: the next call opens a new cursor. */
+enum nss_status
+_nss_appuser_setpwent(int stayopen)
+{
+	(void)stayopen;
+	return _nss_appuser_endpwent();
 }
 
 /* Consecutive unreadable records an enumeration skips before giving up. */
@@ -857,17 +854,6 @@ _nss_appuser_getgrgid_r(gid_t gid, struct group *grp, char *buf,
 }
 
 enum nss_status
-_nss_appuser_setgrent(int stayopen)
-{
-	(void)stayopen;
-	state_lock();
-	if (st.view != NULL)
-		enum_reset_gr();
-	state_unlock();
-	return NSS_STATUS_SUCCESS;
-}
-
-enum nss_status
 _nss_appuser_endgrent(void)
 {
 	state_lock();
@@ -875,6 +861,14 @@ _nss_appuser_endgrent(void)
 		enum_reset_gr();
 	state_unlock();
 	return NSS_STATUS_SUCCESS;
+}
+
+/* Starting over is ending the pass: the next call opens a new cursor. */
+enum nss_status
+_nss_appuser_setgrent(int stayopen)
+{
+	(void)stayopen;
+	return _nss_appuser_endgrent();
 }
 
 /* The admin group first, then each user's private group. */
