@@ -81,11 +81,103 @@ cmd_config_show(struct cli *c, int argc, char **argv)
 	return r;
 }
 
+/* Print what a successful config set left in place. */
+static int
+print_setting(struct cli *c, struct store *st, const char *key)
+{
+	struct meta m;
+	int r;
+
+	if ((r = store_get_meta(st, &m)) != 0)
+		return cli_store_err(c, r, "cannot read the settings back");
+	if (c->json)
+		return cli_json_print(json_pack("{s:I, s:I, s:s, s:I}",
+		    "uid_min", (json_int_t)m.uid_min,
+		    "uid_max", (json_int_t)m.uid_max,
+		    "admin_group", m.admin_group,
+		    "admin_gid", (json_int_t)m.admin_gid));
+	if (strcmp(key, "uid-range") == 0)
+		printf("uid range is now %lu-%lu (admin group %s: gid %lu)\n",
+		    (unsigned long)m.uid_min, (unsigned long)m.uid_max,
+		    m.admin_group, (unsigned long)m.admin_gid);
+	else
+		printf("admin group is now %s (gid %lu)\n", m.admin_group,
+		    (unsigned long)m.admin_gid);
+	return EXIT_OK;
+}
+
+struct outside {
+	uint32_t	 min, max;
+	size_t		 n;
+	char		 first[APPUSER_NAME_MAX + 1];
+};
+
+static int
+count_outside(const struct user *u, void *arg)
+{
+	struct outside *o = arg;
+
+	if (u->uid >= o->min && u->uid <= o->max)
+		return 0;
+	if (o->n++ == 0)
+		snprintf(o->first, sizeof(o->first), "%s", u->name);
+	return 0;
+}
+
+/* Say exactly why the store refused the range, and what to do. */
+static int
+range_refused(struct cli *c, struct store *st, int r, uint32_t min,
+    uint32_t max)
+{
+	struct outside o = { min, max, 0, "" };
+	struct nss_check *n = cli_nss();
+	struct meta m;
+	size_t i;
+
+	if (r == APPUSER_ERR_EXISTS) {
+		if (nss_check_id_hit(n))
+			cli_err(c, "the admin group would move to gid %lu, but "
+			    "%s; choose a range whose first id is free",
+			    (unsigned long)min, nss_check_last(n));
+		else
+			cli_err(c, "the admin group would move to gid %lu, "
+			    "which is an application user's uid; choose a "
+			    "range whose first id is free", (unsigned long)min);
+		return EXIT_REFUSED;
+	}
+	if (r == APPUSER_ERR_SYSTEM && nss_check_last(n)[0] != '\0') {
+		cli_err(c, "%s", nss_check_last(n));
+		return EXIT_ERROR;
+	}
+	if (r != APPUSER_ERR_RANGE || store_get_meta(st, &m) != 0)
+		return cli_store_err(c, r, "cannot set the uid range");
+	(void)store_user_foreach(st, count_outside, &o);
+	if (o.n > 0)
+		cli_err(c, "%zu user%s (%s%s) would be outside %lu-%lu; the "
+		    "range must hold every existing uid (appuser list shows "
+		    "them)", o.n, o.n == 1 ? "" : "s", o.first,
+		    o.n > 1 ? ", ..." : "", (unsigned long)min,
+		    (unsigned long)max);
+	if (m.admin_gid < min || m.admin_gid > max) {
+		fprintf(stderr, "appuser: %s: the admin group %s keeps its gid "
+		    "%lu while it has members (", c->what, m.admin_group,
+		    (unsigned long)m.admin_gid);
+		for (i = 0; i < m.n_admins; i++)
+			fprintf(stderr, "%s%s", i == 0 ? "" : ", ",
+			    m.admins[i]);
+		fprintf(stderr, "): choose a range that contains %lu, or run "
+		    "'appuser admin revoke NAME' for each member, set the "
+		    "range (the group then moves to gid %lu) and grant admin "
+		    "again\n", (unsigned long)m.admin_gid, (unsigned long)min);
+	}
+	return EXIT_REFUSED;
+}
+
 static int
 set_range(struct cli *c, struct store *st, const char *value)
 {
 	struct meta m;
-	uint32_t min, max, omin = 0, omax = 0, gid = 0;
+	uint32_t min, max, omin = 0, omax = 0, ogid = 0;
 	int r;
 
 	if (parse_id_range(value, &min, &max) != 0) {
@@ -96,27 +188,22 @@ set_range(struct cli *c, struct store *st, const char *value)
 	if (store_get_meta(st, &m) == 0) {
 		omin = m.uid_min;
 		omax = m.uid_max;
-		gid = m.admin_gid;
+		ogid = m.admin_gid;
 	}
-	if ((r = store_set_range(st, min, max)) != 0) {
-		if (r == APPUSER_ERR_RANGE && (gid < min || gid > max)) {
-			cli_err(c, "the admin group's gid %lu must stay inside "
-			    "the range", (unsigned long)gid);
-			return EXIT_REFUSED;
-		}
-		if (r == APPUSER_ERR_RANGE) {
-			cli_err(c, "users exist outside %lu-%lu; the range "
-			    "must hold every existing id", (unsigned long)min,
-			    (unsigned long)max);
-			return EXIT_REFUSED;
-		}
-		return cli_store_err(c, r, "cannot set the uid range");
-	}
-	cli_log("config set uid-range=%lu-%lu was=%lu-%lu", (unsigned long)min,
-	    (unsigned long)max, (unsigned long)omin, (unsigned long)omax);
-	printf("uid range is now %lu-%lu\n", (unsigned long)min,
-	    (unsigned long)max);
-	return EXIT_OK;
+	nss_check_reset(cli_nss());
+	if ((r = store_set_range(st, min, max)) != 0)
+		return range_refused(c, st, r, min, max);
+	if (store_get_meta(st, &m) == 0 && m.admin_gid != ogid)
+		cli_log("config set uid-range=%lu-%lu was=%lu-%lu "
+		    "admin_gid=%lu was=%lu", (unsigned long)min,
+		    (unsigned long)max, (unsigned long)omin,
+		    (unsigned long)omax, (unsigned long)m.admin_gid,
+		    (unsigned long)ogid);
+	else
+		cli_log("config set uid-range=%lu-%lu was=%lu-%lu",
+		    (unsigned long)min, (unsigned long)max,
+		    (unsigned long)omin, (unsigned long)omax);
+	return print_setting(c, st, "uid-range");
 }
 
 static int
@@ -125,8 +212,6 @@ set_admin_group(struct cli *c, struct store *st, const char *value)
 	struct nss_check *n = cli_nss();
 	int r;
 
-	if ((r = cli_check_name(c, "admin-group: ", value)) != EXIT_OK)
-		return r;
 	nss_check_reset(n);
 	if ((r = store_set_admin_group(st, value)) != 0) {
 		if (r == APPUSER_ERR_EXISTS) {
@@ -144,8 +229,49 @@ set_admin_group(struct cli *c, struct store *st, const char *value)
 		return cli_store_err(c, r, "cannot rename the admin group");
 	}
 	cli_log("config set admin-group=%s", value);
-	printf("admin group is now %s\n", value);
-	return EXIT_OK;
+	return print_setting(c, st, "admin-group");
+}
+
+/*
+ * Without a store, opening it for writing would create one: check first
+ * what a new store would refuse (the host's name or id for the admin
+ * group), so that a refused command leaves nothing behind.
+ */
+static int
+precheck_new_store(struct cli *c, const char *key, const char *value)
+{
+	struct nss_check *n = cli_nss();
+	char path[4096];
+	struct stat sb;
+	uint32_t min, max, gid = APPUSER_DEFAULT_UID_MIN;
+	const char *name = NULL;
+	int r;
+
+	if (snprintf(path, sizeof(path), "%s/%s", c->store_dir,
+	    APPUSER_MASTER_FILE) >= (int)sizeof(path)) {
+		cli_err(c, "%s: path too long", c->store_dir);
+		return EXIT_ERROR;
+	}
+	if (stat(path, &sb) == 0 || errno != ENOENT)
+		return EXIT_OK;		/* exists, or the store code says why */
+	if (strcmp(key, "uid-range") == 0) {
+		if (parse_id_range(value, &min, &max) != 0)
+			return EXIT_OK;	/* set_range says why */
+		if (gid >= min && gid <= max)
+			return EXIT_OK;
+		gid = min;
+	} else
+		name = value;
+	nss_check_reset(n);
+	if ((r = nss_collision(name, gid, n)) == 0)
+		return EXIT_OK;
+	if (r == APPUSER_ERR_EXISTS && name == NULL)
+		cli_err(c, "the admin group would take gid %lu, but %s; choose "
+		    "a range whose first id is free", (unsigned long)gid,
+		    nss_check_last(n));
+	else
+		cli_err(c, "%s", nss_check_last(n));
+	return r == APPUSER_ERR_EXISTS ? EXIT_REFUSED : EXIT_ERROR;
 }
 
 int
@@ -153,6 +279,7 @@ cmd_config_set(struct cli *c, int argc, char **argv)
 {
 	struct store *st = NULL;
 	const char *key, *value;
+	uint32_t min, max;
 	int r;
 
 	if (!cli_plain_args(c, argc, argv, 2, 2))
@@ -162,7 +289,16 @@ cmd_config_set(struct cli *c, int argc, char **argv)
 	if (strcmp(key, "uid-range") != 0 && strcmp(key, "admin-group") != 0)
 		return cli_usage(c, "unknown setting '%s' (uid-range or "
 		    "admin-group)", key);
-	if ((r = cli_open_write(c, &st)) != EXIT_OK)
+	if (strcmp(key, "uid-range") == 0) {
+		if (parse_id_range(value, &min, &max) != 0) {
+			cli_err(c, "uid-range '%s' is not valid (MIN-MAX with "
+			    "0 < MIN < MAX < 2147483647)", value);
+			return EXIT_ERROR;
+		}
+	} else if ((r = cli_check_name(c, "admin-group: ", value)) != EXIT_OK)
+		return r;
+	if ((r = precheck_new_store(c, key, value)) != EXIT_OK ||
+	    (r = cli_open_write(c, &st)) != EXIT_OK)
 		return r;
 	if (strcmp(key, "uid-range") == 0)
 		r = set_range(c, st, value);

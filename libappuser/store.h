@@ -98,8 +98,10 @@ void store_cancel(struct store *st);
 typedef int (*collision_fn)(const char *name, uint32_t id, void *arg);
 void store_set_collision_check(struct store *st, collision_fn fn, void *arg);
 
-/* Change the id range (every existing id must stay inside) / admin group
- * name (must not collide). */
+/* Change the id range (every existing id must stay inside; RANGE if not) /
+ * admin group name (must not collide).  An admin gid left outside the new
+ * range moves to its first id when the group has no member (RANGE if it
+ * has; EXISTS if that id is a user's or the host's). */
 int store_set_range(struct store *st, uint32_t min, uint32_t max);
 int store_set_admin_group(struct store *st, const char *name);
 

@@ -368,14 +368,29 @@ static int
 set_range(struct store *st, uint32_t min, uint32_t max)
 {
 	struct range_walk w = { min, max };
+	struct key k;
 	int r;
 
 	if (min == 0 || min >= max || max >= ID_LIMIT)
 		return APPUSER_ERR_INVALID;
-	if (st->meta.admin_gid < min || st->meta.admin_gid > max)
-		return APPUSER_ERR_RANGE;
 	if ((r = db_walk(st, KEY_UID, range_cb, &w)) != 0)
 		return r;
+	/*
+	 * The admin group takes the first id of the range.  It moves with the
+	 * range only while nobody gets it as a supplementary group (no admin
+	 * yet): a member's running processes and files would keep the old
+	 * gid.  The new gid must be free here and on the host.
+	 */
+	if (st->meta.admin_gid < min || st->meta.admin_gid > max) {
+		if (st->meta.n_admins > 0)
+			return APPUSER_ERR_RANGE;
+		key_uid(&k, min);
+		if (db_exists(st, &k))
+			return APPUSER_ERR_EXISTS;
+		if ((r = collides(st, NULL, min)) != 0)
+			return r;
+		st->meta.admin_gid = min;
+	}
 	st->meta.uid_min = min;
 	st->meta.uid_max = max;
 	if (st->meta.next_uid <= min || st->meta.next_uid > max)
