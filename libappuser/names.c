@@ -375,6 +375,7 @@ scope_name_valid(const char *s, size_t len)
 int
 parse_scope_list(const char *s, char ***scopep, size_t *np)
 {
+	char lower[SCOPE_NAME_MAX + 1];
 	char **v = NULL;
 	size_t n = 0, i, len;
 	int r = APPUSER_ERR_INVALID;
@@ -392,13 +393,17 @@ parse_scope_list(const char *s, char ***scopep, size_t *np)
 			;
 		if (!scope_name_valid(s, len))
 			goto out;
+		/* libpam lowercases the service name it is given */
+		for (i = 0; i < len; i++)
+			lower[i] = (s[i] >= 'A' && s[i] <= 'Z') ?
+			    (char)(s[i] - 'A' + 'a') : s[i];
 		for (i = 0; i < n; i++)
-			if (strlen(v[i]) == len && memcmp(v[i], s, len) == 0)
+			if (strlen(v[i]) == len && memcmp(v[i], lower, len) == 0)
 				break;
 		if (i == n) {
 			if (n == TOKEN_MAX_SCOPE)
 				goto out;
-			if ((v[n] = strndup(s, len)) == NULL) {
+			if ((v[n] = strndup(lower, len)) == NULL) {
 				r = APPUSER_ERR_NOMEM;
 				goto out;
 			}
@@ -427,18 +432,38 @@ strv_free(char **v)
 	free(v);
 }
 
+/*
+ * Debian runs `su -` as the service su-l and `sudo -i` as sudo-i: people who
+ * scope a token to su or sudo mean both forms, so each covers its variant.
+ */
+static const struct {
+	const char	*scope;
+	const char	*service;
+} scope_variants[] = {
+	{ "su", "su-l" },
+	{ "sudo", "sudo-i" },
+};
+
 bool
 scope_match(const char *const *scope, size_t n, const char *service)
 {
-	size_t i;
+	size_t i, j;
 
 	if (n == 0)
 		return true;
 	if (scope == NULL || service == NULL)
 		return false;
-	for (i = 0; i < n; i++)
-		if (scope[i] != NULL && strcmp(scope[i], service) == 0)
+	for (i = 0; i < n; i++) {
+		if (scope[i] == NULL)
+			continue;
+		if (strcmp(scope[i], service) == 0)
 			return true;
+		for (j = 0; j < sizeof(scope_variants) /
+		    sizeof(scope_variants[0]); j++)
+			if (strcmp(scope[i], scope_variants[j].scope) == 0 &&
+			    strcmp(service, scope_variants[j].service) == 0)
+				return true;
+	}
 	return false;
 }
 

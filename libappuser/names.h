@@ -52,13 +52,15 @@ bool addr_list_match(const struct addr_rule *rules, size_t n, const char *rhost)
 
 /*
  * scope list: comma- or space-separated PAM service names ([A-Za-z0-9_.-]+,
- * at most 64 bytes each, at most TOKEN_MAX_SCOPE).  *scopep is a malloc'd
+ * at most 64 bytes each, at most TOKEN_MAX_SCOPE), lowercased as libpam
+ * lowercases the service it is given.  *scopep is a malloc'd
  * NULL-terminated array of malloc'd strings; free with strv_free().
  */
 int parse_scope_list(const char *s, char ***scopep, size_t *np);
 void strv_free(char **v);
 
-/* Is service in the scope list?  n == 0 means every service. */
+/* Is service in the scope list?  n == 0 means every service; "su" also
+ * covers "su-l" (su -) and "sudo" covers "sudo-i" (sudo -i). */
 bool scope_match(const char *const *scope, size_t n, const char *service);
 
 /* "MIN-MAX" id range; both > 0, MIN < MAX, MAX < 2^31 - 1. */

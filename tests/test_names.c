@@ -341,6 +341,36 @@ test_scope(void **state)
 	strv_free(v);
 }
 
+/* libpam lowercases service names, and su - / sudo -i use su-l / sudo-i. */
+static void
+test_scope_services(void **state)
+{
+	char **v = NULL;
+	size_t n = 99;
+
+	(void)state;
+	assert_int_equal(parse_scope_list("SSHD,Sudo,sshd", &v, &n), 0);
+	assert_int_equal(n, 2);
+	assert_string_equal(v[0], "sshd");
+	assert_string_equal(v[1], "sudo");
+	assert_true(scope_match((const char *const *)v, n, "sshd"));
+	assert_true(scope_match((const char *const *)v, n, "sudo-i"));
+	assert_false(scope_match((const char *const *)v, n, "su"));
+	assert_false(scope_match((const char *const *)v, n, "su-l"));
+	strv_free(v);
+	assert_int_equal(parse_scope_list("su", &v, &n), 0);
+	assert_true(scope_match((const char *const *)v, n, "su"));
+	assert_true(scope_match((const char *const *)v, n, "su-l"));
+	assert_false(scope_match((const char *const *)v, n, "sudo"));
+	assert_false(scope_match((const char *const *)v, n, "su-x"));
+	strv_free(v);
+	/* the variant does not cover the base: su-l alone is not su */
+	assert_int_equal(parse_scope_list("su-l", &v, &n), 0);
+	assert_true(scope_match((const char *const *)v, n, "su-l"));
+	assert_false(scope_match((const char *const *)v, n, "su"));
+	strv_free(v);
+}
+
 static void
 test_scope_max(void **state)
 {
@@ -487,6 +517,7 @@ main(void)
 		cmocka_unit_test(test_rule_format_small_buffer),
 		cmocka_unit_test(test_scope),
 		cmocka_unit_test(test_scope_max),
+		cmocka_unit_test(test_scope_services),
 		cmocka_unit_test(test_id_range),
 		cmocka_unit_test(test_time_rfc3339),
 		cmocka_unit_test(test_time_human),
