@@ -245,6 +245,8 @@ report_import(struct import *im, double secs)
 		return cli_json_print(json_pack("{s:I, s:f, s:f}", "imported",
 		    (json_int_t)im->total, "seconds", secs, "users_per_second",
 		    rate));
+	/* what was done goes to stdout, like every other change */
+	printf("imported %zu user%s\n", im->total, im->total == 1 ? "" : "s");
 	return EXIT_OK;
 }
 

@@ -371,9 +371,9 @@ cmd_check(struct cli *c, int argc, char **argv)
 	if ((r = check_exists(c)) != EXIT_OK)
 		return r;
 	if (!cli_is_owner(c, &owner)) {
-		fprintf(stderr, "appuser: %s: checking the store needs its "
-		    "owner (uid %lu, normally root); run with sudo\n",
-		    c->store_dir, (unsigned long)owner);
+		cli_err(c, "%s: checking the store needs its owner (uid %lu, "
+		    "normally root); run with sudo", c->store_dir,
+		    (unsigned long)owner);
 		return EXIT_ERROR;
 	}
 	if ((r = cli_open_write(c, &st)) != EXIT_OK)

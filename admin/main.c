@@ -25,12 +25,17 @@ static const struct command commands[] = {
 	  "create NAME [--description TEXT] [--shell PATH] [--home DIR]",
 	  "create an application user",
 	  "Creates the application user NAME with its own group (gid = uid),\n"
-	  "taking the next free id of the store's range.  A name or id that the\n"
-	  "host already resolves (through NSS: users and groups) is refused.\n"
+	  "taking the next id of the store's range: ids go up from the last one\n"
+	  "given, so a deleted user's id is not given again before the whole\n"
+	  "range has been used (files it left behind stay orphaned rather than\n"
+	  "owned by a newcomer).  A name or id that the host already resolves\n"
+	  "(through NSS: users and groups) is refused.\n"
 	  "\n"
 	  "  --description TEXT  free text, shown as the GECOS field\n"
 	  "  --shell PATH        login shell (default /bin/sh)\n"
-	  "  --home DIR          home directory (default /nonexistent)\n" },
+	  "  --home DIR          home directory (default /nonexistent); appuser\n"
+	  "                      does not create it: make it yourself, owned\n"
+	  "                      by the new user (install -d -o NAME -g NAME)\n" },
 	{ NULL, "delete", cmd_delete,
 	  "delete NAME",
 	  "delete an application user and all its tokens",
@@ -71,7 +76,11 @@ static const struct command commands[] = {
 	  "                      IPv4/IPv6 addresses or CIDRs, or `local'\n"
 	  "                      (default: any)\n"
 	  "  --scope LIST        PAM services the token may log into, comma-\n"
-	  "                      separated (default: every service)\n" },
+	  "                      separated (default: every service).  The\n"
+	  "                      usual names: sshd, sudo, su, login (console),\n"
+	  "                      cron; su covers su-l (su -) and sudo covers\n"
+	  "                      sudo-i (sudo -i).  Names are lowercased, as\n"
+	  "                      libpam does.\n" },
 	{ "token", "list", cmd_token_list,
 	  "token list [NAME]",
 	  "list tokens (of NAME, or of everyone)",
@@ -95,7 +104,9 @@ static const struct command commands[] = {
 	  "config set uid-range MIN-MAX\n               config set admin-group NAME",
 	  "change the id range or the admin group's name",
 	  "uid-range MIN-MAX  ids for new users (every existing id must stay\n"
-	  "                   inside; 0 < MIN < MAX < 2147483647)\n"
+	  "                   inside; 0 < MIN < MAX < 2147483647).  The admin\n"
+	  "                   group's gid moves to MIN if it would fall outside\n"
+	  "                   and the group has no member yet.\n"
 	  "admin-group NAME   name of the group of organization admins\n" },
 	{ NULL, "check", cmd_check,
 	  "check",

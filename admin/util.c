@@ -221,15 +221,15 @@ owner_precheck(struct cli *c, const char *why)
 	if (stat(c->store_dir, &sb) == 0) {
 		if (sb.st_uid == geteuid())
 			return -1;
-		fprintf(stderr, "appuser: %s: %s the store's owner (uid %lu, "
-		    "normally root); run with sudo\n", c->store_dir, why,
+		cli_err(c, "%s: %s the store's owner (uid %lu, normally "
+		    "root); run with sudo", c->store_dir, why,
 		    (unsigned long)sb.st_uid);
 		return EXIT_ERROR;
 	}
 	if (errno == ENOENT)
 		return -1;
-	fprintf(stderr, "appuser: %s: %s; %s the store's owner (normally "
-	    "root); run with sudo\n", c->store_dir, strerror(errno), why);
+	cli_err(c, "%s: %s; %s the store's owner (normally root); run with "
+	    "sudo", c->store_dir, strerror(errno), why);
 	return EXIT_ERROR;
 }
 

@@ -260,7 +260,7 @@ rc 2 "invalid range" au config set uid-range 100
 rc 2 "range with 0" au config set uid-range 0-100
 rc 2 "range min > max" au config set uid-range 200-100
 rc 1 "range that leaves users out" au config set uid-range 1900000000-1900000001
-has "... says why" "users exist outside" "$err"
+has "... says why" "would be outside .*the range must hold every existing uid" "$err"
 rc 1 "range that leaves the admin gid out" au config set uid-range 100-200
 rc 1 "admin group named like a host user" au config set admin-group daemon
 rc 1 "admin group named like an app user" au config set admin-group deploy
@@ -284,6 +284,34 @@ rc 0 "narrow range" au config set uid-range 1899999999-1900000002
 rc 1 "range exhausted" au create full1
 has "... says so" "no free id left in the range" "$err"
 rc 0 "restore range" au config set uid-range 1900000000-1999999999
+rc 0 "config set --json" au --json config set uid-range 1900000000-1999999999
+py "... prints the settings" 'assert j == {"uid_min": 1900000000, "uid_max": 1999999999, "admin_group": "ops", "admin_gid": 1900000000}, j'
+rc 0 "config set admin-group --json" au --json config set admin-group ops
+py "... prints the settings" 'assert j["admin_group"] == "ops" and j["admin_gid"] == 1900000000, j'
+
+# moving the range: the admin group follows while it has no member
+M=$T/move
+rc 0 "fresh store: move the range" "$APPUSER" --store "$M" config set uid-range 3000000-3999999
+has "... the admin group moved with it" "^uid range is now 3000000-3999999 \(admin group appuser-admins: gid 3000000\)$" "$out"
+rc 0 "... user gets an id of the new range" "$APPUSER" --store "$M" --json create mv1
+py "... uid 3000001" 'assert j["uid"] == 3000001, j'
+rc 0 "move again with a user but no admin" "$APPUSER" --store "$M" config set uid-range 2000000-3999999
+rc 0 "... still the admin gid" "$APPUSER" --store "$M" --json config show
+py "... gid unchanged when inside" 'assert j["admin_gid"] == 3000000, j'
+rc 1 "first id taken by a user: refused" "$APPUSER" --store "$M" config set uid-range 3000001-3999999
+has "... says which id and what to do" "gid 3000001, which is an application user's uid; choose a range whose first id is free" "$err"
+rc 0 "grant admin" "$APPUSER" --store "$M" admin grant mv1
+rc 1 "admin group with a member cannot move" "$APPUSER" --store "$M" config set uid-range 3000001-3999999
+has "... says what to do" "keeps its gid 3000000 while it has members \(mv1\): choose a range that contains 3000000, or run 'appuser admin revoke NAME'" "$err"
+rc 0 "... check is clean" "$APPUSER" --store "$M" check
+N=$T/none
+rc 1 "fresh store: first id the host uses: refused" "$APPUSER" --store "$N" config set uid-range 1-1000
+has "... names the host's account" "gid 1, but id 1 is already used on this host" "$err"
+[ ! -e "$N" ] && ok "... and left no store directory behind" ||
+    not_ok "... left no store directory behind" "$(ls -la "$N")"
+rc 1 "fresh store: admin group named like a host group: refused" "$APPUSER" --store "$N" config set admin-group daemon
+[ ! -e "$N" ] && ok "... and left no store directory behind" ||
+    not_ok "... left no store directory behind" "$(ls -la "$N")"
 
 # --- import ---------------------------------------------------------------------------
 cat >"$T/imp.jsonl" <<'EOF'
@@ -294,6 +322,7 @@ cat >"$T/imp.jsonl" <<'EOF'
 EOF
 rc 0 "import" au import "$T/imp.jsonl"
 has "import reports users/s" "^appuser: imported 3 users in [0-9.]+ s \([0-9]+ users/s\)$" "$err"
+has "import says what it did on stdout" "^imported 3 users$" "$out"
 rc 0 "imported users are there" au --json list
 py "... with their fields" '
 u = {x["name"]: x for x in j}
@@ -396,5 +425,28 @@ if command -v man >/dev/null; then
 else
 	skip "man page: man" "man-db not installed"
 fi
+
+# --- scopes: libpam lowercases services; su covers su-l ---------------------------
+P=$T/scope
+"$APPUSER" --store "$P" create sc-bot >/dev/null 2>&1
+rc 0 "token create --scope SSHD,Su" "$APPUSER" --store "$P" --json token create sc-bot --scope SSHD,Su,sshd
+py "... stored lowercased, once each" 'assert j["scope"] == ["sshd", "su"], j["scope"]'
+rc 0 "token create --help names the usual services" "$APPUSER" token create --help
+has "... sshd, sudo, su, login, cron" "sshd, sudo, su, login \(console\)," "$out"
+has "... and the su-l rule" "su covers su-l" "$out"
+
+# --- every command honours --json (or has no output) ------------------------------
+J=$T/json
+for cmd in "create jb" "admin grant jb" "admin revoke jb" "show jb" "list" \
+    "token list" "token revoke jb --all" "config show" \
+    "config set uid-range 1900000000-1999999999" "config set admin-group jadm" \
+    "check" "delete jb"; do
+	# shellcheck disable=SC2086
+	rc 0 "--json $cmd" "$APPUSER" --store "$J" --json $cmd
+	py "... prints JSON on stdout" 'assert j is not None'
+done
+printf '{"name": "jimp"}\n' >"$T/j.jsonl"
+rc 0 "--json import" "$APPUSER" --store "$J" --json import "$T/j.jsonl"
+py "... prints JSON on stdout" 'assert j["imported"] == 1, j'
 
 done_testing

@@ -41,20 +41,22 @@ rc 0 "nobody: --help" asnobody "$APPUSER" token create --help
 rc 2 "nobody: token list" asnobody "$APPUSER" --store "$S" token list
 has "... says token data is root's" "token data is readable only by the store's owner \(uid 0, normally root\); run with sudo" "$err"
 rc 2 "nobody: token list NAME" asnobody "$APPUSER" --store "$S" token list bot
-want="appuser: $S: writes need the store's owner \(uid 0, normally root\); run with sudo"
+want_tail="$S: writes need the store's owner \(uid 0, normally root\); run with sudo"
 for cmd in "create x1" "delete bot" "admin grant bot" "admin revoke bot" \
     "token create bot" "token revoke bot --all" "config set admin-group grp" \
     "config set uid-range 1900000000-1900001000"; do
 	# shellcheck disable=SC2086
 	rc 2 "nobody: $cmd" asnobody "$APPUSER" --store "$S" $cmd
-	has "... names the owner" "$want" "$err"
+	# "appuser: <command>: <store>: ...", like every other error
+	what=$(echo "$cmd" | awk '$1 ~ /^(admin|token|config)$/ { print $1 " " $2; next } { print $1 }')
+	has "... names the command and the owner" "^appuser: $what: $want_tail" "$err"
 	[ -z "$out" ] && ok "... prints nothing on stdout" || not_ok "... stdout" "$out"
 done
 printf '{"name": "x2"}\n' >"$T/imp.jsonl"; chmod 644 "$T/imp.jsonl"
 rc 2 "nobody: import" asnobody "$APPUSER" --store "$S" import "$T/imp.jsonl"
-has "... names the owner" "$want" "$err"
+has "... names the command and the owner" "^appuser: import: $want_tail" "$err"
 rc 2 "nobody: check" asnobody "$APPUSER" --store "$S" check
-has "... names the owner" "checking the store needs its owner \(uid 0" "$err"
+has "... names the command and the owner" "^appuser: check: $S: checking the store needs its owner \(uid 0" "$err"
 au --json list >"$T/after" 2>&1
 cmp -s "$T/before" "$T/after" && ok "refused commands changed nothing" ||
     not_ok "refused commands changed nothing" "$(diff "$T/before" "$T/after")"
