@@ -6,6 +6,8 @@
 #   make demo       the whole lifecycle for real, in a private namespace (root)
 #   make deps       install the Debian packages that build and test need
 #   make install    DESTDIR=... PREFIX=... (default PREFIX=/usr)
+#   make uninstall  the same; disables the PAM profile first (NSSWITCH=1:
+#                   also takes appuser off nsswitch.conf)
 
 CC	?= cc
 PKG_CONFIG ?= pkg-config
@@ -151,7 +153,11 @@ install: all
 	install -m 0440 dist/sudoers.d/appuser $(DESTDIR)$(SYSCONFDIR)/sudoers.d/appuser
 	install -m 0644 dist/examples/* $(DESTDIR)$(DOCDIR)/examples/
 
+# Disables the pam-auth-update profile first (or refuses, naming the PAM
+# files that still use the module): see dist/uninstall-prepare.sh.
+# NSSWITCH=1 also takes appuser off nsswitch.conf's passwd and group lines.
 uninstall:
+	@sh dist/uninstall-prepare.sh "$(DESTDIR)" "$(SYSCONFDIR)" "$(NSSWITCH)"
 	rm -f $(DESTDIR)$(SBINDIR)/appuser $(DESTDIR)$(PAMDIR)/pam_appuser.so \
 		$(DESTDIR)$(LIBDIR)/libnss_appuser.so.2 \
 		$(DESTDIR)$(MANDIR)/man8/appuser.8 $(DESTDIR)$(MANDIR)/man8/pam_appuser.8 \

@@ -2,7 +2,9 @@
 # make install / make uninstall (DESTDIR, PREFIX), the shipped files (sudoers
 # drop-in, pam-auth-update profile, examples), the man pages, and -- as root,
 # in a private mount namespace -- pam-auth-update --enable/--disable on the
-# real /etc/pam.d with pamtester logins for a local and an application user.
+# real /etc/pam.d with pamtester logins for a local and an application user,
+# then `make uninstall` with the profile enabled: a local user must still log
+# in (pamtester, su).
 . "$(dirname "$0")/lib.sh"
 NS_LIBDIR=$TOP/tests/e2e
 . "$TOP/tests/e2e/nslib.sh"
@@ -84,12 +86,71 @@ if [ "$APPUSER_NS_INNER" = 1 ]; then
 	expect_rc 0 "examples/pam.d-sshd: local user logs in with its password" \
 	    sh -c "pamtester appuser-example e2e-local authenticate acct_mgmt <'$pw'"
 	umount /var/lib/appuser
-	make -s --no-print-directory -o all uninstall PREFIX=/usr >/dev/null 2>&1
+
+	# make uninstall with a hand-written PAM file still naming the module:
+	# refused before anything is removed
+	out=$(make -s --no-print-directory -o all uninstall PREFIX=/usr 2>&1)
+	urc=$?
+	if [ "$urc" != 0 ] && [ -f /usr/lib/"$MA"/security/pam_appuser.so ] &&
+	    echo "$out" | grep -q '/etc/pam.d/appuser-example' &&
+	    echo "$out" | grep -q 'Nothing was removed'; then
+		ok "make uninstall refuses while /etc/pam.d/appuser-example uses the module, removes nothing"
+	else
+		not_ok "make uninstall refuses while a PAM file uses the module" "exit $urc: $out"
+	fi
+	rm -f /etc/pam.d/appuser-example
+
+	# the host as most will have it: profile enabled, nsswitch edited
+	DEBIAN_FRONTEND=noninteractive pam-auth-update --enable appuser \
+	    >/dev/null 2>&1
+	grep -q pam_appuser /etc/pam.d/common-auth &&
+	    ok "profile enabled again before uninstalling" ||
+	    not_ok "profile enabled again before uninstalling"
+	nss_before=$(grep -E '^(passwd|group):' /etc/nsswitch.conf)
+	out=$(make -s --no-print-directory -o all uninstall PREFIX=/usr 2>&1)
+	urc=$?
+	[ "$urc" = 0 ] && ok "make uninstall with the profile enabled" ||
+	    not_ok "make uninstall with the profile enabled" "exit $urc: $out"
+	if grep -q pam_appuser /etc/pam.d/common-* /etc/pam.d/*; then
+		not_ok "make uninstall disabled the profile" "$(grep pam_appuser /etc/pam.d/*)"
+	else
+		ok "make uninstall disabled the profile (no PAM file names pam_appuser)"
+	fi
 	left=$(ls /usr/sbin/appuser /usr/lib/"$MA"/security/pam_appuser.so \
 	    /usr/lib/"$MA"/libnss_appuser.so.2 /usr/share/pam-configs/appuser \
 	    /etc/sudoers.d/appuser 2>/dev/null)
 	[ -z "$left" ] && ok "make uninstall (real paths, private namespace)" ||
 	    not_ok "make uninstall removed everything" "$left"
+	[ "$(grep -E '^(passwd|group):' /etc/nsswitch.conf)" = "$nss_before" ] &&
+	    ok "nsswitch.conf untouched without NSSWITCH=1" ||
+	    not_ok "nsswitch.conf untouched without NSSWITCH=1" "$(cat /etc/nsswitch.conf)"
+	has "... and says how to take it off" "make uninstall NSSWITCH=1" "$out"
+
+	# a local user still logs in: pamtester on several stacks, and su
+	for svc in sshd login su sudo; do
+		expect_rc 0 "after uninstall: local user logs in (pamtester $svc)" \
+		    sh -c "pamtester $svc e2e-local authenticate acct_mgmt <'$pw'"
+	done
+	expect_rc 1 "after uninstall: wrong password still refused" \
+	    sh -c "pamtester sshd e2e-local authenticate <'$NS_W/secret/bad'"
+	useradd -m e2e-other || not_ok "second local account"
+	out=$(ns_su e2e-other e2e-local "$pw" 'id -un' 2>&1)
+	case $out in
+	*e2e-local*) ok "after uninstall: su - e2e-local, password typed on a terminal";;
+	*) not_ok "after uninstall: su - e2e-local" "$out";;
+	esac
+	expect_rc 0 "after uninstall: getent passwd root" getent passwd root
+
+	out=$(make -s --no-print-directory -o all uninstall PREFIX=/usr NSSWITCH=1 2>&1)
+	urc=$?
+	if [ "$urc" = 0 ] && ! grep -qE '^(passwd|group):.*appuser' /etc/nsswitch.conf &&
+	    grep -qE '^passwd:[[:space:]]+files' /etc/nsswitch.conf; then
+		ok "make uninstall NSSWITCH=1 takes appuser off passwd and group"
+	else
+		not_ok "make uninstall NSSWITCH=1" "exit $urc: $out $(grep -E '^(passwd|group):' /etc/nsswitch.conf)"
+	fi
+	expect_rc 0 "after NSSWITCH=1: local user logs in (pamtester sshd)" \
+	    sh -c "pamtester sshd e2e-local authenticate acct_mgmt <'$pw'"
 	ns_stop
 	exit 0
 fi
