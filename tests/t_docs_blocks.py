@@ -21,7 +21,13 @@ blanks.
   t_docs_blocks.py compare BLOCKS OUT [SYSLOG]
                                         TAP lines: one per block; a block
                                         marked "doc-test: syslog" holds
-                                        lines SYSLOG must contain
+                                        lines SYSLOG must contain; with
+                                        DOC_MUST_SUCCEED=1 every command
+                                        must also exit 0
+
+A prefix (apu_ and 12 characters) in a command stands for the token the
+docs just made (./token, or $T); "$ cat FILE" followed by lines shows a
+file the reader has written, so the script writes it first.
 """
 import json
 import os
@@ -100,7 +106,8 @@ def man_blocks(paths):
             elif line.startswith(".fi") and block is not None:
                 block["cmds"] = transcript(block.pop("lines"),
                                            "line %d" % block_start)
-                blocks.append(block)
+                if block["cmds"]:	# not a configuration snippet
+                    blocks.append(block)
                 block = None
             elif block is not None:
                 if not block["lines"]:
@@ -110,17 +117,27 @@ def man_blocks(paths):
 
 
 def script(blocks, out):
-    sh = ["exec </dev/null"]
+    sh = ["exec </dev/null",
+          # the public prefix of the token the docs last made: ./token, or
+          # $T for the examples that keep it in a variable
+          "doc_prefix() { { [ -n \"$T\" ] && printf '%s\\n' \"$T\" ||"
+          " cat token; } 2>/dev/null | head -n 1 | cut -c1-16; }"]
     n = 0
     for b in blocks:
         for c in b["cmds"]:
             n += 1
             c["n"] = n
+            cmd = c["cmd"]
+            m = re.fullmatch(r"cat ([\w.-]+)", cmd)
+            if m and c["want"]:
+                # "$ cat FILE" shows a file the reader writes: write it
+                sh.append("cat >%s <<'DOC_EOF'\n%s\nDOC_EOF" % (
+                    m.group(1), "\n".join(c["want"]).rstrip("\n")))
             # a prefix in the docs stands for the one of the token the
-            # docs just created (./token)
-            cmd = re.sub(r"apu_[A-Za-z0-9]{12}\b", '"$(cut -c1-16 token)"',
-                         c["cmd"])
-            sh.append("{\n%s\n} >%s/%d 2>&1" % (cmd, out, n))
+            # docs just made
+            cmd = re.sub(r"apu_[A-Za-z0-9]{12}\b", '"$(doc_prefix)"', cmd)
+            sh.append("{\n%s\n} >%s/%d 2>&1; echo $? >%s/%d.rc" % (
+                cmd, out, n, out, n))
     return "\n".join(sh) + "\n", blocks
 
 
@@ -134,13 +151,14 @@ def norm(line):
     s = re.sub(r"apu_[A-Za-z0-9]{12}[A-Za-z0-9]{36}", "TOKEN", line)
     s = re.sub(r"apu_[A-Za-z0-9]{12}", "PREFIX", s)
     s = TIME_RE.sub("TIME", s)
+    s = re.sub(r"in \d+\.\d+ s \(\d+ users/s\)", "in N s (N users/s)", s)
     s = re.sub(r"\b\d{6,}\b", "ID", s)
     s = re.sub(r"\[\d+\]", "[PID]", s)
     s = re.sub(r"[ \t]+", " ", s).rstrip()
     return s
 
 
-def compare(blocks, out, syslog=None):
+def compare(blocks, out, syslog=None, must_succeed=False):
     res = []
     logged = []
     if syslog is not None:
@@ -169,6 +187,15 @@ def compare(blocks, out, syslog=None):
                 want.pop()
             while got and got[-1] == "":
                 got.pop()
+            if must_succeed:
+                try:
+                    with open("%s/%d.rc" % (out, c["n"])) as f:
+                        rc = f.read().strip()
+                except OSError:
+                    rc = "none"
+                if rc != "0":
+                    diffs.append("%s: %s\n  exit status %s" % (
+                        c["where"], c["cmd"], rc))
             if want != got:
                 diffs.append("%s: %s\n  docs show:\n%s\n  it printed:\n%s" % (
                     c["where"], c["cmd"],
@@ -194,8 +221,9 @@ def main():
     elif what == "compare":
         with open(sys.argv[2]) as f:
             blocks = json.load(f)
-        syslog = sys.argv[4] if len(sys.argv) > 4 else None
-        for name, n, diffs in compare(blocks, sys.argv[3], syslog):
+        syslog = sys.argv[4] if len(sys.argv) > 4 and sys.argv[4] else None
+        must = os.environ.get("DOC_MUST_SUCCEED") == "1"
+        for name, n, diffs in compare(blocks, sys.argv[3], syslog, must):
             if diffs:
                 print("not ok - %s: %d commands, output differs from the "
                       "docs" % (name, n))

@@ -19,6 +19,10 @@ if [ "$APPUSER_NS_INNER" = 1 ]; then
 	ns_install || { echo "not ok - install as the README says"; exit 1; }
 	# a first-time ssh client: no keys, no known_hosts
 	mount -t tmpfs -o mode=0700 appuser-root /root || exit 1
+	# examples may write where the namespace has no overlay: not on the host
+	for d in /srv /opt /mnt; do
+		mount -t tmpfs -o mode=0755 appuser-docs "$d" || exit 1
+	done
 	/usr/sbin/sshd -t || exit 1
 	/usr/sbin/sshd -D -o ListenAddress=127.0.0.1 \
 	    -o PidFile="$NS_W/sshd.pid" -E "$NS_W/sshd.log" </dev/null &
@@ -58,7 +62,7 @@ if [ -n "$why" ]; then
 elif [ ! -f build/appuser ] || [ ! -f build/pam_appuser.so ]; then
 	skip "README lifecycle in a private namespace" "build/ incomplete (run make)"
 else
-	before=$(ns_host_state)
+	before=$(ns_host_state; ls -la /srv /opt /mnt 2>&1)
 	log=$(mktemp) || exit 2
 	ns_run "$0" >"$log" 2>&1
 	rc=$?
@@ -71,7 +75,7 @@ else
 	done <"$log"
 	rm -f "$log"
 	[ "$rc" = 0 ] || not_ok "namespace part ran to the end" "exit $rc"
-	after=$(ns_host_state)
+	after=$(ns_host_state; ls -la /srv /opt /mnt 2>&1)
 	[ "$before" = "$after" ] && ok "host's configuration unchanged" ||
 	    not_ok "host's configuration unchanged"
 fi
