@@ -112,6 +112,16 @@ int cli_help_main(struct cli *c, int argc, char **argv);
 int cli_open_write(struct cli *c, struct store **stp);
 
 /*
+ * The same for a command about an existing user NAME: without a store
+ * there is no such user, so it refuses (EXIT_REFUSED) rather than create
+ * an empty store.
+ */
+int cli_open_user_write(struct cli *c, const char *name, struct store **stp);
+
+/* Is there no store (no master file) yet? */
+bool cli_store_missing(struct cli *c);
+
+/*
  * Open the master read-only (token data: owner only) / the public snapshot
  * (anyone).  Both print their errors and return an exit status; a store that
  * does not exist yet is not an error: *stp / *vp is then NULL.

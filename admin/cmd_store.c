@@ -241,18 +241,11 @@ static int
 precheck_new_store(struct cli *c, const char *key, const char *value)
 {
 	struct nss_check *n = cli_nss();
-	char path[4096];
-	struct stat sb;
 	uint32_t min, max, gid = APPUSER_DEFAULT_UID_MIN;
 	const char *name = NULL;
 	int r;
 
-	if (snprintf(path, sizeof(path), "%s/%s", c->store_dir,
-	    APPUSER_MASTER_FILE) >= (int)sizeof(path)) {
-		cli_err(c, "%s: path too long", c->store_dir);
-		return EXIT_ERROR;
-	}
-	if (stat(path, &sb) == 0 || errno != ENOENT)
+	if (!cli_store_missing(c))
 		return EXIT_OK;		/* exists, or the store code says why */
 	if (strcmp(key, "uid-range") == 0) {
 		if (parse_id_range(value, &min, &max) != 0)

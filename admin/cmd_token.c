@@ -195,7 +195,7 @@ cmd_token_create(struct cli *c, int argc, char **argv)
 	name = argv[optind];
 	if ((r = cli_check_name(c, "", name)) != EXIT_OK ||
 	    (r = token_opts_parse(c, &o)) != EXIT_OK ||
-	    (r = cli_open_write(c, &st)) != EXIT_OK)
+	    (r = cli_open_user_write(c, name, &st)) != EXIT_OK)
 		goto out;
 	if ((r = store_user_get(st, name, &u)) != 0 ||
 	    (r = add_token(st, u, &o, tok, &t)) != 0) {
@@ -518,7 +518,7 @@ cmd_token_revoke(struct cli *c, int argc, char **argv)
 	}
 	if (!all)
 		token_prefix(id, prefix, sizeof(prefix));
-	if ((r = cli_open_write(c, &st)) != EXIT_OK)
+	if ((r = cli_open_user_write(c, name, &st)) != EXIT_OK)
 		return r;
 	if ((r = store_begin(st)) != 0 ||
 	    (r = revoke_tokens(st, name, all ? NULL : id, &tv, &already)) != 0 ||

@@ -173,7 +173,7 @@ cmd_delete(struct cli *c, int argc, char **argv)
 
 	if (!cli_one_name(c, argc, argv, &name))
 		return c->exit;
-	if ((r = cli_open_write(c, &st)) != EXIT_OK)
+	if ((r = cli_open_user_write(c, name, &st)) != EXIT_OK)
 		return r;
 	if ((r = store_begin(st)) != 0) {
 		r = cli_store_err(c, r, "cannot start a transaction");
@@ -446,7 +446,7 @@ set_admin(struct cli *c, int argc, char **argv, bool admin)
 
 	if (!cli_one_name(c, argc, argv, &name))
 		return c->exit;
-	if ((r = cli_open_write(c, &st)) != EXIT_OK)
+	if ((r = cli_open_user_write(c, name, &st)) != EXIT_OK)
 		return r;
 	if ((r = store_user_get(st, name, &u)) != 0 ||
 	    (was = u->admin, r = store_user_set_admin(st, name, admin)) != 0) {

@@ -233,6 +233,29 @@ owner_precheck(struct cli *c, const char *why)
 	return EXIT_ERROR;
 }
 
+bool
+cli_store_missing(struct cli *c)
+{
+	char path[4096];
+	struct stat sb;
+
+	if (snprintf(path, sizeof(path), "%s/%s", c->store_dir,
+	    APPUSER_MASTER_FILE) >= (int)sizeof(path))
+		return false;		/* the open says why */
+	return stat(path, &sb) == -1 && errno == ENOENT;
+}
+
+int
+cli_open_user_write(struct cli *c, const char *name, struct store **stp)
+{
+	if (cli_store_missing(c)) {
+		cli_err(c, "no application user '%s' (no store at %s yet)",
+		    name, c->store_dir);
+		return EXIT_REFUSED;
+	}
+	return cli_open_write(c, stp);
+}
+
 int
 cli_open_write(struct cli *c, struct store **stp)
 {

@@ -426,6 +426,17 @@ else
 	skip "man page: man" "man-db not installed"
 fi
 
+# --- a refused command creates no store -------------------------------------------
+E=$T/empty
+for cmd in "delete x" "admin grant x" "admin revoke x" "token create x" \
+    "token revoke x --all" "show x" "token list x"; do
+	# shellcheck disable=SC2086
+	rc 1 "no store: $cmd refused" "$APPUSER" --store "$E" $cmd
+	has "... no such user" "no application user 'x'" "$err"
+	[ ! -e "$E" ] && ok "... and no store created" ||
+	    { not_ok "... and no store created" "$(ls -la "$E")"; rm -rf "$E"; }
+done
+
 # --- scopes: libpam lowercases services; su covers su-l ---------------------------
 P=$T/scope
 "$APPUSER" --store "$P" create sc-bot >/dev/null 2>&1
