@@ -92,7 +92,7 @@ show getent passwd deploy-bot
 show id deploy-bot
 
 step "Minting a token (printed once, on stdout; we keep it in a root-only file)"
-cmd "appuser token create deploy-bot --description \"demo\" --max-age 30d > token"
+cmd "(umask 077; appuser token create deploy-bot --description \"demo\" --max-age 30d > token)"
 (umask 077 && appuser token create deploy-bot --description "demo" \
     --max-age 30d >"$TOK") 2>&1 | sed 's/^/      /'
 [ -s "$TOK" ] || fail "token create"
@@ -104,7 +104,8 @@ ns_start_sshd || fail "sshd did not start: $(cat "$NS_W/sshd.log")"
 say "listening on 127.0.0.1:$NS_PORT"
 
 step "Logging in over ssh with the token, then running sudo with it"
-cmd "ssh deploy-bot@127.0.0.1 'id; sudo -S id'      (token typed at the prompts)"
+cmd "ssh deploy-bot@127.0.0.1 'id; echo \"sudo says: \$(sudo -S -p \"\" id)\"' < token"
+say "(ssh's Token: prompt answered with the token; the remote sudo reads it from stdin)"
 : >"$NS_W/prompts"
 ns_ssh "$TOK" deploy-bot 'id; echo "sudo says: $(sudo -S -p "" id)"' \
     <"$TOK" 2>&1 | sed 's/^/      /'
@@ -118,7 +119,7 @@ step "Revoking the token"
 show appuser token revoke deploy-bot "$PFX"
 
 step "The next login with it is refused"
-cmd "ssh deploy-bot@127.0.0.1 id"
+cmd "ssh deploy-bot@127.0.0.1 id            (this sshd offers keyboard-interactive only)"
 ns_ssh "$TOK" deploy-bot id </dev/null 2>&1 | sed 's/^/      /'
 say "what pam_appuser logged (syslog; prefixes only, never a secret):"
 grep -h 'pam_appuser' "$NS_SYSLOG" | grep -E 'accepted|refused' |
