@@ -35,13 +35,15 @@ import re
 import sys
 
 
-def transcript(lines, where):
-    """[(command, [expected lines], where)] from the lines of a block."""
+def transcript(lines, first):
+    """[{cmd, want: [expected lines], where}] from the lines of a block
+    whose first line is line number first of its file."""
     cmds = []
     i = 0
     while i < len(lines):
         line = lines[i]
         if line.startswith(("# ", "$ ")):
+            where = "line %d" % (first + i)
             cmd = line[2:]
             while cmd.endswith("\\") and i + 1 < len(lines):
                 i += 1
@@ -65,14 +67,14 @@ def readme_blocks(path):
             end = start
             while end < len(lines) and not lines[end].startswith("```"):
                 end += 1
-            name = "%s:%d" % (os.path.basename(path), start)
+            name = "%s:%d" % (os.path.basename(path), start + 1)
             if "syslog" in lines[i]:
                 blocks.append({"name": name, "cmds": [],
                                "syslog": lines[start:end]})
             else:
                 blocks.append({"name": name,
                                "cmds": transcript(lines[start:end],
-                                                  "line %d" % start)})
+                                                  start + 1)})
             i = end
         i += 1
     return blocks
@@ -105,7 +107,7 @@ def man_blocks(paths):
                          "lines": []}
             elif line.startswith(".fi") and block is not None:
                 block["cmds"] = transcript(block.pop("lines"),
-                                           "line %d" % block_start)
+                                           block_start)
                 if block["cmds"]:	# not a configuration snippet
                     blocks.append(block)
                 block = None
