@@ -500,7 +500,6 @@ struct lookup {
 	char			*buf;
 	size_t			 buflen;
 	struct user		**pendingp;	/* enumeration: keep on ERANGE */
-	bool			 listed; /* in: name taken from meta's list */
 	bool			 admin;	/* out: user is an admin */
 	int			 res;	/* LK_* */
 };
@@ -576,8 +575,7 @@ lookup_admin(const struct user *u, void *arg)
 	if (!lookup_match(lk, u))
 		return 0;
 	lk->res = LK_OK;
-	/* the admin group walks meta's own list: no second scan per member */
-	lk->admin = u->admin && (lk->listed || in_admin_list(lk->m, u->name));
+	lk->admin = u->admin && in_admin_list(lk->m, u->name);
 	return 0;
 }
 
@@ -754,47 +752,28 @@ _nss_appuser_getpwent_r(struct passwd *pwd, char *buf, size_t buflen,
 /* group */
 
 /*
- * The admin group: members are the names in meta's admin list whose record
- * exists, is valid and carries the admin flag.
+ * The admin group, always with an empty member list.  Listing the admins
+ * by name would hand the group to any host account of the same name:
+ * newgrp, sudo's group matching for users other than the invoking one
+ * (sudo -l -U, older sudo), and glibc's initgroups for modules without
+ * initgroups_dyn all trust gr_mem by name.  Membership comes only from
+ * _nss_appuser_initgroups_dyn, which checks the primary gid the host
+ * resolved the name to.
  */
 static enum nss_status
 admin_group(const struct meta *m, struct group *grp, char *buf,
     size_t buflen, int *errnop)
 {
-	struct lookup lk = { 0 };
-	const char **mem = NULL;
-	size_t i, n = 0;
-	enum nss_status s = NSS_STATUS_UNAVAIL;
-	int r, err;
+	const char *none[1] = { NULL };
+	int r;
 
-	if (m->n_admins > 0 &&
-	    (mem = calloc(m->n_admins, sizeof(*mem))) == NULL) {
-		*errnop = ENOMEM;
-		return NSS_STATUS_UNAVAIL;
-	}
-	lk.m = m;
-	lk.listed = true;
-	for (i = 0; i < m->n_admins; i++) {
-		if (!name_is_valid(m->admins[i]))
-			continue;
-		s = user_by_name(m->admins[i], &lk, lookup_admin, &err);
-		if (s == NSS_STATUS_UNAVAIL && err == ENOMEM) {
-			*errnop = err;
-			goto out;
-		}
-		/* an unreadable record is simply not a member */
-		if (s == NSS_STATUS_SUCCESS && lk.admin)
-			mem[n++] = m->admins[i];
-	}
-	r = pack_group(m->admin_group, m->admin_gid, mem, n, grp, buf, buflen);
+	r = pack_group(m->admin_group, m->admin_gid, none, 0, grp, buf,
+	    buflen);
 	if (r == ERANGE) {
 		*errnop = ERANGE;
-		s = NSS_STATUS_TRYAGAIN;
-	} else
-		s = r == 0 ? NSS_STATUS_SUCCESS : NSS_STATUS_NOTFOUND;
- out:
-	free(mem);
-	return s;
+		return NSS_STATUS_TRYAGAIN;
+	}
+	return r == 0 ? NSS_STATUS_SUCCESS : NSS_STATUS_NOTFOUND;
 }
 
 enum nss_status
@@ -941,8 +920,12 @@ add_gid(gid_t gid, long int *start, long int *size, gid_t **groupsp,
 
 /*
  * Supplementary groups of user from this source: the admin group when user
- * is an admin.  The private group is the primary group (group), which glibc
- * adds itself.
+ * is an admin and group is the user's own gid.  group is the primary gid
+ * the host resolved user to (files, LDAP... come first in nsswitch.conf):
+ * if a host account shadows the application user's name, group is that
+ * account's gid and the name gets nothing from us (a name is not an
+ * identity).  The private group is the primary group, which glibc adds
+ * itself.
  */
 enum nss_status
 _nss_appuser_initgroups_dyn(const char *user, gid_t group, long int *start,
@@ -952,17 +935,18 @@ _nss_appuser_initgroups_dyn(const char *user, gid_t group, long int *start,
 	const struct meta *m;
 	enum nss_status s;
 
-	if (!name_is_valid(user))
+	if (!name_is_valid(user) || group == 0)
 		return NSS_STATUS_NOTFOUND;
 	state_lock();
 	if ((s = state_get(true, errnop)) != NSS_STATUS_SUCCESS)
 		goto out;
 	m = idview_meta(st.view);
-	if (!admin_group_ok(m)) {
+	if (!admin_group_ok(m) || !id_ok(m, group)) {
 		s = NSS_STATUS_NOTFOUND;
 		goto out;
 	}
 	lk.m = m;
+	lk.uid = group;		/* uid == gid (ids_ok): the record's own gid */
 	if ((s = user_by_name(user, &lk, lookup_admin, errnop)) !=
 	    NSS_STATUS_SUCCESS)
 		goto out;

@@ -322,18 +322,6 @@ count_mem(const struct group *gr)
 	return n;
 }
 
-static bool
-has_mem(const struct group *gr, const char *name)
-{
-	size_t i;
-
-	for (i = 0; gr->gr_mem[i] != NULL; i++) {
-		if (strcmp(gr->gr_mem[i], name) == 0)
-			return true;
-	}
-	return false;
-}
-
 /* Supplementary groups initgroups_dyn adds for user (primary excluded). */
 static enum nss_status
 initgr(const char *user, gid_t primary, gid_t *out, long int *nout,
@@ -699,17 +687,15 @@ test_group_admin(void **state)
 	assert_string_equal(gr.gr_passwd, "x");
 	assert_int_not_equal(gr.gr_gid, 0);
 	assert_true(gr.gr_gid >= RANGE_MIN && gr.gr_gid <= RANGE_MAX);
-	assert_int_equal(count_mem(&gr), 1);
-	assert_string_equal(gr.gr_mem[0], "alice");
+	/* no members by name: an admin's name may be a host account's too */
+	assert_int_equal(count_mem(&gr), 0);
 	assert_true(inside(gr.gr_mem, buf, sizeof(buf)));
-	assert_true(str_inside(gr.gr_mem[0], buf, sizeof(buf)));
 	assert_int_equal(gr.gr_gid, g_admin_gid);
 
 	assert_int_equal(M.getgrgid_r(g_admin_gid, &gr, buf, sizeof(buf), &err),
 	    NSS_STATUS_SUCCESS);
 	assert_string_equal(gr.gr_name, ADMINS);
-	assert_int_equal(count_mem(&gr), 1);
-	assert_string_equal(gr.gr_mem[0], "alice");
+	assert_int_equal(count_mem(&gr), 0);
 	/* the admin group is a group, not a user */
 	assert_int_equal(pwnam(ADMINS, &pw, &err), NSS_STATUS_NOTFOUND);
 }
@@ -765,12 +751,10 @@ check_group_erange(const char *name, gid_t gid, const char *const *mem,
 static void
 test_group_erange(void **state)
 {
-	static const char *const admins[] = { "alice" };
-
 	(void)state;
 	check_group_erange("bob", UID_BOB, NULL, 0);
 	check_group_erange(NAME32, UID_LONG, NULL, 0);
-	check_group_erange(ADMINS, g_admin_gid, admins, 1);
+	check_group_erange(ADMINS, g_admin_gid, NULL, 0);
 }
 
 /* ---------------------------------------------------------------------- */
@@ -779,8 +763,9 @@ test_group_erange(void **state)
 static void
 test_initgroups(void **state)
 {
-	gid_t out[8];
-	long int n;
+	gid_t out[8], *groups;
+	long int n, start, size;
+	int err = SENTINEL;
 
 	(void)state;
 	assert_int_equal(initgr("alice", UID_ALICE, out, &n, 0),
@@ -801,9 +786,49 @@ test_initgroups(void **state)
 	    NSS_STATUS_SUCCESS);
 	assert_int_equal(n, 0);
 	/* not duplicated when the caller already has it */
-	assert_int_equal(initgr("alice", g_admin_gid, out, &n, 0),
-	    NSS_STATUS_SUCCESS);
+	start = 2;
+	size = 2;
+	assert_non_null(groups = malloc(2 * sizeof(*groups)));
+	groups[0] = UID_ALICE;
+	groups[1] = g_admin_gid;
+	assert_int_equal(M.initgroups_dyn("alice", UID_ALICE, &start, &size,
+	    &groups, 0, &err), NSS_STATUS_SUCCESS);
+	assert_int_equal(start, 2);
+	free(groups);
+}
+
+/*
+ * A name is not an identity: when the host resolves an admin's name to
+ * another account (a local or LDAP "alice" listed before appuser in
+ * nsswitch.conf), glibc hands us that account's primary gid, and the name
+ * gets nothing from this module.
+ */
+static void
+test_initgroups_other_account(void **state)
+{
+	gid_t out[8];
+	long int n;
+
+	(void)state;
+	/* a host account "alice", uid/gid 1500 */
+	assert_int_equal(initgr("alice", 1500, out, &n, 0),
+	    NSS_STATUS_NOTFOUND);
 	assert_int_equal(n, 0);
+	/* ... or with another application user's gid, or root's */
+	assert_int_equal(initgr("alice", UID_BOB, out, &n, 0),
+	    NSS_STATUS_NOTFOUND);
+	assert_int_equal(n, 0);
+	assert_int_equal(initgr("alice", 0, out, &n, 0), NSS_STATUS_NOTFOUND);
+	assert_int_equal(n, 0);
+	/* the admin group's own gid is not alice's either */
+	assert_int_equal(initgr("alice", g_admin_gid, out, &n, 0),
+	    NSS_STATUS_NOTFOUND);
+	assert_int_equal(n, 0);
+	/* control: her own gid still gets the admin group */
+	assert_int_equal(initgr("alice", UID_ALICE, out, &n, 0),
+	    NSS_STATUS_SUCCESS);
+	assert_int_equal(n, 1);
+	assert_int_equal(out[0], g_admin_gid);
 }
 
 /* ---------------------------------------------------------------------- */
@@ -973,7 +998,7 @@ test_enum_group(void **state)
 	assert_int_equal(a->n, 5);
 	assert_string_equal(a->names[0], ADMINS);	/* admin group first */
 	assert_int_equal(a->ids[0], g_admin_gid);
-	assert_int_equal(members, 1);
+	assert_int_equal(members, 0);	/* membership by uid only */
 	assert_int_not_equal(find_name(a, "alice"), SIZE_MAX);
 	assert_int_equal(a->ids[find_name(a, "bob")], UID_BOB);
 	assert_int_not_equal(find_name(a, "host1$"), SIZE_MAX);
@@ -1008,9 +1033,7 @@ test_changes_visible(void **state)
 	/* admin granted: group membership and initgroups change */
 	assert_int_equal(write1(g_store, OP_ADMIN, "carol", 0), 0);
 	assert_int_equal(grnam(ADMINS, &gr, &err), NSS_STATUS_SUCCESS);
-	assert_int_equal(count_mem(&gr), 2);
-	assert_true(has_mem(&gr, "alice"));
-	assert_true(has_mem(&gr, "carol"));
+	assert_int_equal(count_mem(&gr), 0);
 	assert_int_equal(initgr("carol", uid, out, &n, 0), NSS_STATUS_SUCCESS);
 	assert_int_equal(n, 1);
 	assert_int_equal(out[0], g_admin_gid);
@@ -1018,8 +1041,7 @@ test_changes_visible(void **state)
 	/* revoked */
 	assert_int_equal(write1(g_store, OP_UNADMIN, "carol", 0), 0);
 	assert_int_equal(grnam(ADMINS, &gr, &err), NSS_STATUS_SUCCESS);
-	assert_int_equal(count_mem(&gr), 1);
-	assert_false(has_mem(&gr, "carol"));
+	assert_int_equal(count_mem(&gr), 0);
 	assert_int_equal(initgr("carol", uid, out, &n, 0), NSS_STATUS_NOTFOUND);
 	assert_int_equal(n, 0);
 
@@ -1031,8 +1053,8 @@ test_changes_visible(void **state)
 	assert_int_equal(M.getpwuid_r(uid, &pw, (char *)out, sizeof(out),
 	    &err), NSS_STATUS_NOTFOUND);
 	assert_int_equal(grnam(ADMINS, &gr, &err), NSS_STATUS_SUCCESS);
-	assert_int_equal(count_mem(&gr), 1);
-	assert_string_equal(gr.gr_mem[0], "alice");
+	assert_int_equal(count_mem(&gr), 0);
+	assert_int_equal(initgr("carol", uid, out, &n, 0), NSS_STATUS_NOTFOUND);
 	assert_int_equal(pwnam("alice", &pw, &err), NSS_STATUS_SUCCESS);
 }
 
@@ -1070,7 +1092,7 @@ test_changes_loop(void **state)
 			    0);
 			assert_int_equal(grnam(ADMINS, &gr, &err),
 			    NSS_STATUS_SUCCESS);
-			assert_true(has_mem(&gr, "flip"));
+			assert_int_equal(count_mem(&gr), 0);
 			assert_int_equal(initgr("flip", uid, out, &n, 0),
 			    NSS_STATUS_SUCCESS);
 			assert_int_equal(n, 1);
@@ -1081,9 +1103,8 @@ test_changes_loop(void **state)
 			    NSS_STATUS_NOTFOUND);
 			assert_int_equal(grnam("flip", &gr, &err),
 			    NSS_STATUS_NOTFOUND);
-			assert_int_equal(grnam(ADMINS, &gr, &err),
-			    NSS_STATUS_SUCCESS);
-			assert_false(has_mem(&gr, "flip"));
+			assert_int_equal(initgr("flip", uid, out, &n, 0),
+			    NSS_STATUS_NOTFOUND);
 		}
 	}
 }
@@ -1856,7 +1877,8 @@ stress_loop(void *arg)
 			break;
 		case 2:
 			if (M.getgrgid_r(g_admin_gid, &gr, buf, sizeof(buf),
-			    &err) != NSS_STATUS_SUCCESS || !has_mem(&gr, "alice"))
+			    &err) != NSS_STATUS_SUCCESS ||
+			    strcmp(gr.gr_name, ADMINS) != 0 || count_mem(&gr) != 0)
 				s->errors++;
 			break;
 		case 3:
@@ -2010,6 +2032,7 @@ main(int argc, char **argv)
 		cmocka_unit_test(test_group_admin),
 		cmocka_unit_test(test_group_erange),
 		cmocka_unit_test(test_initgroups),
+		cmocka_unit_test(test_initgroups_other_account),
 		cmocka_unit_test(test_enum_passwd),
 		cmocka_unit_test(test_enum_interleaved),
 		cmocka_unit_test(test_enum_group),
