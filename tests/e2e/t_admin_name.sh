@@ -1,0 +1,171 @@
+#!/bin/sh
+# Issue 8, section 2: the admin group goes to the application user's uid,
+# never to a name.  Application user bob is an admin; then a host account
+# bob (uid 1500, with a password) appears in /etc/passwd, /etc/shadow and
+# /etc/group (copies bind-mounted over the namespace's own).  With the real
+# id, getent, sudo, sg, su and pamtester:
+#   - before: app bob gets appuser-admins at su, and sudo works;
+#   - after:  `id bob` has no appuser-admins, the group lists nobody, local
+#     bob's `sudo -S id -u` with his own password is refused by policy, `sg`
+#     refuses him, and another admin (alice) is not affected.
+# Everything runs in private mount, pid and network namespaces
+# (tests/e2e/nslib.sh); the host's files are compared before and after.
+. "$(dirname "$0")/../lib.sh"
+. "$(dirname "$0")/nslib.sh"
+
+if [ "$APPUSER_NS_INNER" != 1 ]; then
+	why=$(ns_supported)
+	[ -n "$why" ] || command -v pamtester >/dev/null 2>&1 ||
+	    why="missing pamtester (make deps)"
+	[ -n "$why" ] || command -v openssl >/dev/null 2>&1 ||
+	    why="missing openssl (make deps)"
+	if [ -n "$why" ]; then
+		skip "admin group by uid, not by name (sudo, id, su)" "$why"
+		done_testing
+		exit
+	fi
+	for f in appuser pam_appuser.so libnss_appuser.so.2; do
+		[ -f "$TOP/build/$f" ] && continue
+		not_ok "build/$f exists (run make first)"
+		done_testing
+		exit
+	done
+	before=$(ns_host_state)
+	log=$(mktemp) || exit 2
+	ns_run "$0" >"$log" 2>&1
+	rc=$?
+	cat "$log"
+	_n=$(grep -cE '^(ok|not ok) ' "$log")
+	_failed=$(grep -c '^not ok ' "$log")
+	rm -f "$log"
+	[ "$rc" -eq 0 ] || not_ok "namespace body ran to the end" "exit $rc"
+	[ "$before" = "$(ns_host_state)" ] &&
+	    ok "host's passwd, shadow, group, nsswitch.conf, sudoers unchanged" ||
+	    not_ok "host's configuration unchanged"
+	done_testing
+	exit
+fi
+
+# --- inside the namespaces ----------------------------------------------------
+ns_setup
+trap ns_stop EXIT
+O=$NS_W/out
+mkdir -p "$O"
+AU=/usr/sbin/appuser
+
+run()
+{
+	_r=$1; shift
+	"$@" >"$O/$_r" 2>"$O/$_r.err"
+	RC=$?
+	OUT=$(tr -d '\r' <"$O/$_r")
+	ERR=$(cat "$O/$_r.err")
+}
+is() { if [ "$2" = "$3" ]; then ok "$1"; else not_ok "$1" "got '$3', wanted '$2' $ERR"; fi; }
+mint()
+{
+	(umask 077 && "$AU" token create "$2" >"$NS_W/secret/$1" 2>/dev/null) &&
+	    grep -qE '^apu_[0-9A-Za-z]{48}$' "$NS_W/secret/$1"
+}
+# groups_of NAME: supplementary group names, one line
+groups_of() { id -Gn "$1" 2>&1; }
+in_list() { case " $2 " in *" $1 "*) return 0;; esac; return 1; }
+
+ns_install || { not_ok "install and enable inside the namespace"; exit 1; }
+ok "make install, nsswitch (files appuser), pam-auth-update, sudoers drop-in"
+cat >/etc/sudoers.d/t-admin <<-'EOF'
+Defaults passwd_tries=1, timestamp_timeout=0, !lecture
+EOF
+chmod 0440 /etc/sudoers.d/t-admin
+run visudo visudo -c
+is "sudoers valid" 0 "$RC"
+
+run create sh -c "'$AU' create bob && '$AU' create alice &&
+    '$AU' admin grant bob && '$AU' admin grant alice"
+is "app users bob and alice, both admins" 0 "$RC"
+mint bob bob && mint alice alice
+is "tokens for bob and alice" 0 $?
+BOB_UID=$(id -u bob)
+ADMIN_GID=$(getent group appuser-admins | cut -d: -f3)
+
+# --- before: bob is only the application user -----------------------------------
+in_list appuser-admins "$(groups_of bob)" &&
+    ok "id -Gn bob (app user): appuser-admins" ||
+    not_ok "id -Gn bob (app user): appuser-admins" "$(groups_of bob)"
+run grp getent group appuser-admins
+is "getent group appuser-admins: no member listed by name" \
+    "appuser-admins:x:$ADMIN_GID:" "$OUT"
+run su-bob ns_su nobody bob "$NS_W/secret/bob" 'id -u; id -Gn'
+if [ "$RC" = 0 ] && echo "$OUT" | grep -qx "$BOB_UID" &&
+    in_list appuser-admins "$(echo "$OUT" | tail -n 1)"; then
+	ok "su - bob with its token: its uid, appuser-admins in its groups"
+else
+	not_ok "su - bob with its token gets appuser-admins" "rc $RC: $OUT"
+fi
+run sudo-bob ns_sudo bob "$NS_W/secret/bob" id -u
+is "app bob: sudo -S id -u with its token" "0:0" "$RC:$OUT"
+run pt-bob pamtester login bob authenticate <"$NS_W/secret/bob"
+is "app bob: pamtester login authenticate with its token" 0 "$RC"
+
+# --- a host account bob appears (uid 1500, with a password) ------------------------
+printf 'Local-bob-pw\n' >"$NS_W/secret/local-bob"
+HASH=$(openssl passwd -6 -stdin <"$NS_W/secret/local-bob")
+for f in passwd shadow group; do
+	cp -p "/etc/$f" "$NS_W/$f" || not_ok "copy /etc/$f"
+done
+echo 'bob:x:1500:1500:Local Bob:/nonexistent:/bin/sh' >>"$NS_W/passwd"
+echo "bob:$HASH:19000:0:99999:7:::" >>"$NS_W/shadow"
+echo 'bob:x:1500:' >>"$NS_W/group"
+chmod 0640 "$NS_W/shadow"
+chown root:shadow "$NS_W/shadow" 2>/dev/null
+ok=1
+for f in passwd shadow group; do
+	mount --bind "$NS_W/$f" "/etc/$f" || ok=0
+done
+[ "$ok" = 1 ] && ok "local bob (uid 1500) in bind-mounted /etc/passwd, shadow, group" ||
+    not_ok "bind-mount passwd, shadow, group"
+
+run pw-bob getent passwd bob
+is "getent passwd bob: the host account now" \
+    "bob:x:1500:1500:Local Bob:/nonexistent:/bin/sh" "$OUT"
+run id-bob id bob
+is "id bob: no appuser-admins" "uid=1500(bob) gid=1500(bob) groups=1500(bob)" "$OUT"
+run grp2 getent group appuser-admins
+is "getent group appuser-admins does not list bob" \
+    "appuser-admins:x:$ADMIN_GID:" "$OUT"
+run pt-local pamtester login bob authenticate <"$NS_W/secret/local-bob"
+is "control: local bob's password is accepted (pam_unix)" 0 "$RC"
+run sudo-local ns_sudo bob "$NS_W/secret/local-bob" id -u
+if [ "$RC" = 1 ] && [ -z "$OUT" ] && grep -q 'not in the sudoers file' "$O/sudo-local.err"; then
+	ok "local bob: sudo -S id -u with his password refused by policy"
+else
+	not_ok "local bob: sudo refused" "rc $RC: $OUT $ERR"
+fi
+run sudo-l sudo -l -U bob
+if [ "$RC" != 0 ] || grep -q 'not allowed to run sudo' "$O/sudo-l"; then
+	ok "sudo -l -U bob (root asks): bob may run nothing"
+else
+	not_ok "sudo -l -U bob" "rc $RC: $OUT"
+fi
+run sg-local setpriv --reuid=1500 --regid=1500 --init-groups --reset-env \
+    timeout 10 sg appuser-admins -c 'id -u' </dev/null
+is "local bob: sg appuser-admins refused (not a member by name)" "1:" \
+    "$([ "$RC" = 0 ] && echo 0 || echo 1):$OUT"
+run pt-tok pamtester login bob authenticate <"$NS_W/secret/bob"
+is "app bob's token is not local bob's password (pam_appuser steps aside)" 1 \
+    "$([ "$RC" = 0 ] && echo 0 || echo 1)"
+
+# --- another admin is not affected -----------------------------------------------------
+in_list appuser-admins "$(groups_of alice)" &&
+    ok "id -Gn alice: appuser-admins" ||
+    not_ok "id -Gn alice: appuser-admins" "$(groups_of alice)"
+run su-alice ns_su nobody alice "$NS_W/secret/alice" 'id -Gn'
+if [ "$RC" = 0 ] && in_list appuser-admins "$(echo "$OUT" | tail -n 1)"; then
+	ok "su - alice with her token: appuser-admins in her groups"
+else
+	not_ok "su - alice gets appuser-admins" "rc $RC: $OUT"
+fi
+run sudo-alice ns_sudo alice "$NS_W/secret/alice" id -u
+is "alice: sudo -S id -u with her token" "0:0" "$RC:$OUT"
+run pt-alice pamtester login alice authenticate <"$NS_W/secret/alice"
+is "alice: pamtester login authenticate with her token" 0 "$RC"
