@@ -2,6 +2,7 @@
  * File system helpers for the store (see fsutil.h).
  */
 #include <sys/stat.h>
+#include <sys/statvfs.h>
 #include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
@@ -31,6 +32,20 @@ fs_errno(int e, int enoent_err)
 	default:
 		return APPUSER_ERR_SYSTEM;
 	}
+}
+
+void
+fs_io_errno(int fd)
+{
+	struct statvfs vfs;
+	struct stat sb;
+	int e = errno;
+
+	if (fd != -1 && fstat(fd, &sb) == 0 && fstatvfs(fd, &vfs) == 0 &&
+	    ((uint64_t)vfs.f_bavail * vfs.f_frsize < (uint64_t)sb.st_size ||
+	    (vfs.f_files != 0 && vfs.f_favail == 0)))
+		e = ENOSPC;
+	errno = e != 0 ? e : EIO;
 }
 
 char *
@@ -255,13 +270,15 @@ fs_copy_fd(int in, int out)
 int
 fs_fsync_dir(const char *dir)
 {
-	int fd, r = 0;
+	int fd, r = 0, e;
 
 	if ((fd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC)) == -1)
 		return fs_errno(errno, APPUSER_ERR_SYSTEM);
 	if (fsync(fd) == -1)
 		r = fs_errno(errno, APPUSER_ERR_SYSTEM);
+	e = errno;
 	close(fd);
+	errno = e;	/* fsync's cause (EIO, ENOSPC), not close's */
 	return r;
 }
 
@@ -271,7 +288,7 @@ fs_remove_prefixed(const char *dir, const char *prefix)
 	DIR *d;
 	struct dirent *de;
 	size_t plen = strlen(prefix);
-	int dfd, r = 0;
+	int dfd, r = 0, e = 0;
 
 	if ((dfd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC)) == -1)
 		return fs_errno(errno, APPUSER_ERR_SYSTEM);
@@ -282,9 +299,13 @@ fs_remove_prefixed(const char *dir, const char *prefix)
 	while ((de = readdir(d)) != NULL) {
 		if (strncmp(de->d_name, prefix, plen) != 0)
 			continue;
-		if (unlinkat(dfd, de->d_name, 0) == -1 && errno != ENOENT)
+		if (unlinkat(dfd, de->d_name, 0) == -1 && errno != ENOENT) {
 			r = fs_errno(errno, APPUSER_ERR_SYSTEM);
+			e = errno;
+		}
 	}
 	closedir(d);
+	if (r != 0)
+		errno = e;	/* unlinkat's cause, not readdir's/close's */
 	return r;
 }

@@ -16,6 +16,14 @@
  */
 int fs_errno(int e, int enoent_err);
 
+/*
+ * After a failed write to fd whose cause errno may not hold (tdb reports a
+ * posix_fallocate refused for lack of space as TDB_ERR_IO and leaves errno
+ * alone): sets errno to ENOSPC when fd's file system has less room left
+ * than fd's size or no free inode, else keeps errno (EIO if it is 0).
+ */
+void fs_io_errno(int fd);
+
 /* "dir/name", malloc'd (caller frees); NULL on ENOMEM. */
 char *fs_join(const char *dir, const char *name);
 

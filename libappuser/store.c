@@ -47,6 +47,9 @@ db_err(struct tdb_context *tdb)
 		return APPUSER_ERR_BUSY;
 	case TDB_ERR_RDONLY:
 		return APPUSER_ERR_PERMISSION;
+	case TDB_ERR_IO:
+		fs_io_errno(tdb_fd(tdb));	/* the cause, for the message */
+		return APPUSER_ERR_SYSTEM;
 	default:
 		return APPUSER_ERR_SYSTEM;
 	}
@@ -282,23 +285,31 @@ store_begin(struct store *st)
 	if (tdb_transaction_start(st->tdb) != 0)
 		return db_err(st->tdb);
 	if ((r = meta_load(st)) != 0) {
+		int e = errno;	/* the cause, for APPUSER_ERR_SYSTEM */
+
 		tdb_transaction_cancel(st->tdb);
+		errno = e;
 		return r;
 	}
 	txn_reset(st);
 	st->in_txn = true;
 	st->gen0 = st->meta.generation;
+	errno = 0;	/* a later SYSTEM error's errno is then its own */
 	return 0;
 }
 
+/* Keeps errno: it is called after a failure whose cause errno holds. */
 void
 store_cancel(struct store *st)
 {
+	int e = errno;
+
 	if (st == NULL || !st->in_txn)
 		return;
 	if (tdb_transaction_active(st->tdb))
 		tdb_transaction_cancel(st->tdb);
 	txn_reset(st);
+	errno = e;
 }
 
 /*
@@ -660,10 +671,14 @@ master_init(struct store *st)
 	m.next_uid = m.uid_min + 1;
 	m.admin_group = APPUSER_DEFAULT_ADMIN_GROUP;
 	m.admin_gid = m.uid_min;
+	errno = 0;	/* a later SYSTEM error's errno is then its own */
 	if (tdb_transaction_start(st->tdb) != 0)
 		return db_err(st->tdb);
 	if ((r = meta_set(st, &m)) != 0 || (r = meta_flush(st)) != 0) {
+		int e = errno;	/* ENOSPC... for APPUSER_ERR_SYSTEM */
+
 		tdb_transaction_cancel(st->tdb);
+		errno = e;
 		return r;
 	}
 	if (tdb_transaction_commit(st->tdb) != 0)
@@ -757,6 +772,8 @@ store_open(const char *dir, int flags, struct store **stp)
 void
 store_close(struct store *st)
 {
+	int e = errno;	/* callers report an earlier failure after this */
+
 	if (st == NULL)
 		return;
 	store_cancel(st);
@@ -775,6 +792,7 @@ store_close(struct store *st)
 	free(st->ident_path);
 	free(st->tmp_path);
 	free(st);
+	errno = e;
 }
 
 const char *

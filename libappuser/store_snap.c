@@ -237,7 +237,10 @@ snap_rebuild(struct store *st, struct tdb_context **tdbp)
 	    O_CREAT | O_EXCL, &tdb)) != 0)
 		return r;
 	if ((r = db_walk(st, KEY_USER, fill_cb, tdb)) != 0) {
+		int e = errno;	/* ENOSPC, EIO... must reach the message */
+
 		tdb_close(tdb);
+		errno = e;
 		return r;
 	}
 	*tdbp = tdb;
@@ -252,7 +255,7 @@ snap_finish(struct store *st, struct tdb_context *tdb)
 	struct meta m = st->meta;
 	uint8_t *buf = NULL;
 	size_t len;
-	int r = APPUSER_ERR_INTERNAL;
+	int r = APPUSER_ERR_INTERNAL, e;
 
 	m.next_uid = 0;
 	if ((r = record_encode_meta(&m, &buf, &len)) != 0)
@@ -270,8 +273,11 @@ snap_finish(struct store *st, struct tdb_context *tdb)
 	}
 	r = 0;
  out:
+	e = errno;
 	if (tdb_close(tdb) != 0 && r == 0)
 		r = APPUSER_ERR_SYSTEM;
+	else if (r != 0)
+		errno = e;	/* the first failure's cause, not close's */
 	free(buf);
 	return r;
 }
@@ -399,10 +405,14 @@ snap_install(struct store *st)
 	return r != 0 ? r : gr;
 }
 
+/* Keeps errno: called on failure paths, whose cause errno holds. */
 void
 snap_discard(struct store *st)
 {
+	int e = errno;
+
 	unlink(st->tmp_path);
+	errno = e;
 }
 
 int
