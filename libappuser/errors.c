@@ -18,7 +18,8 @@ static const char *const errtab[APPUSER_ERR_MAX + 1] = {
 	[-APPUSER_ERR_SYSTEM] = "system error",
 	[-APPUSER_ERR_EXPIRED] = "expired",
 	[-APPUSER_ERR_DENIED] = "denied by policy",
-	[-APPUSER_ERR_VERSION] = "store written by a newer version of appuser",
+	[-APPUSER_ERR_VERSION] = "written by a newer version of appuser: "
+	    "upgrade appuser",
 	[-APPUSER_ERR_UNSAFE] = "unsafe ownership or permissions",
 	[-APPUSER_ERR_RANGE] = "id outside the range or range exhausted",
 	[-APPUSER_ERR_NOSTORE] = "store does not exist (not initialised)",

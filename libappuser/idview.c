@@ -486,7 +486,9 @@ parse_user(TDB_DATA key, TDB_DATA data, void *arg)
 
 	(void)key;
 	if ((l->r = record_decode_user(data.dptr, data.dsize, &u)) != 0) {
-		l->r = APPUSER_ERR_CORRUPT;
+		/* a newer record says "upgrade", not "corrupt" */
+		if (l->r != APPUSER_ERR_NOMEM && l->r != APPUSER_ERR_VERSION)
+			l->r = APPUSER_ERR_CORRUPT;
 		return 0;
 	}
 	/* never hand out id 0 or a record filed under another key */

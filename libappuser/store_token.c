@@ -43,7 +43,8 @@ token_fetch(struct store *st, const char *id, TDB_DATA *dp, struct token *t)
 		return r;
 	if ((r = record_decode_token(d.dptr, d.dsize, t)) != 0) {
 		free(d.dptr);
-		return r == APPUSER_ERR_NOMEM ? r : APPUSER_ERR_CORRUPT;
+		return r == APPUSER_ERR_NOMEM || r == APPUSER_ERR_VERSION ? r :
+		    APPUSER_ERR_CORRUPT;
 	}
 	if (memcmp(t->id, id, TOKEN_ID_LEN) != 0) {
 		token_clear(t);
@@ -287,8 +288,9 @@ token_walk_cb(TDB_DATA key, TDB_DATA data, void *arg)
 	int r;
 
 	(void)key;
-	if (record_decode_token(data.dptr, data.dsize, &t) != 0)
-		return APPUSER_ERR_CORRUPT;
+	if ((r = record_decode_token(data.dptr, data.dsize, &t)) != 0)
+		return r == APPUSER_ERR_NOMEM || r == APPUSER_ERR_VERSION ? r :
+		    APPUSER_ERR_CORRUPT;
 	r = w->fn(&t, w->arg);
 	token_clear(&t);
 	return r;

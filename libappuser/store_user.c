@@ -330,10 +330,12 @@ user_walk_cb(TDB_DATA key, TDB_DATA data, void *arg)
 {
 	struct user_walk *w = arg;
 	struct user u;
+	int r;
 
 	(void)key;
-	if (record_decode_user(data.dptr, data.dsize, &u) != 0)
-		return APPUSER_ERR_CORRUPT;
+	if ((r = record_decode_user(data.dptr, data.dsize, &u)) != 0)
+		return r == APPUSER_ERR_NOMEM || r == APPUSER_ERR_VERSION ? r :
+		    APPUSER_ERR_CORRUPT;
 	return w->fn(&u, w->arg);
 }
 

@@ -718,7 +718,8 @@ enum_next(struct idview_cursor *c, struct user **pendingp,
 	lk->pendingp = pendingp;
 	for (;;) {
 		r = idview_next_user(st.view, c, lookup_pack, lk);
-		if (r == APPUSER_ERR_CORRUPT && ++skipped < ENUM_SKIP_MAX)
+		if ((r == APPUSER_ERR_CORRUPT || r == APPUSER_ERR_VERSION) &&
+		    ++skipped < ENUM_SKIP_MAX)
 			continue;	/* the cursor moved past it */
 		s = lookup_status(r, lk, errnop);
 		if (s != NSS_STATUS_NOTFOUND || r != 0)
