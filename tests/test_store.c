@@ -1254,6 +1254,74 @@ test_check(void **state)
 	assert_non_null(strstr(rep.all, "identity.tdb: mode 0600"));
 }
 
+/* Bump the record version of key in the tdb file at path. */
+static void
+bump_version(const char *path, const void *key, size_t klen)
+{
+	struct tdb_context *t = raw(path);
+	TDB_DATA d;
+
+	d = tdb_fetch(t, kd(key, klen));
+	assert_non_null(d.dptr);
+	assert_true(d.dsize >= 2);
+	d.dptr[1] = RECORD_VERSION + 1;
+	assert_int_equal(tdb_store(t, kd(key, klen), d, TDB_REPLACE), 0);
+	free(d.dptr);
+	tdb_close(t);
+}
+
+static int
+nop_user(const struct user *u, void *arg)
+{
+	(void)u;
+	(void)arg;
+	return 0;
+}
+
+/*
+ * A record written by a newer appuser is reported as VERSION ("upgrade"),
+ * not CORRUPT, by every reader: lookups, walks, the public snapshot.
+ */
+static void
+test_newer_records(void **state)
+{
+	struct fx *f = *state;
+	char key[1 + TOKEN_ID_LEN];
+	struct idview *v = NULL;
+	struct token *tp = NULL;
+	struct user *u = NULL;
+	struct tok a;
+	uint32_t uid;
+	int n = 0;
+
+	open_w(f);
+	uid = add(f->st, "alice");
+	mint(f->st, &a, "alice", uid);
+	close_st(f);
+	bump_version(f->master, "Ualice", 6);
+	key[0] = 'T';
+	memcpy(key + 1, a.t.id, TOKEN_ID_LEN);
+	bump_version(f->master, key, sizeof(key));
+	bump_version(f->ident, "Ualice", 6);
+
+	assert_int_equal(store_open(f->dir, STORE_READ, &f->st), 0);
+	assert_int_equal(store_user_get(f->st, "alice", &u),
+	    APPUSER_ERR_VERSION);
+	assert_int_equal(store_user_foreach(f->st, count_user, &n),
+	    APPUSER_ERR_VERSION);
+	assert_int_equal(store_token_get(f->st, a.t.id, &tp),
+	    APPUSER_ERR_VERSION);
+	assert_int_equal(store_token_foreach(f->st, NULL, count_token, &n),
+	    APPUSER_ERR_VERSION);
+	close_st(f);
+	assert_int_equal(idview_open(f->dir, &v), 0);
+	assert_int_equal(idview_user_by_name(v, "alice", nop_user, NULL),
+	    APPUSER_ERR_VERSION);
+	idview_close(v);
+	assert_non_null(strstr(appuser_strerror(APPUSER_ERR_VERSION),
+	    "upgrade appuser"));
+}
+
 static void
 test_open_twice(void **state)
 {
@@ -1611,6 +1679,8 @@ main(void)
 		cmocka_unit_test_setup_teardown(test_no_secret_in_files, setup,
 		    teardown),
 		cmocka_unit_test_setup_teardown(test_check, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_newer_records, setup,
+		    teardown),
 		cmocka_unit_test_setup_teardown(test_gen_file, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_open_twice, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_snapshot_deleted, setup,
