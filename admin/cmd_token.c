@@ -37,6 +37,13 @@ token_opts_clear(struct token_opts *o)
 	strv_free(o->scopes);
 }
 
+/* A list option given with no entry at all ("", ",", " "). */
+static bool
+list_is_empty(const char *s)
+{
+	return s[strspn(s, ", \t")] == '\0';
+}
+
 /* Check and parse the options; nothing is opened before they pass. */
 static int
 token_opts_parse(struct cli *c, struct token_opts *o)
@@ -56,6 +63,19 @@ token_opts_parse(struct cli *c, struct token_opts *o)
 	if (o->extend && o->max_age == NULL)
 		return cli_usage(c, "--extend-when-used needs --max-age (the "
 		    "expiry it pushes forward)");
+	/* an empty list would lift the restriction: refuse it, clearly */
+	if (o->allow != NULL && list_is_empty(o->allow)) {
+		cli_err(c, "--allow-from is empty: give at least one address, "
+		    "CIDR or 'local' (leave the option out for a token usable "
+		    "from anywhere)");
+		return EXIT_ERROR;
+	}
+	if (o->scope != NULL && list_is_empty(o->scope)) {
+		cli_err(c, "--scope is empty: give at least one PAM service "
+		    "such as sshd (leave the option out for a token valid for "
+		    "every service)");
+		return EXIT_ERROR;
+	}
 	if (o->allow != NULL &&
 	    parse_allow_list(o->allow, &o->rules, &o->nrules) != 0) {
 		cli_err(c, "--allow-from '%s' is not valid (comma-separated "

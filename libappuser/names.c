@@ -268,11 +268,12 @@ parse_allow_list(const char *s, struct addr_rule **rulesp, size_t *np)
 			return APPUSER_ERR_INVALID;
 		rules[n++] = rule;
 	}
-	if (n > 0) {
-		if ((out = calloc(n, sizeof(*out))) == NULL)
-			return APPUSER_ERR_NOMEM;
-		memcpy(out, rules, n * sizeof(*out));
-	}
+	/* no entry means "from anywhere": never from an empty variable */
+	if (n == 0)
+		return APPUSER_ERR_INVALID;
+	if ((out = calloc(n, sizeof(*out))) == NULL)
+		return APPUSER_ERR_NOMEM;
+	memcpy(out, rules, n * sizeof(*out));
 	*rulesp = out;
 	*np = n;
 	return 0;
@@ -411,6 +412,9 @@ parse_scope_list(const char *s, char ***scopep, size_t *np)
 		}
 		s += len;
 	}
+	/* no entry means "every service": never from an empty variable */
+	if (n == 0)
+		goto out;
 	*scopep = v;
 	*np = n;
 	v = NULL;

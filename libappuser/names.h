@@ -33,7 +33,10 @@ int parse_duration(const char *s, int64_t *secondsp);
  * allow_from list: comma- or space-separated entries, each "local", an IPv4
  * or IPv6 address (host route) or CIDR "addr/len".  Host bits set under the
  * mask are rejected (likely a typo).  *rulesp is malloc'd (caller frees),
- * at most TOKEN_MAX_ALLOW entries, duplicates removed.
+ * at least one and at most TOKEN_MAX_ALLOW entries, duplicates removed.
+ * A list without an entry ("", ",") is INVALID: a token without rules is
+ * usable from anywhere, which must be asked for by giving no list at all,
+ * never by a script's empty variable.
  */
 int parse_allow_list(const char *s, struct addr_rule **rulesp, size_t *np);
 
@@ -52,9 +55,10 @@ bool addr_list_match(const struct addr_rule *rules, size_t n, const char *rhost)
 
 /*
  * scope list: comma- or space-separated PAM service names ([A-Za-z0-9_.-]+,
- * at most 64 bytes each, at most TOKEN_MAX_SCOPE), lowercased as libpam
- * lowercases the service it is given.  *scopep is a malloc'd
- * NULL-terminated array of malloc'd strings; free with strv_free().
+ * at most 64 bytes each, at least one and at most TOKEN_MAX_SCOPE),
+ * lowercased as libpam lowercases the service it is given.  *scopep is a
+ * malloc'd NULL-terminated array of malloc'd strings; free with strv_free().
+ * A list without an entry is INVALID, as for allow_from.
  */
 int parse_scope_list(const char *s, char ***scopep, size_t *np);
 void strv_free(char **v);

@@ -165,6 +165,14 @@ has "... names the list" "allow-from '10.0.0.1/8' is not valid" "$err"
 rc 2 "not an address" au token create ci-bot --allow-from example.com
 rc 2 "prefix length too long" au token create ci-bot --allow-from 10.0.0.0/33
 rc 2 "invalid scope" au token create ci-bot --scope 'ssh!d'
+# an empty variable must not silently lift a restriction
+rc 2 "--scope '' refused" au token create ci-bot --scope ''
+has "... says it is empty" "--scope is empty: give at least one PAM service" "$err"
+[ -z "$out" ] && ok "... prints no token" || not_ok "... prints no token" "$out"
+rc 2 "--allow-from '' refused" au token create ci-bot --allow-from ''
+has "... says it is empty" "--allow-from is empty: give at least one address" "$err"
+rc 2 "--scope ' , ' refused" au token create ci-bot --scope ' , '
+rc 2 "--allow-from=, refused" au token create ci-bot --allow-from=,
 rc 2 "invalid token description" au token create ci-bot --description "$(printf 'a\tb')"
 rc 2 "token for an invalid name" au token create Bad
 rc 1 "token for an unknown user" au token create nobody1

@@ -185,8 +185,7 @@ test_cidr_parse(void **state)
 	assert_list("10.0.0.0/8,10.0.0.0/8 local local", "10.0.0.0/8,local");
 	assert_list("::ffff:192.0.2.0/120", "192.0.2.0/24");
 	assert_list("::ffff:192.0.2.1 192.0.2.1", "192.0.2.1");
-	assert_list("", "");
-	assert_list(" , ", "");
+	/* an empty list is refused (test_cidr_invalid) */
 }
 
 static void
@@ -208,6 +207,10 @@ test_cidr_invalid(void **state)
 		if (parse_allow_list(bad[i], &r, &n) != APPUSER_ERR_INVALID)
 			fail_msg("accepted allow list \"%s\"", bad[i]);
 	assert_int_equal(parse_allow_list(NULL, &r, &n), APPUSER_ERR_INVALID);
+	/* no entry is refused: it would mean "from anywhere" */
+	assert_int_equal(parse_allow_list("", &r, &n), APPUSER_ERR_INVALID);
+	assert_int_equal(parse_allow_list(", \t,", &r, &n),
+	    APPUSER_ERR_INVALID);
 	assert_true(r == (struct addr_rule *)(uintptr_t)1 && n == 7);
 }
 
@@ -321,12 +324,15 @@ test_scope(void **state)
 	assert_int_equal(parse_scope_list("sshd,sshd", &v, &n), 0);
 	assert_int_equal(n, 1);
 	strv_free(v);
-	assert_int_equal(parse_scope_list("", &v, &n), 0);
-	assert_int_equal(n, 0);
-	assert_null(v[0]);
-	assert_true(scope_match((const char *const *)v, n, "anything"));
+	/* no entry is refused: it would mean "every service" */
+	v = NULL;
+	n = 99;
+	assert_int_equal(parse_scope_list("", &v, &n), APPUSER_ERR_INVALID);
+	assert_int_equal(parse_scope_list(" , ,", &v, &n),
+	    APPUSER_ERR_INVALID);
+	assert_true(v == NULL && n == 99);
+	assert_true(scope_match(NULL, 0, "anything"));
 	assert_true(scope_match(NULL, 0, NULL));
-	strv_free(v);
 	strv_free(NULL);
 	v = NULL;
 	assert_int_equal(parse_scope_list("ss/hd", &v, &n), APPUSER_ERR_INVALID);
