@@ -6,10 +6,34 @@
 #   make demo       the whole lifecycle for real, in a private namespace (root)
 #   make deps       install the Debian packages that build and test need
 #   make install    DESTDIR=... PREFIX=... (default PREFIX=/usr)
+#
+# For contributors (HACKING.md):
+#   make check SANITIZE=1   the same suite built with ASan+UBSan, in build-san/
+#   make fuzz               libFuzzer targets, FUZZ_SECONDS (60) each
+#   make analyze            gcc -fanalyzer and cppcheck, zero findings
+#   make coverage           line and branch coverage per directory (gcovr)
+#   WERROR=1                turn warnings into errors (CI sets it)
+# CPPFLAGS, CFLAGS and LDFLAGS from the command line or environment are used.
 
 CC	?= cc
 PKG_CONFIG ?= pkg-config
+
+# One build directory per kind of build, so objects never mix: a sanitized
+# or instrumented object must not end up in a module that is installed.
+SANITIZE ?= 0
+COVERAGE ?= 0
+WERROR	?= 0
+ifeq ($(SANITIZE),1)
+BUILD	:= build-san
+SANFLAGS := -fsanitize=address,undefined -fno-sanitize-recover=all \
+	-fno-omit-frame-pointer
+else ifeq ($(COVERAGE),1)
+BUILD	:= build-cov
+SANFLAGS := --coverage
+else
 BUILD	:= build
+SANFLAGS :=
+endif
 
 PREFIX	?= /usr
 SYSCONFDIR ?= /etc
@@ -28,12 +52,20 @@ DEB_TEST_DEPS := libpam-wrapper libpamtest0-dev libnss-wrapper pamtester \
 	valgrind util-linux procps passwd python3 iproute2
 DEB_DEPS := $(DEB_BUILD_DEPS) $(DEB_TEST_DEPS)
 
-WARN	:= -Wall -Wextra -Werror -Wshadow -Wformat=2 -Wmissing-prototypes \
-	-Wstrict-prototypes -Wvla
-HARDEN	:= -fstack-protector-strong -D_FORTIFY_SOURCE=2 -fPIC
+WARN	:= -Wall -Wextra -Wshadow -Wformat=2 -Wmissing-prototypes \
+	-Wstrict-prototypes -Wvla $(if $(filter 1,$(WERROR)),-Werror)
+# _FORTIFY_SOURCE needs optimisation; the coverage build has none.
+HARDEN	:= -fstack-protector-strong -fPIC \
+	$(if $(filter 1,$(COVERAGE)),,-D_FORTIFY_SOURCE=2)
+ifeq ($(COVERAGE),1)
+CFLAGS	?= -O0 -g
+else
 CFLAGS	?= -O2 -g
-override CFLAGS += -std=c11 -D_GNU_SOURCE $(WARN) $(HARDEN) -Ilibappuser
-LDHARDEN := -Wl,-z,relro,-z,now -Wl,--as-needed
+endif
+override CFLAGS += -std=c11 -D_GNU_SOURCE $(WARN) $(HARDEN) -Ilibappuser \
+	$(SANFLAGS)
+LDFLAGS	?=
+LDHARDEN := -Wl,-z,relro,-z,now -Wl,--as-needed $(SANFLAGS) $(LDFLAGS)
 
 pc_cflags = $(shell $(PKG_CONFIG) --cflags $(1) 2>/dev/null)
 pc_libs = $(shell $(PKG_CONFIG) --libs $(1) 2>/dev/null)
@@ -67,7 +99,7 @@ all: $(TARGETS)
 
 $(BUILD)/%.o: %.c $(wildcard libappuser/*.h) Makefile
 	@mkdir -p $(dir $@)
-	$(CC) $(CFLAGS) -MMD -MP -c -o $@ $<
+	$(CC) $(CPPFLAGS) $(CFLAGS) -MMD -MP -c -o $@ $<
 
 $(LIBCORE): $(CORE_OBJ)
 	@mkdir -p $(dir $@)
@@ -97,7 +129,7 @@ $(NSSMOD): $(NSS_OBJ) $(LIBCORE) nss_appuser/nss_appuser.map
 # Unit tests link the core archive; module tests load the built modules.
 $(BUILD)/tests/%: tests/%.c $(LIBCORE) $(wildcard tests/*.h)
 	@mkdir -p $(dir $@)
-	$(CC) $(CFLAGS) -Itests $(LDHARDEN) -o $@ $< $(LIBCORE) \
+	$(CC) $(CPPFLAGS) $(CFLAGS) -Itests $(LDHARDEN) -o $@ $< $(LIBCORE) \
 		$(call pc_libs,cmocka jansson) \
 		$(if $(findstring pam,$*),-lpamtest -lpam -lpam_misc) \
 		$(CORE_LIBS) -ldl
@@ -105,11 +137,11 @@ $(BUILD)/tests/%: tests/%.c $(LIBCORE) $(wildcard tests/*.h)
 test-bins: $(TARGETS) $(TEST_BIN)
 
 check: test-bins
-	@sh tests/run.sh
+	@APPUSER_BUILD=$(BUILD) APPUSER_SANITIZE=$(SANITIZE) sh tests/run.sh
 
 $(BUILD)/bench/%: bench/%.c $(LIBCORE) $(TARGETS)
 	@mkdir -p $(dir $@)
-	$(CC) $(CFLAGS) $(LDHARDEN) -o $@ $< $(LIBCORE) -lpam -lcrypt $(CORE_LIBS) -ldl
+	$(CC) $(CPPFLAGS) $(CFLAGS) $(LDHARDEN) -o $@ $< $(LIBCORE) -lpam -lcrypt $(CORE_LIBS) -ldl
 
 bench-bins: $(TARGETS) $(BENCH_BIN)
 
@@ -161,6 +193,6 @@ uninstall:
 	rm -rf $(DESTDIR)$(DOCDIR)
 
 clean:
-	rm -rf $(BUILD)
+	rm -rf build build-san build-cov build-fuzz build-analyze
 
 -include $(shell find $(BUILD) -name '*.d' 2>/dev/null)

@@ -4,7 +4,7 @@
 # module loaded into every process must not use (stdio output, exit, spawn).
 . "$(dirname "$0")/lib.sh"
 
-SO="$TOP/build/libnss_appuser.so.2"
+SO="$B/libnss_appuser.so.2"
 if [ ! -f "$SO" ]; then
 	not_ok "module built" "$SO missing: run make"
 	done_testing
@@ -53,8 +53,8 @@ imports() { nm -D --undefined-only "$1" | awk '{ print $2 }' | sed 's/@.*//'; }
 # beyond those is allowed.
 probe=$(mktemp -d) || exit 2
 trap 'rm -rf "$probe"' EXIT
-if cc -shared -o "$probe/own.so" "$TOP"/build/nss_appuser/*.o \
-    "$TOP/build/libappuser.a" -Wl,--version-script="$TOP/nss_appuser/nss_appuser.map" \
+if cc -shared -o "$probe/own.so" "$B"/nss_appuser/*.o \
+    "$B/libappuser.a" -Wl,--version-script="$TOP/nss_appuser/nss_appuser.map" \
     -Wl,--unresolved-symbols=ignore-all 2>"$probe/err"; then
 	forbidden=$(imports "$probe/own.so" | grep -xE "$FORBIDDEN")
 	if [ -z "$forbidden" ]; then

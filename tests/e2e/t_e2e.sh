@@ -14,13 +14,16 @@
 # --- host side: run the body below in the namespaces, then compare ----------
 if [ "$APPUSER_NS_INNER" != 1 ]; then
 	why=$(ns_supported)
+	# sshd, sudo and su are not built with ASan and su/sudo are setuid
+	# (LD_PRELOAD of the ASan runtime is ignored): plain make check runs it
+	sanitized && why="sanitized build: sshd, sudo and su cannot load an ASan module (runs under plain make check)"
 	if [ -n "$why" ]; then
 		skip "end to end with sshd, sudo, su and getent" "$why"
 		done_testing
 		exit
 	fi
 	for f in appuser pam_appuser.so libnss_appuser.so.2; do
-		[ -f "$TOP/build/$f" ] && continue
+		[ -f "$B/$f" ] && continue
 		not_ok "build/$f exists (run make first)"
 		done_testing
 		exit
