@@ -94,7 +94,8 @@ LIBCORE	:= $(BUILD)/libappuser.a
 
 TARGETS := $(CLI) $(if $(PAM_SRC),$(PAMMOD)) $(if $(NSS_SRC),$(NSSMOD))
 
-.PHONY: all check test-bins bench bench-bins demo deps install uninstall clean
+.PHONY: all check test-bins bench bench-bins demo deps install uninstall clean \
+	fuzz fuzz-bins analyze coverage
 all: $(TARGETS)
 
 $(BUILD)/%.o: %.c $(wildcard libappuser/*.h) Makefile
@@ -147,6 +148,54 @@ bench-bins: $(TARGETS) $(BENCH_BIN)
 
 bench: bench-bins
 	@sh bench/run.sh
+
+# --- fuzzing (HACKING.md) ---------------------------------------------------
+# libFuzzer from Debian's clang, every target with ASan and UBSan.  Objects
+# are built again with clang into build-fuzz/, apart from every other build.
+FUZZ_CC	?= clang
+FUZZ_SECONDS ?= 60
+FUZZ_BUILD := build-fuzz
+FUZZ_SAN := -fsanitize=address,undefined -fno-sanitize-recover=all \
+	-fno-omit-frame-pointer
+FUZZ_CFLAGS := -g -O1 -std=c11 -D_GNU_SOURCE -Ilibappuser -Iadmin \
+	-Ipam_appuser $(call pc_cflags,$(CORE_PKGS) jansson) $(CPPFLAGS)
+# One target per parser of untrusted or on-disk bytes: tests/fuzz/fuzz_NAME.c
+# with seeds in tests/fuzz/corpus/NAME/.
+FUZZ_TARGETS := token record_user record_token record_meta names import \
+	pam_options
+# Slot for the NSS module's on-disk file reader (the snapshot format being
+# replaced): add its target here, e.g. FUZZ_TARGETS += nss_snapshot, with
+# tests/fuzz/fuzz_nss_snapshot.c driving the NSS entry points (by name, by
+# uid, enumeration, group, initgroups) on a mutated file, plus its
+# FUZZ_OBJS_nss_snapshot line below.
+FUZZ_BINS := $(FUZZ_TARGETS:%=$(FUZZ_BUILD)/fuzz_%)
+FUZZ_CORE := $(CORE_SRC:%.c=$(FUZZ_BUILD)/%.o)
+# Extra objects per target: import links the CLI (its main() renamed).
+FUZZ_OBJS_import := $(filter-out $(FUZZ_BUILD)/admin/main.o, \
+	$(ADMIN_SRC:%.c=$(FUZZ_BUILD)/%.o)) $(FUZZ_BUILD)/admin/main-nomain.o
+FUZZ_LIBS_import := $(call pc_libs,jansson)
+FUZZ_OBJS_pam_options := $(FUZZ_BUILD)/pam_appuser/options.o
+
+$(FUZZ_BUILD)/%.o: %.c $(wildcard libappuser/*.h) Makefile
+	@mkdir -p $(dir $@)
+	$(FUZZ_CC) $(FUZZ_CFLAGS) $(FUZZ_SAN) -fsanitize=fuzzer-no-link -c -o $@ $<
+
+$(FUZZ_BUILD)/admin/main-nomain.o: admin/main.c admin/cli.h Makefile
+	@mkdir -p $(dir $@)
+	$(FUZZ_CC) $(FUZZ_CFLAGS) $(FUZZ_SAN) -fsanitize=fuzzer-no-link \
+		-Dmain=appuser_cli_main -c -o $@ $<
+
+.SECONDEXPANSION:
+$(FUZZ_BUILD)/fuzz_%: tests/fuzz/fuzz_%.c tests/fuzz/fuzz.h $(FUZZ_CORE) \
+		$$(FUZZ_OBJS_$$*)
+	@mkdir -p $(dir $@)
+	$(FUZZ_CC) $(FUZZ_CFLAGS) $(FUZZ_SAN) -fsanitize=fuzzer -o $@ $< \
+		$(FUZZ_OBJS_$*) $(FUZZ_CORE) $(FUZZ_LIBS_$*) $(CORE_LIBS) $(LDFLAGS)
+
+fuzz-bins: $(FUZZ_BINS)
+
+fuzz: fuzz-bins
+	@sh tests/fuzz/run.sh $(FUZZ_BUILD) $(FUZZ_SECONDS) $(FUZZ_TARGETS)
 
 # root on a fresh Debian 12: installs what it needs, builds, then runs the
 # whole lifecycle against the real sshd and sudo in a private namespace.
