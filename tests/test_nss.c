@@ -450,7 +450,7 @@ group_setup(void **state)
 	};
 	struct group gr;
 	size_t i;
-	int r, err;
+	int err;
 
 	(void)state;
 	g_slow = getenv("NSS_TEST_SLOW") != NULL;
@@ -465,7 +465,7 @@ group_setup(void **state)
 	subdir(g_store, sizeof(g_store), "store");
 	if (mkdir(g_store, 0755) != 0)
 		return -1;
-	if ((r = write_store(g_store, ops, sizeof(ops) / sizeof(ops[0]))) != 0)
+	if (write_store(g_store, ops, sizeof(ops) / sizeof(ops[0])) != 0)
 		return -1;
 	if (setenv(APPUSER_STORE_ENV, g_store, 1) != 0 || load_module() != 0)
 		return -1;

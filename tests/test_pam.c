@@ -561,7 +561,7 @@ test_valid_token_full_stack(void **state)
 		OPEN(PAM_SUCCESS), CLOSE(PAM_SUCCESS),
 	};
 
-	struct logcap lc;
+	struct logcap lc = { "", -1, NULL };
 	char pfx[32];
 	FILE *f;
 
@@ -575,11 +575,11 @@ test_valid_token_full_stack(void **state)
 	assert_int_equal(cv.n_info, 0);		/* never expires: no warning */
 	assert_int_equal(cv.n_err, 0);
 	assert_int_equal(log_count(f, "accepted token apu_", "user=ci-bot",
-	    NULL), 1);
+	    (char *)NULL), 1);
 	assert_int_equal(log_count(f, "session opened for user=ci-bot", pfx,
-	    "service=appuser rhost=192.0.2.7", NULL), 1);
+	    "service=appuser rhost=192.0.2.7", (char *)NULL), 1);
 	assert_int_equal(log_count(f, "session closed for user=ci-bot", pfx,
-	    "service=appuser rhost=192.0.2.7", NULL), 1);
+	    "service=appuser rhost=192.0.2.7", (char *)NULL), 1);
 	fclose(f);
 }
 
@@ -1094,7 +1094,7 @@ test_prompt_option(void **state)
 static void
 test_unknown_option(void **state)
 {
-	struct logcap lc;
+	struct logcap lc = { "", -1, NULL };
 	FILE *f;
 
 	(void)state;
@@ -1104,8 +1104,8 @@ test_unknown_option(void **state)
 	f = log_stop(&lc);
 	/* one line per call naming the first offender, the rest applies */
 	assert_int_equal(log_count(f, "ignoring 2 unknown or malformed",
-	    "frobnicate=1", NULL), 1);
-	assert_int_equal(log_count(f, "ignoring", NULL), 1);
+	    "frobnicate=1", (char *)NULL), 1);
+	assert_int_equal(log_count(f, "ignoring", (char *)NULL), 1);
 	fclose(f);
 	assert_int_equal(auth_once("odd", "ci-bot", NULL, "nope"),
 	    PAM_AUTH_ERR);
@@ -1160,7 +1160,7 @@ test_logs_never_hold_the_token(void **state)
 {
 	char line[1024], bad[TOKEN_LEN + 1], pfx[32];
 	int n_accept = 0, n_refuse = 0;
-	struct logcap lc;
+	struct logcap lc = { "", -1, NULL };
 	FILE *f;
 
 	(void)state;
@@ -1209,7 +1209,7 @@ test_bookkeeping_failure_still_logs_in(void **state)
 	char c = 0, want[128];
 	struct token *t;
 	int64_t before;
-	struct logcap lc;
+	struct logcap lc = { "", -1, NULL };
 	pid_t pid;
 	FILE *f;
 
@@ -1245,7 +1245,7 @@ test_bookkeeping_failure_still_logs_in(void **state)
 	close(p[0]), close(p[1]), close(q[0]), close(q[1]);
 	snprintf(want, sizeof(want), "could not record use of token apu_%s "
 	    "for user=deploy", g.id[T_DEPLOY]);
-	assert_int_equal(log_count(f, want, "(login allowed)", NULL), 1);
+	assert_int_equal(log_count(f, want, "(login allowed)", (char *)NULL), 1);
 	fclose(f);
 	t = get_token(T_DEPLOY);
 	assert_true(t->last_used_time == before);
