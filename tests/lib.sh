@@ -10,6 +10,8 @@ B="$TOP/${APPUSER_BUILD:-build}"
 APPUSER="$B/appuser"
 # a sanitized build: true under make check SANITIZE=1
 sanitized() { [ "${APPUSER_SANITIZE:-0}" = 1 ]; }
+# build-san/ or build-cov/ under test: make install still ships build/
+other_build() { [ "${APPUSER_BUILD:-build}" != build ]; }
 # A program not built with ASan (getent, pamtester) that loads a module of a
 # sanitized build needs the ASan runtime first in its library list:
 # LD_PRELOAD="$SAN_PRELOAD".  Empty for a plain build.

@@ -8,8 +8,8 @@ NS_LIBDIR=$TOP/tests/e2e
 . "$TOP/tests/e2e/nslib.sh"
 cd "$TOP" || exit 2
 unset MAKEFLAGS MFLAGS MAKELEVEL
-if sanitized; then
-	skip "make install and pam-auth-update" "sanitized build: make install ships build/, not build-san/ (runs under plain make check)"
+if other_build; then
+	skip "make install and pam-auth-update" "$APPUSER_BUILD/ under test: make install ships build/ (runs under plain make check)"
 	done_testing
 	exit
 fi
