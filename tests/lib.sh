@@ -12,6 +12,8 @@ APPUSER="$B/appuser"
 sanitized() { [ "${APPUSER_SANITIZE:-0}" = 1 ]; }
 # build-san/ or build-cov/ under test: make install still ships build/
 other_build() { [ "${APPUSER_BUILD:-build}" != build ]; }
+# make coverage: gcov's runtime in every binary and module
+coverage_build() { [ "${APPUSER_COVERAGE:-0}" = 1 ]; }
 # A program not built with ASan (getent, pamtester) that loads a module of a
 # sanitized build needs the ASan runtime first in its library list:
 # LD_PRELOAD="$SAN_PRELOAD".  Empty for a plain build.

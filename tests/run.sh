@@ -23,7 +23,7 @@ if [ "${APPUSER_SANITIZE:-0}" = 1 ]; then
 fi
 for t in "$APPUSER_BUILD"/tests/test_* tests/t_*.sh tests/e2e/t_*.sh; do
 	[ -e "$t" ] || continue
-	case "$t" in *.d|*.o) continue;; esac
+	case "$t" in *.d|*.o|*.gcno|*.gcda) continue;; esac
 	[ -n "$1" ] && case "$t" in *"$1"*) ;; *) continue;; esac
 	echo "# --- $t"
 	case "$t" in

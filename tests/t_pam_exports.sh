@@ -17,7 +17,9 @@ else not_ok "exports" "defined: $defined"; fi
 bad=$(nm -D --undefined-only "$SO" | awk '{ print $2 }' | sed 's/@.*//' |
     grep -xE 'exit|_exit|abort|system|popen|execv|execvp|execl|execlp|fork|printf|__printf_chk|fprintf|__fprintf_chk|vfprintf|__vfprintf_chk|puts|fputs|putchar|perror|openlog|syslog|vsyslog' |
     tr '\n' ' ')
-if [ -z "$bad" ]
+if coverage_build
+then skip "no exit/abort/stdio/spawn/raw syslog symbols" "coverage build: gcov's runtime writes its counts with stdio at exit"
+elif [ -z "$bad" ]
 then ok "no exit/abort/stdio/spawn/raw syslog symbols"
 else not_ok "forbidden symbols" "$bad"; fi
 
