@@ -254,8 +254,10 @@ bench_yescrypt(void)
  * gcc -fanalyzer (12) loses the strdup()s stored in r[] and reports a leak:
  * libpam frees every response it is handed.
  */
+#ifndef __clang__	/* a gcc-only warning */
 #pragma GCC diagnostic push
 #pragma GCC diagnostic ignored "-Wanalyzer-malloc-leak"
+#endif
 static int
 conv_token(int n, const struct pam_message **msg, struct pam_response **resp,
     void *arg)
@@ -276,7 +278,9 @@ conv_token(int n, const struct pam_message **msg, struct pam_response **resp,
 	*resp = r;
 	return PAM_SUCCESS;
 }
+#ifndef __clang__
 #pragma GCC diagnostic pop
+#endif
 
 /* The store part of a login without the bookkeeping write. */
 static int

@@ -376,8 +376,10 @@ scope_name_valid(const char *s, size_t len)
  * leak: strv_free(v) at out: frees every entry (v is calloc'd one longer
  * than it can fill, so it stays NULL-terminated).
  */
+#ifndef __clang__	/* a gcc-only warning */
 #pragma GCC diagnostic push
 #pragma GCC diagnostic ignored "-Wanalyzer-malloc-leak"
+#endif
 int
 parse_scope_list(const char *s, char ***scopep, size_t *np)
 {
@@ -420,7 +422,9 @@ parse_scope_list(const char *s, char ***scopep, size_t *np)
 	strv_free(v);
 	return r;
 }
+#ifndef __clang__
 #pragma GCC diagnostic pop
+#endif
 
 void
 strv_free(char **v)
