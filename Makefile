@@ -177,6 +177,8 @@ FUZZ_OBJS_import := $(filter-out $(FUZZ_BUILD)/admin/main.o, \
 	$(ADMIN_SRC:%.c=$(FUZZ_BUILD)/%.o)) $(FUZZ_BUILD)/admin/main-nomain.o
 FUZZ_LIBS_import := $(call pc_libs,jansson)
 FUZZ_OBJS_pam_options := $(FUZZ_BUILD)/pam_appuser/options.o
+# kept between runs (make would otherwise delete them as intermediates)
+.SECONDARY: $(FUZZ_CORE) $(foreach t,$(FUZZ_TARGETS),$(FUZZ_OBJS_$(t)))
 
 $(FUZZ_BUILD)/%.o: %.c $(wildcard libappuser/*.h) Makefile
 	@mkdir -p $(dir $@)
