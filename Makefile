@@ -8,10 +8,34 @@
 #   make install    DESTDIR=... PREFIX=... (default PREFIX=/usr)
 #   make uninstall  the same; disables the PAM profile first (NSSWITCH=1:
 #                   also takes appuser off nsswitch.conf)
+#
+# For contributors (HACKING.md):
+#   make check SANITIZE=1   the same suite built with ASan+UBSan, in build-san/
+#   make fuzz               libFuzzer targets, FUZZ_SECONDS (60) each
+#   make analyze            gcc -fanalyzer and cppcheck, zero findings
+#   make coverage           line and branch coverage per directory (gcovr)
+#   WERROR=1                turn warnings into errors (CI sets it)
+# CPPFLAGS, CFLAGS and LDFLAGS from the command line or environment are used.
 
 CC	?= cc
 PKG_CONFIG ?= pkg-config
+
+# One build directory per kind of build, so objects never mix: a sanitized
+# or instrumented object must not end up in a module that is installed.
+SANITIZE ?= 0
+COVERAGE ?= 0
+WERROR	?= 0
+ifeq ($(SANITIZE),1)
+BUILD	:= build-san
+SANFLAGS := -fsanitize=address,undefined -fno-sanitize-recover=all \
+	-fno-omit-frame-pointer
+else ifeq ($(COVERAGE),1)
+BUILD	:= build-cov
+SANFLAGS := --coverage -DAPPUSER_COVERAGE
+else
 BUILD	:= build
+SANFLAGS :=
+endif
 
 PREFIX	?= /usr
 SYSCONFDIR ?= /etc
@@ -28,14 +52,24 @@ DEB_BUILD_DEPS := build-essential pkg-config libpam0g-dev libsodium-dev \
 DEB_TEST_DEPS := libpam-wrapper libpamtest0-dev libnss-wrapper pamtester \
 	openssh-server openssh-client sudo sshpass tdb-tools man-db \
 	valgrind util-linux procps passwd python3 iproute2
-DEB_DEPS := $(DEB_BUILD_DEPS) $(DEB_TEST_DEPS)
+# make fuzz (clang's libFuzzer), make analyze, make coverage
+DEB_DEV_DEPS := clang libclang-rt-dev cppcheck gcovr
+DEB_DEPS := $(DEB_BUILD_DEPS) $(DEB_TEST_DEPS) $(DEB_DEV_DEPS)
 
-WARN	:= -Wall -Wextra -Werror -Wshadow -Wformat=2 -Wmissing-prototypes \
-	-Wstrict-prototypes -Wvla
-HARDEN	:= -fstack-protector-strong -D_FORTIFY_SOURCE=2 -fPIC
+WARN	:= -Wall -Wextra -Wshadow -Wformat=2 -Wmissing-prototypes \
+	-Wstrict-prototypes -Wvla $(if $(filter 1,$(WERROR)),-Werror)
+# _FORTIFY_SOURCE needs optimisation; the coverage build has none.
+HARDEN	:= -fstack-protector-strong -fPIC \
+	$(if $(filter 1,$(COVERAGE)),,-D_FORTIFY_SOURCE=2)
+ifeq ($(COVERAGE),1)
+CFLAGS	?= -O0 -g
+else
 CFLAGS	?= -O2 -g
-override CFLAGS += -std=c11 -D_GNU_SOURCE $(WARN) $(HARDEN) -Ilibappuser
-LDHARDEN := -Wl,-z,relro,-z,now -Wl,--as-needed
+endif
+override CFLAGS += -std=c11 -D_GNU_SOURCE $(WARN) $(HARDEN) -Ilibappuser \
+	$(SANFLAGS)
+LDFLAGS	?=
+LDHARDEN := -Wl,-z,relro,-z,now -Wl,--as-needed $(SANFLAGS) $(LDFLAGS)
 
 pc_cflags = $(shell $(PKG_CONFIG) --cflags $(1) 2>/dev/null)
 pc_libs = $(shell $(PKG_CONFIG) --libs $(1) 2>/dev/null)
@@ -64,12 +98,13 @@ LIBCORE	:= $(BUILD)/libappuser.a
 
 TARGETS := $(CLI) $(if $(PAM_SRC),$(PAMMOD)) $(if $(NSS_SRC),$(NSSMOD))
 
-.PHONY: all check test-bins bench bench-bins demo deps install uninstall clean
+.PHONY: all check test-bins bench bench-bins demo deps install uninstall clean \
+	fuzz fuzz-bins analyze coverage
 all: $(TARGETS)
 
 $(BUILD)/%.o: %.c $(wildcard libappuser/*.h) Makefile
 	@mkdir -p $(dir $@)
-	$(CC) $(CFLAGS) -MMD -MP -c -o $@ $<
+	$(CC) $(CPPFLAGS) $(CFLAGS) -MMD -MP -c -o $@ $<
 
 $(LIBCORE): $(CORE_OBJ)
 	@mkdir -p $(dir $@)
@@ -99,7 +134,7 @@ $(NSSMOD): $(NSS_OBJ) $(LIBCORE) nss_appuser/nss_appuser.map
 # Unit tests link the core archive; module tests load the built modules.
 $(BUILD)/tests/%: tests/%.c $(LIBCORE) $(wildcard tests/*.h)
 	@mkdir -p $(dir $@)
-	$(CC) $(CFLAGS) -Itests $(LDHARDEN) -o $@ $< $(LIBCORE) \
+	$(CC) $(CPPFLAGS) $(CFLAGS) -Itests $(LDHARDEN) -o $@ $< $(LIBCORE) \
 		$(call pc_libs,cmocka jansson) \
 		$(if $(findstring pam,$*),-lpamtest -lpam -lpam_misc) \
 		$(CORE_LIBS) -ldl
@@ -107,16 +142,115 @@ $(BUILD)/tests/%: tests/%.c $(LIBCORE) $(wildcard tests/*.h)
 test-bins: $(TARGETS) $(TEST_BIN)
 
 check: test-bins
-	@sh tests/run.sh
+	@APPUSER_BUILD=$(BUILD) APPUSER_SANITIZE=$(SANITIZE) sh tests/run.sh
 
 $(BUILD)/bench/%: bench/%.c $(LIBCORE) $(TARGETS)
 	@mkdir -p $(dir $@)
-	$(CC) $(CFLAGS) $(LDHARDEN) -o $@ $< $(LIBCORE) -lpam -lcrypt $(CORE_LIBS) -ldl
+	$(CC) $(CPPFLAGS) $(CFLAGS) $(LDHARDEN) -o $@ $< $(LIBCORE) -lpam -lcrypt $(CORE_LIBS) -ldl
 
 bench-bins: $(TARGETS) $(BENCH_BIN)
 
 bench: bench-bins
 	@sh bench/run.sh
+
+# --- fuzzing (HACKING.md) ---------------------------------------------------
+# libFuzzer from Debian's clang, every target with ASan and UBSan.  Objects
+# are built again with clang into build-fuzz/, apart from every other build.
+FUZZ_CC	?= clang
+FUZZ_SECONDS ?= 60
+FUZZ_BUILD := build-fuzz
+FUZZ_SAN := -fsanitize=address,undefined -fno-sanitize-recover=all \
+	-fno-omit-frame-pointer
+FUZZ_CFLAGS := -g -O1 -std=c11 -D_GNU_SOURCE -Ilibappuser -Iadmin \
+	-Ipam_appuser $(call pc_cflags,$(CORE_PKGS) jansson) $(CPPFLAGS)
+# One target per parser of untrusted or on-disk bytes: tests/fuzz/fuzz_NAME.c
+# with seeds in tests/fuzz/corpus/NAME/.
+FUZZ_TARGETS := token record_user record_token record_meta names import \
+	pam_options
+# Slot for the NSS module's on-disk file reader (the snapshot format being
+# replaced): add its target here, e.g. FUZZ_TARGETS += nss_snapshot, with
+# tests/fuzz/fuzz_nss_snapshot.c driving the NSS entry points (by name, by
+# uid, enumeration, group, initgroups) on a mutated file, plus its
+# FUZZ_OBJS_nss_snapshot line below.
+FUZZ_BINS := $(FUZZ_TARGETS:%=$(FUZZ_BUILD)/fuzz_%)
+FUZZ_CORE := $(CORE_SRC:%.c=$(FUZZ_BUILD)/%.o)
+# Extra objects per target: import links the CLI (its main() renamed).
+FUZZ_OBJS_import := $(filter-out $(FUZZ_BUILD)/admin/main.o, \
+	$(ADMIN_SRC:%.c=$(FUZZ_BUILD)/%.o)) $(FUZZ_BUILD)/admin/main-nomain.o
+FUZZ_LIBS_import := $(call pc_libs,jansson)
+FUZZ_OBJS_pam_options := $(FUZZ_BUILD)/pam_appuser/options.o
+# kept between runs (make would otherwise delete them as intermediates)
+.SECONDARY: $(FUZZ_CORE) $(foreach t,$(FUZZ_TARGETS),$(FUZZ_OBJS_$(t)))
+
+$(FUZZ_BUILD)/%.o: %.c $(wildcard libappuser/*.h) Makefile
+	@mkdir -p $(dir $@)
+	$(FUZZ_CC) $(FUZZ_CFLAGS) $(FUZZ_SAN) -fsanitize=fuzzer-no-link -c -o $@ $<
+
+$(FUZZ_BUILD)/admin/main-nomain.o: admin/main.c admin/cli.h Makefile
+	@mkdir -p $(dir $@)
+	$(FUZZ_CC) $(FUZZ_CFLAGS) $(FUZZ_SAN) -fsanitize=fuzzer-no-link \
+		-Dmain=appuser_cli_main -c -o $@ $<
+
+.SECONDEXPANSION:
+$(FUZZ_BUILD)/fuzz_%: tests/fuzz/fuzz_%.c tests/fuzz/fuzz.h $(FUZZ_CORE) \
+		$$(FUZZ_OBJS_$$*)
+	@mkdir -p $(dir $@)
+	$(FUZZ_CC) $(FUZZ_CFLAGS) $(FUZZ_SAN) -fsanitize=fuzzer -o $@ $< \
+		$(FUZZ_OBJS_$*) $(FUZZ_CORE) $(FUZZ_LIBS_$*) $(CORE_LIBS) $(LDFLAGS)
+
+fuzz-bins: $(FUZZ_BINS)
+
+fuzz: fuzz-bins
+	@sh tests/fuzz/run.sh $(FUZZ_BUILD) $(FUZZ_SECONDS) $(FUZZ_TARGETS)
+
+# --- static analysis (HACKING.md) --------------------------------------------
+# gcc -fanalyzer on every C file (one stamp per file, so -j2 helps) and
+# cppcheck on the same tree; any finding fails.  A false positive is
+# silenced only where it occurs, with the reason next to it.  cppcheck's
+# variableScope is not checked: STYLE.md declares variables at the top of a
+# function on purpose.
+ANALYZE_CC ?= gcc
+ANALYZE_DIR := build-analyze
+ANALYZE_SRC := $(CORE_SRC) $(ADMIN_SRC) $(PAM_SRC) $(NSS_SRC) $(TEST_SRC) \
+	$(BENCH_SRC) $(sort $(wildcard tests/fuzz/*.c))
+ANALYZE_STAMPS := $(ANALYZE_SRC:%.c=$(ANALYZE_DIR)/%.ok)
+CPPCHECK_FLAGS := -q --std=c11 -D_GNU_SOURCE -D__GNUC__ --inline-suppr \
+	--enable=warning,style,performance,portability \
+	--suppress=variableScope --error-exitcode=1 \
+	-Ilibappuser -Iadmin -Ipam_appuser -Itests
+
+$(ANALYZE_DIR)/%.ok: %.c $(wildcard libappuser/*.h admin/*.h pam_appuser/*.h \
+		nss_appuser/*.h tests/*.h tests/fuzz/*.h) Makefile
+	@mkdir -p $(dir $@)
+	$(ANALYZE_CC) -fanalyzer -Werror -O2 -std=c11 -D_GNU_SOURCE $(WARN) \
+		-Ilibappuser -Iadmin -Ipam_appuser -Itests \
+		$(call pc_cflags,$(CORE_PKGS) jansson cmocka) $(CPPFLAGS) \
+		-c -o /dev/null $<
+	@touch $@
+
+analyze: $(ANALYZE_STAMPS)
+	cppcheck $(CPPCHECK_FLAGS) libappuser admin pam_appuser nss_appuser \
+		tests bench
+	@echo "analyze: gcc -fanalyzer ($(words $(ANALYZE_SRC)) files) and cppcheck: no findings"
+
+# --- coverage (HACKING.md) ---------------------------------------------------
+# The whole suite on a --coverage build in build-cov/, then gcovr: line and
+# branch coverage per directory, and per file in build-cov/coverage.txt.
+coverage:
+	@$(MAKE) --no-print-directory COVERAGE=1 test-bins
+	@find build-cov -name '*.gcda' -delete
+	@# Programs that run as nobody must be able to add their counts: have
+	@# root create every .gcda file now (the CLI and both modules, loaded
+	@# once), then open them to everyone.
+	@build-cov/appuser --version >/dev/null
+	@python3 -c 'import ctypes, sys; [ctypes.CDLL(m) for m in sys.argv[1:]]' \
+		$(CURDIR)/build-cov/pam_appuser.so \
+		$(CURDIR)/build-cov/libnss_appuser.so.2
+	@chmod -R a+rwX build-cov
+	-@APPUSER_BUILD=build-cov APPUSER_COVERAGE=1 sh tests/run.sh \
+		>build-cov/tests.log 2>&1; \
+		tail -1 build-cov/tests.log
+	@sh tests/coverage.sh build-cov
 
 # root on a fresh Debian 12: installs what it needs, builds, then runs the
 # whole lifecycle against the real sshd and sudo in a private namespace.
@@ -167,6 +301,6 @@ uninstall:
 	rm -rf $(DESTDIR)$(DOCDIR)
 
 clean:
-	rm -rf $(BUILD)
+	rm -rf build build-san build-cov build-fuzz build-analyze
 
 -include $(shell find $(BUILD) -name '*.d' 2>/dev/null)

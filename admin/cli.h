@@ -181,6 +181,17 @@ int cli_check_user(struct cli *c, const char *where, const struct user *u);
 int cli_add_error(struct cli *c, struct store *st, int r, const char *where,
     const struct user *u);
 
+/*
+ * One line of an import file (admin/cmd_import.c): a JSON object with the
+ * user's fields, validated as create validates them.  Errors name src and
+ * line.  *objp is set whenever the line was JSON, also on an error, and
+ * owns the strings of *u: the caller json_decref()s it.  Returns an exit
+ * status.  (A function of its own so that tests/fuzz can call it.)
+ */
+struct json_t;
+int import_parse_line(struct cli *c, const char *src, size_t line,
+    const char *s, size_t len, struct json_t **objp, struct user *u);
+
 /* Command functions. */
 int cmd_create(struct cli *, int, char **);
 int cmd_delete(struct cli *, int, char **);

@@ -51,9 +51,17 @@ is_blank(const char *s, size_t len)
 	return true;
 }
 
+/* Where a line comes from, for its errors. */
+struct line_ctx {
+	struct cli	*c;
+	const char	*src;
+	size_t		 line;
+};
+
 /* A string member (or null: absent); *sp points into the object. */
 static int
-get_str(struct import *im, const char *key, json_t *v, const char **sp)
+get_str(const struct line_ctx *im, const char *key, json_t *v,
+    const char **sp)
 {
 	if (json_is_null(v))
 		return EXIT_OK;
@@ -68,22 +76,23 @@ get_str(struct import *im, const char *key, json_t *v, const char **sp)
 }
 
 static int
-set_field(struct import *im, struct rec *rec, const char *key, json_t *v)
+set_field(const struct line_ctx *im, struct user *u, const char *key,
+    json_t *v)
 {
 	json_int_t id;
 
 	if (strcmp(key, "name") == 0)
-		return get_str(im, key, v, &rec->u.name);
+		return get_str(im, key, v, &u->name);
 	if (strcmp(key, "description") == 0)
-		return get_str(im, key, v, &rec->u.description);
+		return get_str(im, key, v, &u->description);
 	if (strcmp(key, "home") == 0)
-		return get_str(im, key, v, &rec->u.home);
+		return get_str(im, key, v, &u->home);
 	if (strcmp(key, "shell") == 0)
-		return get_str(im, key, v, &rec->u.shell);
+		return get_str(im, key, v, &u->shell);
 	if (strcmp(key, "admin") == 0) {
 		if (!json_is_boolean(v) && !json_is_null(v))
 			goto type;
-		rec->u.admin = json_is_true(v);
+		u->admin = json_is_true(v);
 		return EXIT_OK;
 	}
 	if (strcmp(key, "uid") == 0) {
@@ -96,7 +105,7 @@ set_field(struct import *im, struct rec *rec, const char *key, json_t *v)
 			    im->line);
 			return EXIT_ERROR;
 		}
-		rec->u.uid = (uint32_t)id;
+		u->uid = (uint32_t)id;
 		return EXIT_OK;
 	}
 	cli_err(im->c, "%s: line %zu: unknown field '%s' (known: name, "
@@ -108,39 +117,47 @@ set_field(struct import *im, struct rec *rec, const char *key, json_t *v)
 	return EXIT_ERROR;
 }
 
-static int
-parse_line(struct import *im, const char *s, size_t len, struct rec *rec)
+int
+import_parse_line(struct cli *c, const char *src, size_t line,
+    const char *s, size_t len, json_t **objp, struct user *u)
 {
+	const struct line_ctx im = { c, src, line };
 	json_error_t jerr;
 	const char *key;
 	char where[64];
 	json_t *v;
 	int r;
 
-	memset(rec, 0, sizeof(*rec));
-	rec->line = im->line;
-	if ((rec->obj = json_loadb(s, len, JSON_REJECT_DUPLICATES, &jerr)) ==
+	memset(u, 0, sizeof(*u));
+	if ((*objp = json_loadb(s, len, JSON_REJECT_DUPLICATES, &jerr)) ==
 	    NULL) {
-		cli_err(im->c, "%s: line %zu: not valid JSON: %s (column %d)",
-		    im->src, im->line, jerr.text, jerr.column);
+		cli_err(c, "%s: line %zu: not valid JSON: %s (column %d)",
+		    src, line, jerr.text, jerr.column);
 		return EXIT_ERROR;
 	}
-	if (!json_is_object(rec->obj)) {
-		cli_err(im->c, "%s: line %zu: not a JSON object", im->src,
-		    im->line);
+	if (!json_is_object(*objp)) {
+		cli_err(c, "%s: line %zu: not a JSON object", src, line);
 		return EXIT_ERROR;
 	}
-	json_object_foreach(rec->obj, key, v)
-		if ((r = set_field(im, rec, key, v)) != EXIT_OK)
+	json_object_foreach(*objp, key, v)
+		if ((r = set_field(&im, u, key, v)) != EXIT_OK)
 			return r;
-	if (rec->u.name == NULL) {
-		cli_err(im->c, "%s: line %zu: missing field 'name'", im->src,
-		    im->line);
+	if (u->name == NULL) {
+		cli_err(c, "%s: line %zu: missing field 'name'", src, line);
 		return EXIT_ERROR;
 	}
 	snprintf(where, sizeof(where), "%s: line %zu: ",
-	    strlen(im->src) < 32 ? im->src : "...", im->line);
-	return cli_check_user(im->c, where, &rec->u);
+	    strlen(src) < 32 ? src : "...", line);
+	return cli_check_user(c, where, u);
+}
+
+static int
+parse_line(struct import *im, const char *s, size_t len, struct rec *rec)
+{
+	memset(rec, 0, sizeof(*rec));
+	rec->line = im->line;
+	return import_parse_line(im->c, im->src, im->line, s, len, &rec->obj,
+	    &rec->u);
 }
 
 static void

@@ -406,7 +406,8 @@ cmd_token_list(struct cli *c, int argc, char **argv)
 		r = cli_store_err(c, tv.err != 0 ? tv.err : r, "cannot read "
 		    "the tokens in %s", c->store_dir);
 	else {
-		qsort(tv.v, tv.n, sizeof(*tv.v), cmp_token);
+		if (tv.n > 1)	/* qsort(NULL, 0) is undefined */
+			qsort(tv.v, tv.n, sizeof(*tv.v), cmp_token);
 		r = print_tokens(c, &tv);
 	}
 	token_vec_free(&tv);

@@ -329,7 +329,8 @@ cmd_list(struct cli *c, int argc, char **argv)
 			goto out;
 		}
 	}
-	qsort(uv.v, uv.n, sizeof(*uv.v), cmp_uid);
+	if (uv.n > 1)	/* qsort(NULL, 0) is undefined */
+		qsort(uv.v, uv.n, sizeof(*uv.v), cmp_uid);
 	r = print_users(c, &uv);
  out:
 	user_vec_free(&uv);

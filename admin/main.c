@@ -149,9 +149,9 @@ find_command(const char *group, const char *name)
 	size_t i;
 
 	for (i = 0; i < NCOMMANDS; i++) {
-		if ((group == NULL) != (commands[i].group == NULL))
-			continue;
-		if (group != NULL && strcmp(group, commands[i].group) != 0)
+		if (group == NULL ? commands[i].group != NULL :
+		    commands[i].group == NULL ||
+		    strcmp(group, commands[i].group) != 0)
 			continue;
 		if (strcmp(name, commands[i].name) == 0)
 			return &commands[i];

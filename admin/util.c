@@ -323,7 +323,7 @@ sanitize(const char *s, char *buf, size_t buflen)
 {
 	size_t i;
 
-	for (i = 0; s[i] != '\0' && i < buflen - 1; i++)
+	for (i = 0; i < buflen - 1 && s[i] != '\0'; i++)
 		buf[i] = (s[i] >= 'a' && s[i] <= 'z') ||
 		    (s[i] >= 'A' && s[i] <= 'Z') ||
 		    (s[i] >= '0' && s[i] <= '9') ||

@@ -367,7 +367,8 @@ glibc(size_t nusers, int nlocal, char **local)
 
 	for (k = 0; k < nlocal; k++) {
 		local_name = local[k];
-		if ((local_missing = local_name[0] == '!'))
+		local_missing = local_name[0] == '!';
+		if (local_missing)
 			local_name++;
 		t0 = now_ns();
 		op_glibc_local(0);

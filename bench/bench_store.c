@@ -164,8 +164,8 @@ verify(const char *dir, struct store *st, long n)
 		die("open auth", r);
 	t0 = now_s();
 	for (i = 0; i < N_TOKENS; i++)
-		if ((r = store_verify(st, names[i], toks[i], TOKEN_LEN, "sshd",
-		    NULL, time(NULL), NULL)) != VERIFY_OK)
+		if (store_verify(st, names[i], toks[i], TOKEN_LEN, "sshd",
+		    NULL, time(NULL), NULL) != VERIFY_OK)
 			die("verify", APPUSER_ERR_DENIED);
 	row("store_verify (STORE_AUTH handle)", now_s() - t0, N_TOKENS);
 	t0 = now_s();

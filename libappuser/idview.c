@@ -376,7 +376,7 @@ refresh_full(struct idview *v)
 	struct stat st;
 	struct snap *s = NULL;
 	uint64_t c;
-	int r = APPUSER_ERR_INTERNAL;
+	int r;
 
 	if (clock_gettime(CLOCK_MONOTONIC_COARSE, &now) != 0)
 		now.tv_sec = now.tv_nsec = 0;	/* never "recent" */
@@ -384,7 +384,8 @@ refresh_full(struct idview *v)
 	c = v->gen != NULL ? gen_load(v) : 0;
 	if (lstat(v->path, &st) == -1)
 		return open_errno(errno);
-	if (st.st_dev != v->cur->dev || st.st_ino != v->cur->ino) {
+	if (v->cur == NULL || st.st_dev != v->cur->dev ||
+	    st.st_ino != v->cur->ino) {
 		idv_enter();
 		if ((r = snap_get(v->path, &s)) == 0) {
 			snap_put(v->cur);

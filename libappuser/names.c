@@ -102,10 +102,9 @@ bool
 path_is_valid(const char *s)
 {
 	const unsigned char *p = (const unsigned char *)s;
-	size_t len;
 
 	if (s == NULL || s[0] != '/' ||
-	    (len = strnlen(s, APPUSER_PATH_MAX + 1)) > APPUSER_PATH_MAX)
+	    strnlen(s, APPUSER_PATH_MAX + 1) > APPUSER_PATH_MAX)
 		return false;
 	for (; *p != '\0'; p++)
 		if (*p < 0x20 || *p == 0x7f || *p == ':')
@@ -373,6 +372,15 @@ scope_name_valid(const char *s, size_t len)
 	return true;
 }
 
+/*
+ * gcc -fanalyzer (12) loses the strndup()s stored in v[] and reports a
+ * leak: strv_free(v) at out: frees every entry (v is calloc'd one longer
+ * than it can fill, so it stays NULL-terminated).
+ */
+#ifndef __clang__	/* a gcc-only warning */
+#pragma GCC diagnostic push
+#pragma GCC diagnostic ignored "-Wanalyzer-malloc-leak"
+#endif
 int
 parse_scope_list(const char *s, char ***scopep, size_t *np)
 {
@@ -423,6 +431,9 @@ parse_scope_list(const char *s, char ***scopep, size_t *np)
 	strv_free(v);
 	return r;
 }
+#ifndef __clang__
+#pragma GCC diagnostic pop
+#endif
 
 void
 strv_free(char **v)
@@ -542,9 +553,11 @@ format_time_human(int64_t t, int64_t now, char *buf, size_t buflen)
 		snprintf(buf, buflen, "just now");
 		return;
 	}
-	for (i = 0; i < sizeof(units) / sizeof(units[0]); i++)
-		if ((v = mag / units[i].secs) >= 1)
+	/* the last unit (seconds) always fits: mag >= 5 */
+	for (i = 0; i + 1 < sizeof(units) / sizeof(units[0]); i++)
+		if (mag >= units[i].secs)
 			break;
+	v = mag / units[i].secs;
 	snprintf(buf, buflen, "%s%llu %s%s%s", future ? "in " : "",
 	    (unsigned long long)v, units[i].name, v == 1 ? "" : "s",
 	    future ? "" : " ago");

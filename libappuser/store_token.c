@@ -146,7 +146,7 @@ list_fetch(struct store *st, const char *user, TDB_DATA *dp)
 	r = db_fetch(st, &k, dp);
 	if (r != APPUSER_ERR_NOT_FOUND)
 		return r;
-	if ((r = key_user(&k, KEY_USER, user)) != 0 || !db_exists(st, &k))
+	if (key_user(&k, KEY_USER, user) != 0 || !db_exists(st, &k))
 		return APPUSER_ERR_NOT_FOUND;
 	dp->dptr = NULL;
 	dp->dsize = 0;

@@ -29,9 +29,8 @@ static int
 name_taken(struct store *st, const char *name)
 {
 	struct key k;
-	int r;
 
-	if ((r = key_user(&k, KEY_USER, name)) != 0)
+	if (key_user(&k, KEY_USER, name) != 0)
 		return APPUSER_ERR_INVALID;
 	if (db_exists(st, &k) || strcmp(name, st->meta.admin_group) == 0)
 		return APPUSER_ERR_EXISTS;

@@ -83,7 +83,7 @@ log_str(const char *s, char *buf, size_t buflen)
 		snprintf(buf, buflen, "-");
 		return buf;
 	}
-	for (i = 0; s[i] != '\0' && i < buflen - 1; i++) {
+	for (i = 0; i < buflen - 1 && s[i] != '\0'; i++) {
 		unsigned char ch = (unsigned char)s[i];
 
 		buf[i] = (ch > 0x20 && ch < 0x7f) ? (char)ch : '?';

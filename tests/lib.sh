@@ -4,7 +4,21 @@
 #   expect_rc RC "name" COMMAND... (ok if COMMAND exits with RC)
 # and finish with `done_testing`.
 TOP=$(cd "$(dirname "$0")" && while [ ! -f Makefile ] && [ "$PWD" != / ]; do cd ..; done; pwd)
-APPUSER="$TOP/build/appuser"
+# the build directory under test: build/, or build-san/ for make check
+# SANITIZE=1 (the Makefile exports APPUSER_BUILD and APPUSER_SANITIZE)
+B="$TOP/${APPUSER_BUILD:-build}"
+APPUSER="$B/appuser"
+# a sanitized build: true under make check SANITIZE=1
+sanitized() { [ "${APPUSER_SANITIZE:-0}" = 1 ]; }
+# build-san/ or build-cov/ under test: make install still ships build/
+other_build() { [ "${APPUSER_BUILD:-build}" != build ]; }
+# make coverage: gcov's runtime in every binary and module
+coverage_build() { [ "${APPUSER_COVERAGE:-0}" = 1 ]; }
+# A program not built with ASan (getent, pamtester) that loads a module of a
+# sanitized build needs the ASan runtime first in its library list:
+# LD_PRELOAD="$SAN_PRELOAD".  Empty for a plain build.
+SAN_PRELOAD=
+sanitized && SAN_PRELOAD=$(${CC:-cc} -print-file-name=libasan.so)
 _n=0 _failed=0
 ok() { _n=$((_n + 1)); echo "ok $_n - $1"; }
 not_ok() { _n=$((_n + 1)); _failed=$((_failed + 1)); echo "not ok $_n - $1"; [ -n "$2" ] && echo "$2" | sed 's/^/#   /'; return 0; }

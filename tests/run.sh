@@ -1,5 +1,6 @@
 #!/bin/sh
-# Runs every test program (build/tests/test_*) and script (tests/t_*.sh,
+# Runs every test program (build/tests/test_*, or $APPUSER_BUILD/tests/ as
+# make check SANITIZE=1 sets it) and script (tests/t_*.sh,
 # tests/e2e/t_*.sh), each speaking TAP (cmocka via CMOCKA_MESSAGE_OUTPUT=TAP),
 # and ends with one summary line: "N passed, N failed, N skipped".
 # A program that crashes or exits non-zero without reporting a failure counts
@@ -9,9 +10,17 @@ pass=0 fail=0 skip=0 failed_names=""
 log=$(mktemp) || exit 2
 trap 'rm -f "$log"' EXIT
 export CMOCKA_MESSAGE_OUTPUT=TAP
-for t in build/tests/test_* tests/t_*.sh tests/e2e/t_*.sh; do
+APPUSER_BUILD=${APPUSER_BUILD:-build}
+export APPUSER_BUILD
+# test_nss takes the module from here (default build/libnss_appuser.so.2)
+[ -n "$NSS_APPUSER_SO" ] || NSS_APPUSER_SO=$PWD/$APPUSER_BUILD/libnss_appuser.so.2
+export NSS_APPUSER_SO
+# make check SANITIZE=1: where UBSan found it, not only what
+[ "${APPUSER_SANITIZE:-0}" = 1 ] &&
+    export UBSAN_OPTIONS="${UBSAN_OPTIONS:+$UBSAN_OPTIONS:}print_stacktrace=1"
+for t in "$APPUSER_BUILD"/tests/test_* tests/t_*.sh tests/e2e/t_*.sh; do
 	[ -e "$t" ] || continue
-	case "$t" in *.d|*.o) continue;; esac
+	case "$t" in *.d|*.o|*.gcno|*.gcda) continue;; esac
 	[ -n "$1" ] && case "$t" in *"$1"*) ;; *) continue;; esac
 	echo "# --- $t"
 	case "$t" in

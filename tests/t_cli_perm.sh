@@ -17,6 +17,10 @@ fi
 T=$(mktemp -d) || exit 2
 trap 'rm -rf "$T"' EXIT
 chmod 755 "$T"
+# nobody runs the CLI: a copy in $T, since the checkout may be in a
+# directory that nobody cannot enter (/root/appuser)
+cp "$APPUSER" "$T/appuser" && chmod 0755 "$T/appuser" || exit 2
+APPUSER=$T/appuser
 S=$T/store
 au() { "$APPUSER" --store "$S" "$@"; }
 asnobody() { setpriv --reuid=65534 --regid=65534 --clear-groups "$@"; }

@@ -16,7 +16,7 @@ if ! command -v unshare >/dev/null || ! unshare -m true 2>/dev/null; then
 	done_testing
 	exit 0
 fi
-SO="$TOP/build/libnss_appuser.so.2"
+SO="$B/libnss_appuser.so.2"
 for f in "$SO" "$APPUSER"; do
 	if [ ! -f "$f" ]; then
 		not_ok "built: $f" "run make first"

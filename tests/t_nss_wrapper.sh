@@ -4,7 +4,7 @@
 # and no change to the host.  The store is built and changed with the CLI.
 . "$(dirname "$0")/lib.sh"
 
-SO="$TOP/build/libnss_appuser.so.2"
+SO="$B/libnss_appuser.so.2"
 WRAP=
 for d in /usr/lib/x86_64-linux-gnu /usr/lib/$(cc -print-multiarch 2>/dev/null) \
     /usr/lib64 /usr/lib; do
@@ -33,7 +33,10 @@ printf 'root:x:0:\nlocal1:x:1000:\n' >"$T/group"
 
 au() { "$APPUSER" --store "$STORE" "$@" >/dev/null; }
 nw() {
-	env LD_PRELOAD="$WRAP" NSS_WRAPPER_PASSWD="$T/passwd" \
+	# sanitized build: the ASan runtime first; getent's leaks are not ours
+	env LD_PRELOAD="${SAN_PRELOAD:+$SAN_PRELOAD }$WRAP" \
+	    ASAN_OPTIONS="${ASAN_OPTIONS:+$ASAN_OPTIONS:}detect_leaks=0" \
+	    NSS_WRAPPER_PASSWD="$T/passwd" \
 	    NSS_WRAPPER_GROUP="$T/group" NSS_WRAPPER_MODULE_SO_PATH="$SO" \
 	    NSS_WRAPPER_MODULE_FN_PREFIX=appuser APPUSER_STORE="$STORE" "$@"
 }

@@ -16,7 +16,7 @@ if [ "$1" != --inner ]; then
 		    why="missing $c (make deps)"
 	done
 	[ -n "$why" ] || [ -x "$APPUSER" ] || why="build/appuser not built"
-	[ -n "$why" ] || [ -f "$TOP/build/pam_appuser.so" ] ||
+	[ -n "$why" ] || [ -f "$B/pam_appuser.so" ] ||
 	    why="build/pam_appuser.so not built"
 	[ -n "$why" ] || grep -qw overlay /proc/filesystems ||
 	    why="kernel has no overlayfs"
@@ -34,6 +34,12 @@ fi
 
 # --- inside the private mount namespace -------------------------------------
 W=$2
+if [ -n "$SAN_PRELOAD" ]; then
+	# sanitized build: pamtester loads an ASan module, so every program
+	# here gets the ASan runtime first; pamtester's leaks are not ours
+	export LD_PRELOAD="$SAN_PRELOAD"
+	export ASAN_OPTIONS="${ASAN_OPTIONS:+$ASAN_OPTIONS:}detect_leaks=0"
+fi
 die() { echo "not ok - setup: $*"; echo "1..$((_n + 1))"; exit 1; }
 [ "$(readlink /proc/self/ns/mnt)" != "$(readlink /proc/1/ns/mnt)" ] ||
     die "not in a private mount namespace"
@@ -68,7 +74,11 @@ mount --bind "$W/pam.d" /etc/pam.d || die "bind /etc/pam.d"
 [ ! -e /etc/pam.d/common-auth ] || die "/etc/pam.d is not ours"
 
 S=$W/store
-MOD=$TOP/build/pam_appuser.so
+# pamtester runs as nobody below: the module must be where nobody can read
+# it, and the checkout may be in a directory nobody cannot enter
+cp "$B/pam_appuser.so" "$W/pam_appuser.so" && chmod 0644 "$W/pam_appuser.so" ||
+    die "copy the module to $W"
+MOD=$W/pam_appuser.so
 au() { "$APPUSER" --store "$S" "$@"; }
 cat >/etc/pam.d/t-appuser <<EOF
 auth     required   $MOD store=$S

@@ -140,7 +140,7 @@ static void
 test_lookup(void **state)
 {
 	struct fx *f = *state;
-	struct got g;
+	struct got g = { .calls = 0 };
 	const struct meta *m = idview_meta(f->v);
 
 	memset(&g, 0, sizeof(g));
@@ -169,7 +169,7 @@ static void
 test_not_found(void **state)
 {
 	struct fx *f = *state;
-	struct got g;
+	struct got g = { .calls = 0 };
 
 	memset(&g, 0, sizeof(g));
 	assert_int_equal(idview_user_by_name(f->v, "nosuch", grab, &g),
@@ -252,7 +252,7 @@ test_cursor_pins(void **state)
 	struct store *st = NULL;
 	struct user in = { .name = "newbie" };
 	struct seen s, after;
-	struct got g;
+	struct got g = { .calls = 0 };
 	int i;
 
 	memset(&s, 0, sizeof(s));
@@ -295,7 +295,7 @@ test_shared_and_close(void **state)
 	struct idview_cursor c = IDVIEW_CURSOR_INIT, never = IDVIEW_CURSOR_INIT;
 	struct idview *v2 = NULL;
 	struct seen s;
-	struct got g;
+	struct got g = { .calls = 0 };
 
 	assert_int_equal(idview_open(f->dir, &v2), 0);
 	memset(&s, 0, sizeof(s));
@@ -375,7 +375,7 @@ static double
 wait_for(struct idview *v, const char *name, bool want, double limit)
 {
 	double t0 = now_sec();
-	struct got g;
+	struct got g = { .calls = 0 };
 	int r;
 
 	for (;;) {
@@ -396,7 +396,7 @@ static void
 test_refresh_missing(void **state)
 {
 	struct fx *f = *state;
-	struct got g;
+	struct got g = { .calls = 0 };
 	double t0, t;
 	int r;
 
@@ -498,7 +498,7 @@ flip_changes(struct fx *f, int mode)
 {
 	struct store *st = NULL;
 	struct user in = { .name = "flip", .description = "flipped" };
-	struct got g;
+	struct got g = { .calls = 0 };
 	int i, r;
 
 	idview_close(f->v);
@@ -627,7 +627,7 @@ probe(struct fx *f)
 {
 	struct idview *v = NULL;
 	struct seen s;
-	struct got g;
+	struct got g = { .calls = 0 };
 	char name[16];
 	int i, r;
 
@@ -732,7 +732,7 @@ test_bad_records(void **state)
 	size_t len;
 	struct idview_cursor c = IDVIEW_CURSOR_INIT;
 	struct seen s;
-	struct got g;
+	struct got g = { .calls = 0 };
 	uint32_t uid = UMIN + 4;	/* user3's */
 	int r, bad = 0;
 
@@ -848,7 +848,7 @@ test_unreadable(void **state)
 	pid = fork();
 	assert_true(pid >= 0);
 	if (pid == 0) {
-		struct got g;
+		struct got g = { .calls = 0 };
 		int a, b;
 
 		if (setgroups(0, NULL) != 0 || setresgid(65534, 65534, 65534) ||
@@ -902,7 +902,7 @@ test_fork(void **state)
 {
 	struct fx *f = *state;
 	struct store *st = NULL;
-	struct got g;
+	struct got g = { .calls = 0 };
 	pid_t pid;
 	int status, p[2];
 	char c;

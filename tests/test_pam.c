@@ -561,7 +561,7 @@ test_valid_token_full_stack(void **state)
 		OPEN(PAM_SUCCESS), CLOSE(PAM_SUCCESS),
 	};
 
-	struct logcap lc;
+	struct logcap lc = { "", -1, NULL };
 	char pfx[32];
 	FILE *f;
 
@@ -575,11 +575,11 @@ test_valid_token_full_stack(void **state)
 	assert_int_equal(cv.n_info, 0);		/* never expires: no warning */
 	assert_int_equal(cv.n_err, 0);
 	assert_int_equal(log_count(f, "accepted token apu_", "user=ci-bot",
-	    NULL), 1);
+	    (char *)NULL), 1);
 	assert_int_equal(log_count(f, "session opened for user=ci-bot", pfx,
-	    "service=appuser rhost=192.0.2.7", NULL), 1);
+	    "service=appuser rhost=192.0.2.7", (char *)NULL), 1);
 	assert_int_equal(log_count(f, "session closed for user=ci-bot", pfx,
-	    "service=appuser rhost=192.0.2.7", NULL), 1);
+	    "service=appuser rhost=192.0.2.7", (char *)NULL), 1);
 	fclose(f);
 }
 
@@ -883,6 +883,14 @@ test_store_unreadable(void **state)
 		skip();
 	fflush(NULL);
 	if ((pid = fork()) == 0) {
+		/*
+		 * Load the module while still root, as an installed module
+		 * under /usr/lib would be readable: the checkout holding it
+		 * may be in a directory nobody cannot enter (/root/appuser).
+		 * libpam's dlopen of the same path then finds it loaded.
+		 */
+		if (dlopen(g.module, RTLD_NOW | RTLD_LOCAL) == NULL)
+			_exit(101);
 		if (setgroups(0, NULL) != 0 || setresgid(NOBODY, NOBODY,
 		    NOBODY) != 0 || setresuid(NOBODY, NOBODY, NOBODY) != 0)
 			_exit(100);
@@ -1086,7 +1094,7 @@ test_prompt_option(void **state)
 static void
 test_unknown_option(void **state)
 {
-	struct logcap lc;
+	struct logcap lc = { "", -1, NULL };
 	FILE *f;
 
 	(void)state;
@@ -1096,8 +1104,8 @@ test_unknown_option(void **state)
 	f = log_stop(&lc);
 	/* one line per call naming the first offender, the rest applies */
 	assert_int_equal(log_count(f, "ignoring 2 unknown or malformed",
-	    "frobnicate=1", NULL), 1);
-	assert_int_equal(log_count(f, "ignoring", NULL), 1);
+	    "frobnicate=1", (char *)NULL), 1);
+	assert_int_equal(log_count(f, "ignoring", (char *)NULL), 1);
 	fclose(f);
 	assert_int_equal(auth_once("odd", "ci-bot", NULL, "nope"),
 	    PAM_AUTH_ERR);
@@ -1152,7 +1160,7 @@ test_logs_never_hold_the_token(void **state)
 {
 	char line[1024], bad[TOKEN_LEN + 1], pfx[32];
 	int n_accept = 0, n_refuse = 0;
-	struct logcap lc;
+	struct logcap lc = { "", -1, NULL };
 	FILE *f;
 
 	(void)state;
@@ -1201,7 +1209,7 @@ test_bookkeeping_failure_still_logs_in(void **state)
 	char c = 0, want[128];
 	struct token *t;
 	int64_t before;
-	struct logcap lc;
+	struct logcap lc = { "", -1, NULL };
 	pid_t pid;
 	FILE *f;
 
@@ -1237,7 +1245,7 @@ test_bookkeeping_failure_still_logs_in(void **state)
 	close(p[0]), close(p[1]), close(q[0]), close(q[1]);
 	snprintf(want, sizeof(want), "could not record use of token apu_%s "
 	    "for user=deploy", g.id[T_DEPLOY]);
-	assert_int_equal(log_count(f, want, "(login allowed)", NULL), 1);
+	assert_int_equal(log_count(f, want, "(login allowed)", (char *)NULL), 1);
 	fclose(f);
 	t = get_token(T_DEPLOY);
 	assert_true(t->last_used_time == before);
@@ -1336,16 +1344,17 @@ rm_entry(const char *p, const struct stat *sb, int flag, struct FTW *ftw)
 	return remove(p) == 0 ? 0 : -1;
 }
 
+/* The build directory this program sits in (build/ or build-san/). */
 static int
-find_top(char *top, size_t len, const char *argv0)
+find_build(char *top, size_t len, const char *argv0)
 {
 	char exe[PATH_MAX], *p;
 	int i;
 
 	if (realpath(strchr(argv0, '/') ? argv0 : "/proc/self/exe", exe) == NULL)
 		return -1;
-	/* build/tests/test_pam -> top */
-	for (i = 0; i < 3; i++) {
+	/* build/tests/test_pam -> build */
+	for (i = 0; i < 2; i++) {
 		if ((p = strrchr(exe, '/')) == NULL)
 			return -1;
 		*p = '\0';
@@ -1362,14 +1371,14 @@ set_paths(const char *tmp, const char *argv0)
 {
 	char top[PATH_MAX / 2];
 
-	if (find_top(top, sizeof(top), argv0) != 0 ||
+	if (find_build(top, sizeof(top), argv0) != 0 ||
 	    strlen(tmp) >= sizeof(g.tmp))
 		return -1;
 	snprintf(g.tmp, sizeof(g.tmp), "%s", tmp);
 	snprintf(g.store, sizeof(g.store), "%s/store", g.tmp);
 	snprintf(g.svcdir, sizeof(g.svcdir), "%s/services", g.tmp);
 	snprintf(g.passdb, sizeof(g.passdb), "%s/passdb", g.tmp);
-	snprintf(g.module, sizeof(g.module), "%s/build/pam_appuser.so", top);
+	snprintf(g.module, sizeof(g.module), "%s/pam_appuser.so", top);
 	return 0;
 }
 
@@ -1381,6 +1390,15 @@ parent(char **argv)
 	void *pw;
 	pid_t pid;
 
+#ifdef __SANITIZE_ADDRESS__
+	/* pam_wrapper 1.1.4 (Debian 12) dlopens libpam with RTLD_DEEPBIND,
+	 * which the ASan runtime refuses (it dies) */
+	(void)argv; (void)tmp; (void)status; (void)pw; (void)pid;
+	printf("ok 1 - test_pam # SKIP ASan build: pam_wrapper dlopens libpam "
+	    "with RTLD_DEEPBIND, which ASan refuses; t_pam_pamtester.sh runs "
+	    "the module under ASan, t_pam_valgrind.sh under valgrind\n1..1\n");
+	return 0;
+#endif
 	if ((pw = dlopen("libpam_wrapper.so", RTLD_LAZY)) == NULL) {
 		printf("1..0 # SKIP libpam_wrapper.so not installed "
 		    "(make deps)\n");
