@@ -22,10 +22,11 @@ DATADIR	?= $(PREFIX)/share
 DOCDIR	?= $(DATADIR)/doc/appuser
 
 DEB_BUILD_DEPS := build-essential pkg-config libpam0g-dev libsodium-dev \
-	libtdb-dev libcmocka-dev libjansson-dev
+	libtdb-dev libcmocka-dev libjansson-dev libcurl4-openssl-dev
 DEB_TEST_DEPS := libpam-wrapper libpamtest0-dev libnss-wrapper pamtester \
 	openssh-server openssh-client sudo sshpass tdb-tools man-db \
-	valgrind util-linux procps passwd python3 iproute2
+	valgrind util-linux procps passwd python3 iproute2 \
+	etcd-server etcd-client openssl curl
 DEB_DEPS := $(DEB_BUILD_DEPS) $(DEB_TEST_DEPS)
 
 WARN	:= -Wall -Wextra -Werror -Wshadow -Wformat=2 -Wmissing-prototypes \
@@ -46,14 +47,16 @@ PAM_SRC := $(sort $(wildcard pam_appuser/*.c))
 PAM_OBJ := $(PAM_SRC:%.c=$(BUILD)/%.o)
 NSS_SRC := $(sort $(wildcard nss_appuser/*.c))
 NSS_OBJ := $(NSS_SRC:%.c=$(BUILD)/%.o)
-TEST_SRC := $(sort $(wildcard tests/test_*.c))
+# test_etcd runs under tests/t_etcd.sh (it needs a cluster), so it is
+# built apart from the tests run.sh starts directly.
+TEST_SRC := $(filter-out tests/test_etcd.c,$(sort $(wildcard tests/test_*.c)))
 TEST_BIN := $(TEST_SRC:tests/%.c=$(BUILD)/tests/%)
 BENCH_SRC := $(sort $(wildcard bench/*.c))
 BENCH_BIN := $(BENCH_SRC:bench/%.c=$(BUILD)/bench/%)
 
 CORE_PKGS := tdb libsodium
 CORE_LIBS := $(call pc_libs,$(CORE_PKGS)) -lpthread
-override CFLAGS += $(call pc_cflags,$(CORE_PKGS) jansson cmocka)
+override CFLAGS += $(call pc_cflags,$(CORE_PKGS) jansson cmocka libcurl)
 
 CLI	:= $(BUILD)/appuser
 PAMMOD	:= $(BUILD)/pam_appuser.so
@@ -75,7 +78,7 @@ $(LIBCORE): $(CORE_OBJ)
 
 $(CLI): $(ADMIN_OBJ) $(LIBCORE)
 	$(CC) $(CFLAGS) $(LDHARDEN) -pie -o $@ $(ADMIN_OBJ) $(LIBCORE) \
-		$(call pc_libs,jansson) $(CORE_LIBS)
+		$(call pc_libs,jansson libcurl) $(CORE_LIBS)
 
 $(PAMMOD): $(PAM_OBJ) $(LIBCORE) pam_appuser/pam_appuser.map
 	$(CC) $(CFLAGS) $(LDHARDEN) -shared -Wl,-z,defs \
@@ -101,6 +104,13 @@ $(BUILD)/tests/%: tests/%.c $(LIBCORE) $(wildcard tests/*.h)
 		$(call pc_libs,cmocka jansson) \
 		$(if $(findstring pam,$*),-lpamtest -lpam -lpam_misc) \
 		$(CORE_LIBS) -ldl
+
+# admin/fleet_conf.c, tested on its own
+$(BUILD)/tests/test_fleet_conf: tests/test_fleet_conf.c $(BUILD)/admin/fleet_conf.o $(LIBCORE)
+	@mkdir -p $(dir $@)
+	$(CC) $(CFLAGS) -Itests -Iadmin $(LDHARDEN) -o $@ $< \
+		$(BUILD)/admin/fleet_conf.o $(LIBCORE) $(call pc_libs,cmocka) \
+		$(CORE_LIBS)
 
 test-bins: $(TARGETS) $(TEST_BIN)
 
