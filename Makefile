@@ -65,7 +65,8 @@ LIBCORE	:= $(BUILD)/libappuser.a
 
 TARGETS := $(CLI) $(if $(PAM_SRC),$(PAMMOD)) $(if $(NSS_SRC),$(NSSMOD))
 
-.PHONY: all check test-bins bench bench-bins demo deps install uninstall clean
+.PHONY: all check test-bins bench bench-bins demo deps etcd-service-off \
+	install uninstall clean
 all: $(TARGETS)
 
 $(BUILD)/%.o: %.c $(wildcard libappuser/*.h) Makefile
@@ -111,8 +112,15 @@ $(BUILD)/tests/test_fleet_conf: tests/test_fleet_conf.c $(BUILD)/admin/fleet_con
 	$(CC) $(CFLAGS) -Itests -Iadmin $(LDHARDEN) -o $@ $< \
 		$(BUILD)/admin/fleet_conf.o $(LIBCORE) $(call pc_libs,cmocka) \
 		$(CORE_LIBS)
+# The etcd client (network code) links libcurl: only the CLI and this
+# test, never a module.
+FLEET_OBJ := $(BUILD)/admin/etcd.o $(BUILD)/admin/fleet_conf.o
+$(BUILD)/tests/etcd/test_etcd: tests/test_etcd.c $(FLEET_OBJ) $(LIBCORE)
+	@mkdir -p $(dir $@)
+	$(CC) $(CFLAGS) -Itests -Iadmin $(LDHARDEN) -o $@ $< $(FLEET_OBJ) \
+		$(LIBCORE) $(call pc_libs,jansson libcurl) $(CORE_LIBS)
 
-test-bins: $(TARGETS) $(TEST_BIN)
+test-bins: $(TARGETS) $(TEST_BIN) $(BUILD)/tests/etcd/test_etcd
 
 check: test-bins
 	@sh tests/run.sh
@@ -141,12 +149,37 @@ deps:
 			grep -q 'install ok installed' || echo $$p; done); \
 		if [ -n "$$missing" ]; then \
 			echo "installing: $$missing"; \
+			rcd=; case " $$missing " in *" etcd-server "*) \
+				if [ ! -e /usr/sbin/policy-rc.d ]; then \
+					rcd=/usr/sbin/policy-rc.d; \
+					printf '#!/bin/sh\nexit 101\n' >$$rcd; \
+					chmod 755 $$rcd; \
+				fi;; esac; \
 			apt-get update -qq && apt-get install -y -qq $$missing; \
+			rc=$$?; [ -z "$$rcd" ] || rm -f "$$rcd"; \
+			case " $$missing " in *" etcd-server "*) \
+				$(MAKE) --no-print-directory etcd-service-off;; \
+			esac; \
+			[ $$rc = 0 ]; \
 		else echo "all build and test packages are installed"; fi; \
 	else \
 		echo "not root; run as root:"; \
 		echo "  apt-get install -y $(DEB_DEPS)"; \
 	fi
+
+# etcd-server's postinst starts and enables a single-member etcd on
+# localhost:2379 without auth (invoke-rc.d / deb-systemd-invoke, both of
+# which obey policy-rc.d, so deps installs it under a policy that says no).
+# Tests start their own members and never use it: keep it stopped and off at
+# boot.  (Masking first does not help: the postinst unmasks.)
+etcd-service-off:
+	@if [ -d /run/systemd/system ]; then \
+		systemctl disable --now etcd.service >/dev/null 2>&1 || true; \
+	else \
+		deb-systemd-helper disable etcd.service >/dev/null 2>&1 || true; \
+	fi; \
+	update-rc.d etcd disable >/dev/null 2>&1 || true; \
+	echo "etcd.service (the packaged one) is stopped and disabled"
 
 install: all
 	install -d $(DESTDIR)$(SBINDIR) $(DESTDIR)$(PAMDIR) $(DESTDIR)$(LIBDIR) \

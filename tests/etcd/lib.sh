@@ -11,7 +11,7 @@
 #                                   (client certificates carry no CommonName:
 #                                   the JSON gateway refuses those; identity
 #                                   is in the SAN), in $ETCD_DIR/pki.
-#                                   --auth: user root (password in
+#                                   --auth (JWT tokens): user root (password in
 #                                   $ETCD_DIR/root.pw), role "reader" (read
 #                                   only on $ETCD_PREFIX) and user "host1"
 #                                   with that role (password in
@@ -35,7 +35,7 @@
 # only the pids recorded here are ever signalled.
 
 ETCD_PREFIX=${ETCD_PREFIX:-/appuser/}
-ETCD_DIR= ETCD_ENDPOINTS= ETCD_TLS=0 ETCD_AUTH=0
+ETCD_DIR= ETCD_ENDPOINTS= ETCD_TLS=0 ETCD_AUTH=0 _ETCD_AUTH_ON=0
 
 etcd_available() {
 	command -v etcd >/dev/null 2>&1 && command -v etcdctl >/dev/null 2>&1
@@ -83,10 +83,23 @@ _etcd_pki() {
 	)
 }
 
+# JWT tokens (not the default "simple" ones): a JWT carries the auth store
+# revision, so adding any user makes every issued token fail with "revision
+# of auth store is old", on reads too, which the tests rely on.  Simple
+# tokens only fail that way on writes that race the change, and are lost
+# when a member restarts ("invalid auth token").
+_etcd_jwt_keys() {
+	_j=$ETCD_DIR/jwt
+	mkdir -p "$_j" && chmod 700 "$_j" &&
+	openssl ecparam -name prime256v1 -genkey -noout -out "$_j/jwt.key" \
+		>/dev/null 2>&1 &&
+	openssl ec -in "$_j/jwt.key" -pubout -out "$_j/jwt.pub" >/dev/null 2>&1
+}
+
 # _etcd_member_start N STATE: starts member N in the background
 _etcd_member_start() {
-	_n=$1 _st=$2 _sch=http _tls=""
-	eval "_cp=\$_ETCD_CPORT$_n _pp=\$_ETCD_PPORT$_n"
+	_en=$1 _st=$2 _sch=http _tls=""
+	eval "_cp=\$_ETCD_CPORT$_en _pp=\$_ETCD_PPORT$_en"
 	if [ "$ETCD_TLS" = 1 ]; then
 		_sch=https _k=$ETCD_DIR/pki
 		_tls="--cert-file $_k/server.crt --key-file $_k/server.key
@@ -94,8 +107,9 @@ _etcd_member_start() {
 		      --peer-cert-file $_k/server.crt --peer-key-file $_k/server.key
 		      --peer-trusted-ca-file $_k/ca.crt --peer-client-cert-auth"
 	fi
+	[ "$ETCD_AUTH" = 1 ] && _tls="$_tls --auth-token jwt,pub-key=$ETCD_DIR/jwt/jwt.pub,priv-key=$ETCD_DIR/jwt/jwt.key,sign-method=ES256,ttl=10m"
 	# shellcheck disable=SC2086
-	etcd --name "m$_n" --data-dir "$ETCD_DIR/m$_n.data" \
+	etcd --name "m$_en" --data-dir "$ETCD_DIR/m$_en.data" \
 		--listen-client-urls "$_sch://127.0.0.1:$_cp" \
 		--advertise-client-urls "$_sch://127.0.0.1:$_cp" \
 		--listen-peer-urls "$_sch://127.0.0.1:$_pp" \
@@ -104,16 +118,16 @@ _etcd_member_start() {
 		--initial-cluster-token "$_ETCD_TOKEN" \
 		--initial-cluster-state "$_st" \
 		--experimental-watch-progress-notify-interval 1s \
-		--logger zap --log-outputs "$ETCD_DIR/m$_n.log" \
-		$_tls </dev/null >>"$ETCD_DIR/m$_n.out" 2>&1 &
-	eval "_ETCD_PID$_n=$!"
-	echo $! >"$ETCD_DIR/m$_n.pid"
+		--logger zap --log-outputs "$ETCD_DIR/m$_en.log" \
+		$_tls </dev/null >>"$ETCD_DIR/m$_en.out" 2>&1 &
+	eval "_ETCD_PID$_en=$!"
+	echo $! >"$ETCD_DIR/m$_en.pid"
 }
 
 etcd_ctl() {
 	_a=""
 	[ "$ETCD_TLS" = 1 ] && _a="--cacert $ETCD_DIR/pki/ca.crt --cert $ETCD_DIR/pki/client.crt --key $ETCD_DIR/pki/client.key"
-	[ "$ETCD_AUTH" = 1 ] && _a="$_a --user root:$(cat "$ETCD_DIR/root.pw")"
+	[ "$_ETCD_AUTH_ON" = 1 ] && _a="$_a --user root:$(cat "$ETCD_DIR/root.pw")"
 	# shellcheck disable=SC2086
 	ETCDCTL_API=3 etcdctl --endpoints "$ETCD_ENDPOINTS" --command-timeout 5s \
 		--dial-timeout 2s $_a "$@"
@@ -142,7 +156,7 @@ etcd_wait_healthy() {
 }
 
 etcd_cluster_start() {
-	ETCD_TLS=0 ETCD_AUTH=0
+	ETCD_TLS=0 ETCD_AUTH=0 _ETCD_AUTH_ON=0
 	for _o; do
 		case $_o in
 		--tls) ETCD_TLS=1;;
@@ -154,6 +168,7 @@ etcd_cluster_start() {
 	trap 'etcd_cleanup' EXIT
 	trap 'etcd_cleanup; exit 130' INT TERM
 	if [ "$ETCD_TLS" = 1 ]; then _etcd_pki || return 2; fi
+	if [ "$ETCD_AUTH" = 1 ]; then _etcd_jwt_keys || return 2; fi
 	for _try in 1 2; do
 		# shellcheck disable=SC2046
 		set -- $(_etcd_free_ports 6)
@@ -180,7 +195,7 @@ etcd_cluster_start() {
 		  etcd_ctl user grant-role host1 reader &&
 		  etcd_ctl auth enable; } >"$ETCD_DIR/auth.log" 2>&1 ||
 			{ cat "$ETCD_DIR/auth.log" >&2; return 2; }
-		ETCD_AUTH=1
+		_ETCD_AUTH_ON=1
 	fi
 	return 0
 }
