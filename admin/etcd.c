@@ -355,7 +355,7 @@ static int
 http_error(struct etcd *e, const char *ep, long status, const struct buf *b,
     enum verdict *vp)
 {
-	json_t *j = NULL, *m;
+	json_t *j = NULL, *m, *o = NULL;
 	const char *msg = NULL;
 	int64_t code = -1;
 	int r;
@@ -363,11 +363,15 @@ http_error(struct etcd *e, const char *ep, long status, const struct buf *b,
 	if (b->len > 0)
 		j = json_loadb(b->p, b->len, 0, NULL);
 	if (json_is_object(j)) {
-		m = json_object_get(j, "message");
+		/* a stream's error answer nests it: {"error":{"grpc_code"}} */
+		o = json_object_get(j, "error");
+		if (!json_is_object(o))
+			o = j;
+		if (get_i64(o, o == j ? "code" : "grpc_code", &code) != 0)
+			code = -1;
+		m = json_object_get(o, "message");
 		if (json_is_string(m))
 			msg = json_string_value(m);
-		if (get_i64(j, "code", &code) != 0)
-			code = -1;
 	}
 	if (msg == NULL) {
 		/* not the gateway's answer (a proxy, a member starting) */
@@ -1244,6 +1248,7 @@ struct watch {
 	int64_t		 last_data;	/* now_ms() of the last byte */
 	long		 status;	/* HTTP status, once known */
 	bool		 created;
+	bool		 served;	/* delivered an event or progress */
 	bool		 idle;
 	enum wstate	 state;
 	int		 wr;		/* the result for W_STOP / W_FATAL */
@@ -1323,6 +1328,7 @@ watch_events(struct watch *w, json_t *evs, int64_t hrev)
 	b.events = ev;
 	b.nevents = n;
 	w->next_rev = b.revision + 1;
+	w->served = true;
 	if ((r = w->cb(w->arg, &b)) != 0)
 		watch_fail(w, W_STOP, r);
 	goto out;
@@ -1396,6 +1402,7 @@ watch_line(struct watch *w, const char *s, size_t len)
 	b.header_revision = hrev;
 	b.events = NULL;
 	b.nevents = 0;
+	w->served = true;
 	{
 		int r = w->cb(w->arg, &b);
 
@@ -1477,6 +1484,7 @@ watch_stream(struct watch *w, const char *body)
 	w->line.len = 0;
 	w->status = 0;
 	w->created = false;
+	w->served = false;
 	w->idle = false;
 	w->state = W_RUNNING;
 	w->last_data = now_ms();
@@ -1589,7 +1597,7 @@ etcd_watch(struct etcd *e, const void *key, size_t keylen,
 			if (r != APPUSER_ERR_SYSTEM)
 				goto out;
 			w.state = W_RETRY;	/* nobody answered: below */
-			w.created = false;
+			w.served = false;
 		} else {
 			free(body);
 			if ((body = watch_body(key, keylen, range_end,
@@ -1623,8 +1631,12 @@ etcd_watch(struct etcd *e, const void *key, size_t keylen,
 		default:
 			break;
 		}
-		/* W_RETRY: a stream that was working resets the clock */
-		if (w.created) {
+		/*
+		 * W_RETRY: a stream that delivered resets the clock; one that
+		 * was only created does not (a member without a leader
+		 * accepts a watch, then ends it with "no leader")
+		 */
+		if (w.served) {
 			deadline = now_ms() + opts.unreachable_ms;
 			backoff = BACKOFF_MIN_MS;
 			failures = 0;

@@ -258,10 +258,11 @@ struct etcd_watch_opts {
  * revision after the last event delivered, after a jittered backoff; it
  * returns only when cb returns nonzero (that value), *o->stop is set (0),
  * the revision was compacted (EXPIRED, *compact_revisionp set: resync from
- * a range at or after it), no member served it for unreachable_ms
- * (SYSTEM), or the server refused it (PERMISSION, DENIED, INVALID,
- * CORRUPT).  One line of the stream may be at most the client's
- * max_response bytes.  o may be NULL (defaults).
+ * a range at or after it), no member served it (delivered an event or a
+ * progress notification) for unreachable_ms (SYSTEM), or the server
+ * refused it (PERMISSION, DENIED, INVALID, CORRUPT).  One line of the
+ * stream may be at most the client's max_response bytes.  o may be NULL
+ * (defaults).
  */
 int etcd_watch(struct etcd *e, const void *key, size_t keylen,
     const void *range_end, size_t range_endlen, int64_t start_revision,

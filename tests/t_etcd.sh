@@ -110,6 +110,12 @@ etcd_restart "$L"
 if etcd_wait_healthy 20; then ok "the killed member rejoins"
 else not_ok "the killed member rejoins"; fi
 
+# one member left: it has no leader
+etcd_stop "$L"; etcd_stop "$F"
+S=$(( 6 - L - F ))
+eval "ETCD_ENDPOINTS=\$ETCD_EP$S" mode noleader
+ETCD_ENDPOINTS=$ETCD_EP1,$ETCD_EP2,$ETCD_EP3
+
 # every member down
 for i in 1 2 3; do etcd_stop "$i"; done
 mode down

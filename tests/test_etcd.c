@@ -7,6 +7,7 @@
  *   test_etcd compacted PREFIX REV C   REV was compacted at C
  *   test_etcd txnloop PREFIX N         N guarded increments while the shell
  *                                      kills the leader
+ *   test_etcd noleader                 one member of three left
  *   test_etcd down                     every member stopped
  *   test_etcd auth PREFIX HOSTCONF ROOTCONF CMD
  *                                      TLS + auth; CMD adds an etcd user
@@ -679,6 +680,44 @@ mode_down(void)
 	etcd_close(e);
 }
 
+/* --- noleader: one member left of three ----------------------------------- */
+
+static void
+mode_noleader(void)
+{
+	struct etcd *e = client(2000, 0);
+	struct etcd_range_req q = { .key = "/x", .keylen = 2 };
+	struct etcd_range_res *res = NULL;
+	struct etcd_watch_opts o = { .idle_ms = 10000, .unreachable_ms = 5000 };
+	int64_t t0, dt;
+	int r;
+
+	q.flags = ETCD_RANGE_SERIALIZABLE;
+	r = etcd_range(e, &q, &res);
+	check(r == 0, "without quorum a serializable range still works",
+	    "%d %s", r, etcd_errmsg(e));
+	etcd_range_free(res);
+	res = NULL;
+	q.flags = 0;
+	t0 = now_us();
+	r = etcd_range(e, &q, &res);
+	dt = now_us() - t0;
+	check(r == APPUSER_ERR_SYSTEM && dt < 2600000,
+	    "without quorum a linearizable range fails within the timeout",
+	    "%d %.2f s %s", r, dt / 1e6, etcd_errmsg(e));
+	etcd_range_free(res);
+	t0 = now_us();
+	r = etcd_watch(e, "/x", 2, NULL, 0, 1, &o, never_cb, NULL, NULL);
+	dt = now_us() - t0;
+	check(r == APPUSER_ERR_SYSTEM && strstr(etcd_errmsg(e), "no leader") !=
+	    NULL && dt < 9000000,
+	    "a watch on a member without a leader ends (hasleader) and gives "
+	    "up after unreachable_ms", "%d %.2f s %s", r, dt / 1e6,
+	    etcd_errmsg(e));
+	printf("# %s (%.1f s)\n", etcd_errmsg(e), dt / 1e6);
+	etcd_close(e);
+}
+
 /* --- auth ---------------------------------------------------------------- */
 
 static struct etcd *
@@ -867,6 +906,8 @@ main(int argc, char **argv)
 		mode_txnloop(argv[2], strtol(argv[3], NULL, 10));
 	else if (argc >= 2 && strcmp(argv[1], "down") == 0)
 		mode_down();
+	else if (argc >= 2 && strcmp(argv[1], "noleader") == 0)
+		mode_noleader();
 	else if (argc >= 6 && strcmp(argv[1], "auth") == 0)
 		mode_auth(argv[2], argv[3], argv[4], argv[5]);
 	else if (argc >= 4 && strcmp(argv[1], "bench") == 0)
