@@ -46,6 +46,14 @@ mode() {
 
 start=$(date +%s)
 
+# --- strict parsing, against a fake gateway --------------------------------
+python3 "$TOP/tests/etcd/fake_gateway.py" >"$T/fake.port" 2>"$T/fake.err" &
+fake=$!
+i=0
+while [ ! -s "$T/fake.port" ] && [ $i -lt 50 ]; do sleep 0.1; i=$((i + 1)); done
+ETCD_ENDPOINTS=http://127.0.0.1:$(cat "$T/fake.port") mode strict
+kill "$fake" 2>/dev/null; wait "$fake" 2>/dev/null
+
 # --- a plain cluster --------------------------------------------------------
 if ! etcd_cluster_start; then
 	not_ok "a 3-member etcd cluster starts" "$(tail -n 20 "$ETCD_DIR"/m*.out 2>&1)"

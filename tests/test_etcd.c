@@ -7,6 +7,7 @@
  *   test_etcd compacted PREFIX REV C   REV was compacted at C
  *   test_etcd txnloop PREFIX N         N guarded increments while the shell
  *                                      kills the leader
+ *   test_etcd strict                   against tests/etcd/fake_gateway.py
  *   test_etcd noleader                 one member of three left
  *   test_etcd down                     every member stopped
  *   test_etcd auth PREFIX HOSTCONF ROOTCONF CMD
@@ -680,6 +681,87 @@ mode_down(void)
 	etcd_close(e);
 }
 
+/* --- strict: a fake gateway (tests/etcd/fake_gateway.py) ------------------ */
+
+static int
+split_cb(void *arg, const struct etcd_watch_batch *b)
+{
+	(void)arg;
+	return b->nevents == 1 && b->revision == 7 &&
+	    strcmp(b->events[0].kv.value, "v") == 0 ? 1 : 0;
+}
+
+static void
+mode_strict(void)
+{
+	static const char *const corrupt[] = {
+		"rev-garbage", "rev-float", "no-header", "kvs-object",
+		"bad-base64", "dup-field", "not-json", "array", "more-string",
+		"count-short", "neg-rev", "empty-key", "huge-int",
+	};
+	static const struct {
+		const char *scen;
+		int want;
+		const char *msg;
+	} watches[] = {
+		{ "w-bad-type", APPUSER_ERR_CORRUPT, "malformed event" },
+		{ "w-before-created", APPUSER_ERR_CORRUPT, "malformed line" },
+		{ "w-older", APPUSER_ERR_CORRUPT, "malformed event" },
+		{ "w-unordered", APPUSER_ERR_CORRUPT, "malformed event" },
+		{ "w-permission", APPUSER_ERR_PERMISSION, "permission denied" },
+		{ "w-huge", APPUSER_ERR_CORRUPT, "longer than 65536" },
+		{ "w-silent", APPUSER_ERR_SYSTEM, "nothing received for 700 ms" },
+		{ "w-split", 1, NULL },
+	};
+	struct etcd *e = client(1500, 65536);
+	struct etcd_range_req q;
+	struct etcd_range_res *res = NULL;
+	struct etcd_watch_opts o = { .idle_ms = 700, .unreachable_ms = 1500 };
+	struct etcd_op op = put_op("/s/txn-succeeded-string", "x");
+	char name[160];
+	int64_t t0;
+	size_t i;
+	bool ok;
+	int r;
+
+	for (i = 0; i < sizeof(corrupt) / sizeof(corrupt[0]); i++) {
+		memset(&q, 0, sizeof(q));
+		q.key = key("/s/", "%s", corrupt[i]);
+		q.keylen = strlen(q.key);
+		r = etcd_range(e, &q, &res);
+		snprintf(name, sizeof(name), "strict: range answer \"%s\" is "
+		    "refused as corrupt", corrupt[i]);
+		check(r == APPUSER_ERR_CORRUPT && res == NULL, name, "%d %s", r,
+		    etcd_errmsg(e));
+		etcd_range_free(res);
+		res = NULL;
+	}
+	r = etcd_txn(e, NULL, 0, &op, 1, NULL, 0, &ok, NULL);
+	check(r == APPUSER_ERR_CORRUPT, "strict: \"succeeded\" as a string is "
+	    "refused", "%d %s", r, etcd_errmsg(e));
+	memset(&q, 0, sizeof(q));
+	q.key = "/s/http-502";
+	q.keylen = strlen(q.key);
+	t0 = now_us();
+	r = etcd_range(e, &q, &res);
+	check(r == APPUSER_ERR_SYSTEM && strstr(etcd_errmsg(e),
+	    "HTTP status 502") != NULL && now_us() - t0 < 2500000,
+	    "strict: HTTP 502 without JSON: retried until the deadline",
+	    "%d %s", r, etcd_errmsg(e));
+	for (i = 0; i < sizeof(watches) / sizeof(watches[0]); i++) {
+		const char *k = key("/s/", "%s", watches[i].scen);
+
+		r = etcd_watch(e, k, strlen(k), NULL, 0, 3, &o,
+		    watches[i].want == 1 ? split_cb : never_cb, NULL, NULL);
+		snprintf(name, sizeof(name), "strict: watch \"%s\" gives %d",
+		    watches[i].scen, watches[i].want);
+		check(r == watches[i].want && (watches[i].msg == NULL ||
+		    strstr(etcd_errmsg(e), watches[i].msg) != NULL), name,
+		    "%d %s", r, etcd_errmsg(e));
+	}
+	etcd_close(e);
+}
+
 /* --- noleader: one member left of three ----------------------------------- */
 
 static void
@@ -906,6 +988,8 @@ main(int argc, char **argv)
 		mode_txnloop(argv[2], strtol(argv[3], NULL, 10));
 	else if (argc >= 2 && strcmp(argv[1], "down") == 0)
 		mode_down();
+	else if (argc >= 2 && strcmp(argv[1], "strict") == 0)
+		mode_strict();
 	else if (argc >= 2 && strcmp(argv[1], "noleader") == 0)
 		mode_noleader();
 	else if (argc >= 6 && strcmp(argv[1], "auth") == 0)
