@@ -33,8 +33,10 @@
  *               duplicate key, a future revision, a bad argument)
  *   CORRUPT     a response that does not parse or exceeds a size cap
  *   NOMEM, INTERNAL
- * Neither the password nor the token is ever put into a message; both are
- * kept in sodium_malloc'd memory and wiped.
+ * Neither the password nor the token is ever put into a message.  Both are
+ * kept in sodium_malloc'd memory and wiped; the token also passes through
+ * libcurl's copy of the request headers and the password through the
+ * request body, which are freed but not wiped.
  *
  * A struct etcd is used by one thread at a time.  Not for use across fork.
  */

@@ -85,6 +85,10 @@ client(int timeout_ms, size_t max_response)
 	cfg.timeout_ms = timeout_ms;
 	cfg.max_response = max_response;
 	cfg.in_order = getenv("ETCD_IN_ORDER") != NULL;
+	/* optional TLS (for bench): ETCD_CACERT, ETCD_CERT, ETCD_KEY */
+	cfg.cacert = getenv("ETCD_CACERT");
+	cfg.cert = getenv("ETCD_CERT");
+	cfg.key = getenv("ETCD_KEY");
 	if (etcd_open(&cfg, &e, err, sizeof(err)) != 0) {
 		fprintf(stderr, "etcd_open: %s\n", err);
 		exit(2);
