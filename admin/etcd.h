@@ -34,9 +34,10 @@
  *   CORRUPT     a response that does not parse or exceeds a size cap
  *   NOMEM, INTERNAL
  * Neither the password nor the token is ever put into a message.  Both are
- * kept in sodium_malloc'd memory and wiped; the token also passes through
- * libcurl's copy of the request headers and the password through the
- * request body, which are freed but not wiped.
+ * kept in sodium_malloc'd memory and wiped (the request body that carries
+ * the password too); the token also passes through libcurl's copy of the
+ * request headers, and both through libcurl's and OpenSSL's I/O buffers,
+ * which are freed without being wiped.
  *
  * A struct etcd is used by one thread at a time.  Not for use across fork.
  */
