@@ -169,6 +169,21 @@ out=$(curl -sS --cacert "$P/ca.crt" --cert "$T/cn.crt" --key "$T/cn.key" \
     -XPOST "$ETCD_EP1/v3/kv/range" -d '{"key":"Lw=="}' 2>&1)
 has "the gateway refuses a client certificate with a CommonName" "CommonName" "$out"
 
+etcd_cleanup
+
+# --- simple tokens (etcd's default) expire when unused ---------------------
+if ! etcd_cluster_start --auth-simple; then
+	not_ok "an auth cluster with simple tokens starts" "$(cat "$ETCD_DIR"/auth.log 2>&1)"
+	cleanup; done_testing; exit 1
+fi
+trap cleanup EXIT
+cat >"$T/simple.conf" <<EOF
+endpoints = $ETCD_ENDPOINTS
+user = host1
+password_file = $ETCD_DIR/host1.pw
+EOF
+mode renew "$ETCD_PREFIX" "$T/simple.conf"
+
 elapsed=$(($(date +%s) - start))
 if [ "$elapsed" -lt 90 ]; then ok "wall time ${elapsed}s (< 90 s)"
 else not_ok "wall time under 90 s" "${elapsed}s"; fi

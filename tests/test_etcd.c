@@ -12,6 +12,7 @@
  *   test_etcd down                     every member stopped
  *   test_etcd auth PREFIX HOSTCONF ROOTCONF CMD
  *                                      TLS + auth; CMD adds an etcd user
+ *   test_etcd renew PREFIX HOSTCONF    simple tokens that expire
  *   test_etcd bench PREFIX N           latency of range and txn
  *
  * Endpoints come from $ETCD_ENDPOINTS (comma-separated).  Output is TAP
@@ -924,6 +925,38 @@ mode_auth(const char *P, const char *hostconf, const char *rootconf,
 	fleet_conf_free(rc);
 }
 
+/* --- renew: simple tokens expire when unused ------------------------------- */
+
+static void
+mode_renew(const char *P, const char *hostconf)
+{
+	struct fleet_conf *hc = NULL;
+	struct etcd *h;
+	char *v = NULL;
+	int64_t mod;
+	int r;
+
+	if ((h = fleet_client(hostconf, &hc)) == NULL) {
+		check(false, "renew: a client from fleet.conf", NULL);
+		return;
+	}
+	r = get(h, key(P, "a"), &v, &mod);
+	check(r == 0 && etcd_auth_count(h) == 1,
+	    "renew: the host user reads with a simple token", "%d %s", r,
+	    etcd_errmsg(h));
+	free(v);
+	v = NULL;
+	sleep(4);	/* the members run with --auth-token-ttl 2 */
+	r = get(h, key(P, "a"), &v, &mod);
+	check(r == 0 && etcd_auth_count(h) == 2,
+	    "renew: an expired simple token (\"invalid auth token\") is "
+	    "renewed", "%d auths=%u %s", r, etcd_auth_count(h),
+	    etcd_errmsg(h));
+	free(v);
+	etcd_close(h);
+	fleet_conf_free(hc);
+}
+
 /* --- bench --------------------------------------------------------------- */
 
 static int
@@ -998,6 +1031,8 @@ main(int argc, char **argv)
 		mode_noleader();
 	else if (argc >= 6 && strcmp(argv[1], "auth") == 0)
 		mode_auth(argv[2], argv[3], argv[4], argv[5]);
+	else if (argc >= 4 && strcmp(argv[1], "renew") == 0)
+		mode_renew(argv[2], argv[3]);
 	else if (argc >= 4 && strcmp(argv[1], "bench") == 0)
 		mode_bench(argv[2], strtol(argv[3], NULL, 10));
 	else {

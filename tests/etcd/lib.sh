@@ -16,6 +16,9 @@
 #                                   only on $ETCD_PREFIX) and user "host1"
 #                                   with that role (password in
 #                                   $ETCD_DIR/host1.pw), then auth enable.
+#                                   --auth-simple: the same with etcd's
+#                                   default "simple" tokens, which expire
+#                                   after 2 s unused (--auth-token-ttl 2).
 #   etcd_ctl ARGS...                etcdctl against the cluster (as root when
 #                                   auth is on)
 #   etcd_wait_healthy [SECONDS]     every running member answers health
@@ -107,7 +110,8 @@ _etcd_member_start() {
 		      --peer-cert-file $_k/server.crt --peer-key-file $_k/server.key
 		      --peer-trusted-ca-file $_k/ca.crt --peer-client-cert-auth"
 	fi
-	[ "$ETCD_AUTH" = 1 ] && _tls="$_tls --auth-token jwt,pub-key=$ETCD_DIR/jwt/jwt.pub,priv-key=$ETCD_DIR/jwt/jwt.key,sign-method=ES256,ttl=10m"
+	[ "$_ETCD_SIMPLE" = 1 ] && _tls="$_tls --auth-token-ttl 2"
+	[ "$ETCD_AUTH" = 1 ] && [ "$_ETCD_SIMPLE" != 1 ] && _tls="$_tls --auth-token jwt,pub-key=$ETCD_DIR/jwt/jwt.pub,priv-key=$ETCD_DIR/jwt/jwt.key,sign-method=ES256,ttl=10m"
 	# shellcheck disable=SC2086
 	etcd --name "m$_en" --data-dir "$ETCD_DIR/m$_en.data" \
 		--listen-client-urls "$_sch://127.0.0.1:$_cp" \
@@ -156,11 +160,12 @@ etcd_wait_healthy() {
 }
 
 etcd_cluster_start() {
-	ETCD_TLS=0 ETCD_AUTH=0 _ETCD_AUTH_ON=0
+	ETCD_TLS=0 ETCD_AUTH=0 _ETCD_AUTH_ON=0 _ETCD_SIMPLE=0
 	for _o; do
 		case $_o in
 		--tls) ETCD_TLS=1;;
 		--auth) ETCD_AUTH=1;;
+		--auth-simple) ETCD_AUTH=1 _ETCD_SIMPLE=1;;
 		*) echo "etcd_cluster_start: unknown option $_o" >&2; return 2;;
 		esac
 	done
