@@ -48,10 +48,11 @@ DATADIR	?= $(PREFIX)/share
 DOCDIR	?= $(DATADIR)/doc/appuser
 
 DEB_BUILD_DEPS := build-essential pkg-config libpam0g-dev libsodium-dev \
-	libtdb-dev libcmocka-dev libjansson-dev
+	libtdb-dev libcmocka-dev libjansson-dev libcurl4-openssl-dev
 DEB_TEST_DEPS := libpam-wrapper libpamtest0-dev libnss-wrapper pamtester \
 	openssh-server openssh-client sudo sshpass tdb-tools man-db \
-	valgrind util-linux procps passwd python3 iproute2
+	valgrind util-linux procps passwd python3 iproute2 \
+	etcd-server etcd-client openssl curl
 # make fuzz (clang's libFuzzer), make analyze, make coverage
 DEB_DEV_DEPS := clang libclang-rt-dev cppcheck gcovr
 DEB_DEPS := $(DEB_BUILD_DEPS) $(DEB_TEST_DEPS) $(DEB_DEV_DEPS)
@@ -82,14 +83,16 @@ PAM_SRC := $(sort $(wildcard pam_appuser/*.c))
 PAM_OBJ := $(PAM_SRC:%.c=$(BUILD)/%.o)
 NSS_SRC := $(sort $(wildcard nss_appuser/*.c))
 NSS_OBJ := $(NSS_SRC:%.c=$(BUILD)/%.o)
-TEST_SRC := $(sort $(wildcard tests/test_*.c))
+# test_etcd runs under tests/t_etcd.sh (it needs a cluster), so it is
+# built apart from the tests run.sh starts directly.
+TEST_SRC := $(filter-out tests/test_etcd.c,$(sort $(wildcard tests/test_*.c)))
 TEST_BIN := $(TEST_SRC:tests/%.c=$(BUILD)/tests/%)
 BENCH_SRC := $(sort $(wildcard bench/*.c))
 BENCH_BIN := $(BENCH_SRC:bench/%.c=$(BUILD)/bench/%)
 
 CORE_PKGS := tdb libsodium
 CORE_LIBS := $(call pc_libs,$(CORE_PKGS)) -lpthread
-override CFLAGS += $(call pc_cflags,$(CORE_PKGS) jansson cmocka)
+override CFLAGS += $(call pc_cflags,$(CORE_PKGS) jansson cmocka libcurl)
 
 CLI	:= $(BUILD)/appuser
 PAMMOD	:= $(BUILD)/pam_appuser.so
@@ -98,8 +101,8 @@ LIBCORE	:= $(BUILD)/libappuser.a
 
 TARGETS := $(CLI) $(if $(PAM_SRC),$(PAMMOD)) $(if $(NSS_SRC),$(NSSMOD))
 
-.PHONY: all check test-bins bench bench-bins demo deps install uninstall clean \
-	fuzz fuzz-bins analyze coverage
+.PHONY: all check test-bins bench bench-bins demo deps etcd-service-off \
+	install uninstall clean fuzz fuzz-bins analyze coverage
 all: $(TARGETS)
 
 $(BUILD)/%.o: %.c $(wildcard libappuser/*.h) Makefile
@@ -112,7 +115,7 @@ $(LIBCORE): $(CORE_OBJ)
 
 $(CLI): $(ADMIN_OBJ) $(LIBCORE)
 	$(CC) $(CFLAGS) $(LDHARDEN) -pie -o $@ $(ADMIN_OBJ) $(LIBCORE) \
-		$(call pc_libs,jansson) $(CORE_LIBS)
+		$(call pc_libs,jansson libcurl) $(CORE_LIBS)
 
 $(PAMMOD): $(PAM_OBJ) $(LIBCORE) pam_appuser/pam_appuser.map
 	$(CC) $(CFLAGS) $(LDHARDEN) -shared -Wl,-z,defs \
@@ -139,7 +142,21 @@ $(BUILD)/tests/%: tests/%.c $(LIBCORE) $(wildcard tests/*.h)
 		$(if $(findstring pam,$*),-lpamtest -lpam -lpam_misc) \
 		$(CORE_LIBS) -ldl
 
-test-bins: $(TARGETS) $(TEST_BIN)
+# admin/fleet_conf.c, tested on its own
+$(BUILD)/tests/test_fleet_conf: tests/test_fleet_conf.c $(BUILD)/admin/fleet_conf.o $(LIBCORE)
+	@mkdir -p $(dir $@)
+	$(CC) $(CFLAGS) -Itests -Iadmin $(LDHARDEN) -o $@ $< \
+		$(BUILD)/admin/fleet_conf.o $(LIBCORE) $(call pc_libs,cmocka) \
+		$(CORE_LIBS)
+# The etcd client (network code) links libcurl: only the CLI and this
+# test, never a module.
+FLEET_OBJ := $(BUILD)/admin/etcd.o $(BUILD)/admin/fleet_conf.o
+$(BUILD)/tests/etcd/test_etcd: tests/test_etcd.c $(FLEET_OBJ) $(LIBCORE)
+	@mkdir -p $(dir $@)
+	$(CC) $(CFLAGS) -Itests -Iadmin $(LDHARDEN) -o $@ $< $(FLEET_OBJ) \
+		$(LIBCORE) $(call pc_libs,jansson libcurl) $(CORE_LIBS)
+
+test-bins: $(TARGETS) $(TEST_BIN) $(BUILD)/tests/etcd/test_etcd
 
 check: test-bins
 	@APPUSER_BUILD=$(BUILD) APPUSER_SANITIZE=$(SANITIZE) sh tests/run.sh
@@ -267,12 +284,37 @@ deps:
 			grep -q 'install ok installed' || echo $$p; done); \
 		if [ -n "$$missing" ]; then \
 			echo "installing: $$missing"; \
+			rcd=; case " $$missing " in *" etcd-server "*) \
+				if [ ! -e /usr/sbin/policy-rc.d ]; then \
+					rcd=/usr/sbin/policy-rc.d; \
+					printf '#!/bin/sh\nexit 101\n' >$$rcd; \
+					chmod 755 $$rcd; \
+				fi;; esac; \
 			apt-get update -qq && apt-get install -y -qq $$missing; \
+			rc=$$?; [ -z "$$rcd" ] || rm -f "$$rcd"; \
+			case " $$missing " in *" etcd-server "*) \
+				$(MAKE) --no-print-directory etcd-service-off;; \
+			esac; \
+			[ $$rc = 0 ]; \
 		else echo "all build and test packages are installed"; fi; \
 	else \
 		echo "not root; run as root:"; \
 		echo "  apt-get install -y $(DEB_DEPS)"; \
 	fi
+
+# etcd-server's postinst starts and enables a single-member etcd on
+# localhost:2379 without auth (invoke-rc.d / deb-systemd-invoke, both of
+# which obey policy-rc.d, so deps installs it under a policy that says no).
+# Tests start their own members and never use it: keep it stopped and off at
+# boot.  (Masking first does not help: the postinst unmasks.)
+etcd-service-off:
+	@if [ -d /run/systemd/system ]; then \
+		systemctl disable --now etcd.service >/dev/null 2>&1 || true; \
+	else \
+		deb-systemd-helper disable etcd.service >/dev/null 2>&1 || true; \
+	fi; \
+	update-rc.d etcd disable >/dev/null 2>&1 || true; \
+	echo "etcd.service (the packaged one) is stopped and disabled"
 
 install: all
 	install -d $(DESTDIR)$(SBINDIR) $(DESTDIR)$(PAMDIR) $(DESTDIR)$(LIBDIR) \
