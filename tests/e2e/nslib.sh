@@ -49,6 +49,11 @@ ns_host_state()
 ns_supported()
 {
 	[ "$(id -u)" = 0 ] || { echo "needs root (mount namespaces, sshd)"; return; }
+	# every namespace test installs build/ and runs setuid sudo/su and
+	# sshd over it, which cannot load an ASan module: they run under the
+	# plain make check
+	[ "${APPUSER_BUILD:-build}" = build ] ||
+	    { echo "$APPUSER_BUILD/ under test: the namespace tests install build/, and setuid sudo/su and sshd cannot load an ASan module (they run under plain make check)"; return; }
 	for c in unshare mount findmnt ip sshd ssh ssh-keygen timeout sudo su \
 	    getent setpriv useradd chpasswd pam-auth-update visudo; do
 		command -v "$c" >/dev/null 2>&1 ||
