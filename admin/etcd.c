@@ -594,6 +594,8 @@ call(struct etcd *e, const char *path, const char *body, size_t bodylen,
 	}
 	*respp = j;
 	j = NULL;
+	/* an earlier attempt's error is dropped once one succeeds */
+	// cppcheck-suppress redundantAssignment
 	r = 0;
 	goto out;
  timeout:

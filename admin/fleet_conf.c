@@ -398,6 +398,8 @@ parse(struct fleet_conf *c, char *buf, size_t len, char *errbuf,
 	unsigned lineno = 0;
 	int r = APPUSER_ERR_INTERNAL;
 
+	if (buf == NULL)	/* read_all never gives one; says so to -fanalyzer */
+		return APPUSER_ERR_INTERNAL;
 	if (memchr(buf, '\0', len) != NULL) {
 		seterr(errbuf, errlen, "%s: contains a NUL byte", c->path);
 		return APPUSER_ERR_INVALID;
