@@ -192,7 +192,10 @@ FUZZ_TARGETS := token record_user record_token record_meta names import \
 FUZZ_BINS := $(FUZZ_TARGETS:%=$(FUZZ_BUILD)/fuzz_%)
 FUZZ_CORE := $(CORE_SRC:%.c=$(FUZZ_BUILD)/%.o)
 # Extra objects per target: import links the CLI (its main() renamed).
-FUZZ_OBJS_import := $(filter-out $(FUZZ_BUILD)/admin/main.o, \
+# (the etcd client and fleet.conf are left out: the import parser needs
+# neither, and they would pull in libcurl)
+FUZZ_OBJS_import := $(filter-out $(FUZZ_BUILD)/admin/main.o \
+	$(FUZZ_BUILD)/admin/etcd.o $(FUZZ_BUILD)/admin/fleet_conf.o, \
 	$(ADMIN_SRC:%.c=$(FUZZ_BUILD)/%.o)) $(FUZZ_BUILD)/admin/main-nomain.o
 FUZZ_LIBS_import := $(call pc_libs,jansson)
 FUZZ_OBJS_pam_options := $(FUZZ_BUILD)/pam_appuser/options.o
