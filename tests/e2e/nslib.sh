@@ -82,6 +82,30 @@ ns_run()
 	return $_rc
 }
 
+# ns_run_relayed SCRIPT: ns_run SCRIPT, renumbering its "ok - "/"not ok - "
+# lines into the caller's TAP stream (ok/not_ok of tests/lib.sh); then the
+# namespace part must have run to the end and the host's configuration
+# (and /srv, /opt, /mnt, where examples may write) must be unchanged.
+ns_run_relayed()
+{
+	_before=$(ns_host_state; ls -la /srv /opt /mnt 2>&1)
+	_log=$(mktemp) || exit 2
+	ns_run "$1" >"$_log" 2>&1
+	_nrc=$?
+	while IFS= read -r _l; do
+		case $_l in
+		"ok - "*) ok "${_l#ok - }";;
+		"not ok - "*) not_ok "${_l#not ok - }";;
+		*) echo "$_l";;
+		esac
+	done <"$_log"
+	rm -f "$_log"
+	[ "$_nrc" = 0 ] || not_ok "namespace part ran to the end" "exit $_nrc"
+	[ "$_before" = "$(ns_host_state; ls -la /srv /opt /mnt 2>&1)" ] &&
+	    ok "host's configuration unchanged" ||
+	    not_ok "host's configuration unchanged"
+}
+
 # --- inside the namespace ---------------------------------------------------
 
 ns_die() { echo "nslib: $*" >&2; exit 2; }
