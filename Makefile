@@ -122,17 +122,27 @@ $(PAMMOD): $(PAM_OBJ) $(LIBCORE) pam_appuser/pam_appuser.map
 		-Wl,--version-script=pam_appuser/pam_appuser.map \
 		-o $@ $(PAM_OBJ) $(LIBCORE) -lpam $(CORE_LIBS)
 
-# The NSS module carries its own copy of libtdb: libtdb keeps one unlocked
-# list of open databases per copy, and a multithreaded program that runs
-# pam_appuser in one thread while another resolves a user would otherwise
-# have both modules edit the same list at once.  It reads only the snapshot
-# (no libsodium).
-TDB_STATIC := $(shell $(PKG_CONFIG) --variable=libdir tdb 2>/dev/null)/libtdb.a
+# The NSS module reads only the snapshot files (libappuser/snapfile.h): no
+# libtdb, no libsodium.  The test build (build/test-nss/, never installed)
+# differs in one thing: it takes the store's path from $APPUSER_STORE, which
+# the real module never reads (nss_appuser.c, store_path()).
+NSSTEST	:= $(BUILD)/test-nss/libnss_appuser.so.2
+NSSTEST_OBJ := $(NSS_SRC:%.c=$(BUILD)/test-nss/%.o)
 $(NSSMOD): $(NSS_OBJ) $(LIBCORE) nss_appuser/nss_appuser.map
 	$(CC) $(CFLAGS) $(LDHARDEN) -shared -Wl,-z,defs \
 		-Wl,-soname,libnss_appuser.so.2 \
 		-Wl,--version-script=nss_appuser/nss_appuser.map \
-		-o $@ $(NSS_OBJ) $(LIBCORE) $(TDB_STATIC) -lpthread
+		-o $@ $(NSS_OBJ) $(LIBCORE) -lpthread
+
+$(BUILD)/test-nss/%.o: %.c $(wildcard libappuser/*.h) Makefile
+	@mkdir -p $(dir $@)
+	$(CC) $(CPPFLAGS) $(CFLAGS) -DNSS_APPUSER_TEST_BUILD -MMD -MP -c -o $@ $<
+
+$(NSSTEST): $(NSSTEST_OBJ) $(LIBCORE) nss_appuser/nss_appuser.map
+	$(CC) $(CFLAGS) $(LDHARDEN) -shared -Wl,-z,defs \
+		-Wl,-soname,libnss_appuser.so.2 \
+		-Wl,--version-script=nss_appuser/nss_appuser.map \
+		-o $@ $(NSSTEST_OBJ) $(LIBCORE) -lpthread
 
 # Unit tests link the core archive; module tests load the built modules.
 $(BUILD)/tests/%: tests/%.c $(LIBCORE) $(wildcard tests/*.h)
@@ -156,7 +166,7 @@ $(BUILD)/tests/etcd/test_etcd: tests/test_etcd.c $(FLEET_OBJ) $(LIBCORE)
 	$(CC) $(CFLAGS) -Itests -Iadmin $(LDHARDEN) -o $@ $< $(FLEET_OBJ) \
 		$(LIBCORE) $(call pc_libs,jansson libcurl) $(CORE_LIBS)
 
-test-bins: $(TARGETS) $(TEST_BIN) $(BUILD)/tests/etcd/test_etcd
+test-bins: $(TARGETS) $(NSSTEST) $(TEST_BIN) $(BUILD)/tests/etcd/test_etcd
 
 check: test-bins
 	@APPUSER_BUILD=$(BUILD) APPUSER_SANITIZE=$(SANITIZE) sh tests/run.sh
@@ -165,7 +175,7 @@ $(BUILD)/bench/%: bench/%.c $(LIBCORE) $(TARGETS)
 	@mkdir -p $(dir $@)
 	$(CC) $(CPPFLAGS) $(CFLAGS) $(LDHARDEN) -o $@ $< $(LIBCORE) -lpam -lcrypt $(CORE_LIBS) -ldl
 
-bench-bins: $(TARGETS) $(BENCH_BIN)
+bench-bins: $(TARGETS) $(NSSTEST) $(BENCH_BIN)
 
 bench: bench-bins
 	@sh bench/run.sh

@@ -37,9 +37,22 @@ const char *appuser_strerror(int r);
 
 /* File names inside the store directory. */
 #define APPUSER_MASTER_FILE	"store.tdb"	/* root only, 0600: everything */
-#define APPUSER_IDENTITY_FILE	"identity.tdb"	/* world-readable snapshot */
+/* Snapshots (immutable, replaced by rename; see snapfile.h): */
+#define APPUSER_IDENTITY_FILE	"identity.snap"	/* 0644 users, base */
+#define APPUSER_IDENTITY_DELTA	"identity.delta" /* 0644 users, changes */
+#define APPUSER_TOKENS_FILE	"tokens.snap"	/* 0600 tokens, base */
+#define APPUSER_TOKENS_DELTA	"tokens.delta"	/* 0600 tokens, changes */
+#define APPUSER_USAGE_FILE	"usage"		/* 0600 last use (usage.h) */
 #define APPUSER_LOCK_FILE	"lock"		/* 0600, serialises writers */
 #define APPUSER_GEN_FILE	"identity.gen"	/* 0644, change counter */
+#define APPUSER_OLD_IDENTITY	"identity.tdb"	/* format 1's snapshot */
+
+/* How long a writer waits for another writer (root's appuser) before it
+ * gives up with APPUSER_ERR_BUSY, naming the holder. */
+#define APPUSER_LOCK_WAIT_MS	5000
+
+/* No id below this is ever given out or returned, whatever a file says. */
+#define APPUSER_ID_FLOOR	1000
 
 /* POSIX-ish login name limit (see names.h for the full rule). */
 #define APPUSER_NAME_MAX	32
@@ -56,7 +69,9 @@ const char *appuser_strerror(int r);
 #define APPUSER_DEFAULT_UID_MAX	1999999999u
 #define APPUSER_DEFAULT_ADMIN_GROUP "appuser-admins"
 
-/* Directory that holds the store (secure_getenv(APPUSER_STORE) or default). */
+/* Directory that holds the store for the CLI (secure_getenv(APPUSER_STORE)
+ * or the default).  In store.c: the modules never link it (the NSS module
+ * has its path compiled in, the PAM module takes store=). */
 const char *appuser_default_store_dir(void);
 
 #endif

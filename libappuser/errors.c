@@ -32,15 +32,3 @@ appuser_strerror(int r)
 		return "unknown error";
 	return errtab[-r];
 }
-
-const char *
-appuser_default_store_dir(void)
-{
-	const char *d;
-
-	/* secure_getenv: a setuid caller never takes the path from the user */
-	d = secure_getenv(APPUSER_STORE_ENV);
-	if (d != NULL && d[0] == '/')
-		return d;
-	return APPUSER_DEFAULT_STORE;
-}

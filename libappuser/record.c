@@ -17,15 +17,23 @@
 /* Smallest encoded string: u16 length + NUL. */
 #define STR_MIN_ENC		3
 
+/* Version a record type is written with (see record.h). */
+static uint8_t
+type_version(uint8_t type)
+{
+	return type == RECORD_TYPE_TOKEN ? RECORD_VERSION_TOKEN : RECORD_VERSION;
+}
+
 static void
 put_header(struct wbuf *w, uint8_t type)
 {
 	wbuf_put_u8(w, type);
-	wbuf_put_u8(w, RECORD_VERSION);
+	wbuf_put_u8(w, type_version(type));
 }
 
+/* *versionp: the record's version (1 .. what this build writes). */
 static int
-get_header(struct rbuf *r, uint8_t type)
+get_header(struct rbuf *r, uint8_t type, uint8_t *versionp)
 {
 	uint8_t t, v;
 
@@ -33,8 +41,9 @@ get_header(struct rbuf *r, uint8_t type)
 	v = rbuf_get_u8(r);
 	if (r->err != 0 || t != type || v == 0)
 		return APPUSER_ERR_CORRUPT;
-	if (v > RECORD_VERSION)
+	if (v > type_version(type))
 		return APPUSER_ERR_VERSION;
+	*versionp = v;
 	return 0;
 }
 
@@ -69,11 +78,12 @@ record_decode_user(const uint8_t *buf, size_t len, struct user *u)
 	struct rbuf r;
 	struct user tmp;
 	uint8_t admin;
+	uint8_t version;
 	int ret;
 
 	memset(&tmp, 0, sizeof(tmp));
 	rbuf_init(&r, buf, len);
-	if ((ret = get_header(&r, RECORD_TYPE_USER)) != 0)
+	if ((ret = get_header(&r, RECORD_TYPE_USER, &version)) != 0)
 		return ret;
 	tmp.name = rbuf_get_str(&r);
 	tmp.description = rbuf_get_str(&r);
@@ -167,6 +177,7 @@ record_encode_token(const struct token *t, uint8_t **bufp, size_t *lenp)
 	wbuf_put_u16(&w, (uint16_t)t->n_scope);
 	for (i = 0; i < t->n_scope; i++)
 		wbuf_put_str(&w, t->scope[i]);
+	wbuf_put_u32(&w, t->usage_slot);
 	return wbuf_finish(&w, bufp, lenp);
 }
 
@@ -225,11 +236,12 @@ record_decode_token(const uint8_t *buf, size_t len, struct token *t)
 	struct rbuf r;
 	struct token tmp;
 	uint8_t flags;
+	uint8_t version;
 	int ret;
 
 	memset(&tmp, 0, sizeof(tmp));
 	rbuf_init(&r, buf, len);
-	if ((ret = get_header(&r, RECORD_TYPE_TOKEN)) != 0)
+	if ((ret = get_header(&r, RECORD_TYPE_TOKEN, &version)) != 0)
 		return ret;
 	rbuf_get_bytes(&r, tmp.id, TOKEN_ID_LEN);
 	tmp.id[TOKEN_ID_LEN] = '\0';
@@ -253,6 +265,8 @@ record_decode_token(const uint8_t *buf, size_t len, struct token *t)
 		goto out;
 	if ((ret = get_scope(&r, &tmp.scope, &tmp.n_scope)) != 0)
 		goto out;
+	if (version >= 2)
+		tmp.usage_slot = rbuf_get_u32(&r);
 	if ((ret = rbuf_finish(&r)) != 0)
 		goto out;
 	*t = tmp;
@@ -293,11 +307,12 @@ record_decode_meta(const uint8_t *buf, size_t len, struct meta *m)
 	struct rbuf r;
 	struct meta tmp;
 	size_t i, n;
+	uint8_t version;
 	int ret;
 
 	memset(&tmp, 0, sizeof(tmp));
 	rbuf_init(&r, buf, len);
-	if ((ret = get_header(&r, RECORD_TYPE_META)) != 0)
+	if ((ret = get_header(&r, RECORD_TYPE_META, &version)) != 0)
 		return ret;
 	tmp.format = rbuf_get_u32(&r);
 	tmp.generation = rbuf_get_u64(&r);

@@ -18,10 +18,15 @@
 #define RECORD_TYPE_USER	'U'
 #define RECORD_TYPE_TOKEN	'T'
 #define RECORD_TYPE_META	'M'
-#define RECORD_VERSION		1
+#define RECORD_VERSION		1	/* users and meta */
+#define RECORD_VERSION_TOKEN	2	/* 2 added usage_slot (last field) */
 
-/* Store format version, kept in the meta record of both files. */
-#define STORE_FORMAT_VERSION	1
+/*
+ * Store format version, kept in the meta record.  2: snapshot files
+ * (snapfile.h) instead of identity.tdb, token records with a usage slot.
+ * A writer upgrades a format-1 store in place when it opens it.
+ */
+#define STORE_FORMAT_VERSION	2
 
 /*
  * An application user.  As decoded, the strings point into the buffer that
@@ -80,6 +85,7 @@ struct token {
 	struct addr_rule *allow;
 	size_t		 n_scope;		/* 0: every service */
 	const char	**scope;
+	uint32_t	 usage_slot;		/* in the usage file; 0: none */
 };
 
 /*

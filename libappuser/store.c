@@ -13,6 +13,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 #include <unistd.h>
 
 #include <sodium.h>
@@ -21,8 +22,25 @@
 #include "fsutil.h"
 #include "idview_int.h"
 #include "store_int.h"
+#include "usage.h"
 
 #define WALK_BATCH	256
+
+/* tdb gets a log function that discards everything: library code never
+ * prints. */
+static void nolog(struct tdb_context *, enum tdb_debug_level, const char *,
+    ...) PRINTF_ATTRIBUTE(3, 4);
+
+static void
+nolog(struct tdb_context *tdb, enum tdb_debug_level level, const char *fmt,
+    ...)
+{
+	(void)tdb;
+	(void)level;
+	(void)fmt;
+}
+
+static const struct tdb_logging_context appuser_tdb_nolog = { nolog, NULL };
 
 /* Writers open in this process (flock does not exclude our own second
  * open file description: it would wait for itself). */
@@ -121,6 +139,16 @@ db_store(struct store *st, const struct key *k, const void *p, size_t n,
 }
 
 int
+db_store_raw(struct store *st, TDB_DATA k, const void *p, size_t n)
+{
+	TDB_DATA d = { (unsigned char *)(uintptr_t)p, n };
+
+	if (tdb_store(st->tdb, k, d, TDB_REPLACE) != 0)
+		return db_err(st->tdb);
+	return 0;
+}
+
+int
 db_delete(struct store *st, const struct key *k)
 {
 	if (tdb_delete(st->tdb, key_data(k)) != 0)
@@ -164,8 +192,8 @@ meta_check(const struct meta *m)
 {
 	if (m->format > STORE_FORMAT_VERSION)
 		return APPUSER_ERR_VERSION;
-	if (m->format == 0 || m->uid_min == 0 || m->uid_min >= m->uid_max ||
-	    m->admin_group == NULL)
+	if (m->format == 0 || m->uid_min < APPUSER_ID_FLOOR ||
+	    m->uid_min >= m->uid_max || m->admin_group == NULL)
 		return APPUSER_ERR_CORRUPT;
 	return 0;
 }
@@ -199,7 +227,19 @@ int
 meta_load(struct store *st)
 {
 	TDB_DATA k = { (unsigned char *)KEY_META, KEY_META_LEN }, d;
+	struct snaprec rec;
+	int r;
 
+	if (st->tdb == NULL) {	/* STORE_AUTH: the identity snapshot's */
+		if ((r = snapset_get(&st->ids, KEY_META, KEY_META_LEN,
+		    &rec)) != 0)
+			return r == APPUSER_ERR_NOT_FOUND ?
+			    APPUSER_ERR_CORRUPT : r;
+		if ((d.dptr = malloc(rec.vlen ? rec.vlen : 1)) == NULL)
+			return APPUSER_ERR_NOMEM;
+		memcpy(d.dptr, rec.val, rec.vlen);
+		return meta_adopt(st, d.dptr, rec.vlen);
+	}
 	d = tdb_fetch(st->tdb, k);
 	if (d.dptr == NULL)
 		return tdb_error(st->tdb) == TDB_ERR_NOEXIST ?
@@ -241,9 +281,48 @@ meta_flush(struct store *st)
 }
 
 int
-delta_add(struct store *st, const char *name)
+tgen_load(struct store *st)
 {
-	struct delta *d = &st->delta;
+	TDB_DATA k = { (unsigned char *)KEY_TGEN, KEY_TGEN_LEN }, d;
+	uint64_t g = 0;
+	size_t i;
+
+	d = tdb_fetch(st->tdb, k);
+	if (d.dptr == NULL) {
+		if (tdb_error(st->tdb) != TDB_ERR_NOEXIST)
+			return db_err(st->tdb);
+		st->tgen = 0;	/* a format-1 store: no token snapshot yet */
+		return 0;
+	}
+	if (d.dsize != 8) {
+		free(d.dptr);
+		return APPUSER_ERR_CORRUPT;
+	}
+	for (i = 0; i < 8; i++)
+		g = g << 8 | d.dptr[i];
+	free(d.dptr);
+	st->tgen = g;
+	return 0;
+}
+
+static int
+tgen_flush(struct store *st)
+{
+	TDB_DATA k = { (unsigned char *)KEY_TGEN, KEY_TGEN_LEN }, d;
+	uint8_t b[8];
+	size_t i;
+
+	for (i = 0; i < 8; i++)
+		b[i] = (uint8_t)(st->tgen >> (56 - 8 * i));
+	d.dptr = b;
+	d.dsize = sizeof(b);
+	return tdb_store(st->tdb, k, d, TDB_REPLACE) == 0 ? 0 :
+	    db_err(st->tdb);
+}
+
+static int
+delta_push(struct store *st, struct delta *d, const char *name)
+{
 	size_t n = strlen(name) + 1, ncap;
 	char *nbuf;
 
@@ -262,15 +341,32 @@ delta_add(struct store *st, const char *name)
 	return 0;
 }
 
+int
+delta_add(struct store *st, const char *name)
+{
+	st->identity_dirty = true;
+	return delta_push(st, &st->delta, name);
+}
+
+int
+tdelta_add(struct store *st, const char *id)
+{
+	st->tokens_dirty = true;
+	return delta_push(st, &st->tdelta, id);
+}
+
 static void
 txn_reset(struct store *st)
 {
 	st->in_txn = false;
 	st->identity_dirty = false;
+	st->tokens_dirty = false;
 	st->meta_dirty = false;
 	st->txn_err = 0;
 	st->delta.len = 0;
 	st->delta.n = 0;
+	st->tdelta.len = 0;
+	st->tdelta.n = 0;
 }
 
 int
@@ -284,7 +380,7 @@ store_begin(struct store *st)
 		return APPUSER_ERR_INVALID;	/* no nesting */
 	if (tdb_transaction_start(st->tdb) != 0)
 		return db_err(st->tdb);
-	if ((r = meta_load(st)) != 0) {
+	if ((r = meta_load(st)) != 0 || (r = tgen_load(st)) != 0) {
 		int e = errno;	/* the cause, for APPUSER_ERR_SYSTEM */
 
 		tdb_transaction_cancel(st->tdb);
@@ -294,6 +390,7 @@ store_begin(struct store *st)
 	txn_reset(st);
 	st->in_txn = true;
 	st->gen0 = st->meta.generation;
+	st->tgen0 = st->tgen;
 	errno = 0;	/* a later SYSTEM error's errno is then its own */
 	return 0;
 }
@@ -313,10 +410,11 @@ store_cancel(struct store *st)
 }
 
 /*
- * Master meta, then the new snapshot (built before the master commits, so
- * a failure changes nothing), then the master commit, then the rename.  A
- * crash between the last two leaves the snapshot one generation behind:
- * the next writer rolls it forward.
+ * Master meta and generations, then the new snapshot files (built before
+ * the master commits, so a failure changes nothing), then the master
+ * commit, then the renames.  A crash between the last two leaves the
+ * published pairs one generation behind: the next writer rolls them
+ * forward (snapfile.h, CRASH SAFETY).
  */
 int
 store_commit(struct store *st)
@@ -328,13 +426,20 @@ store_commit(struct store *st)
 		return APPUSER_ERR_INVALID;
 	if ((r = st->txn_err) != 0)
 		goto fail;
-	publish = st->identity_dirty;
-	if (publish) {
+	if (st->meta_dirty)
+		st->identity_dirty = true;	/* the snapshot carries meta */
+	publish = st->identity_dirty || st->tokens_dirty;
+	if (st->identity_dirty) {
 		st->meta.generation = st->gen0 + 1;
 		st->meta_dirty = true;
 	}
 	if (st->meta_dirty && (r = meta_flush(st)) != 0)
 		goto fail;
+	if (st->tokens_dirty) {
+		st->tgen = st->tgen0 + 1;
+		if ((r = tgen_flush(st)) != 0)
+			goto fail;
+	}
 	if (publish && (r = snap_build(st)) != 0)
 		goto fail;
 	if (tdb_transaction_commit(st->tdb) != 0) {
@@ -563,17 +668,78 @@ store_alloc(const char *dir, int flags, struct store **stp)
 		return APPUSER_ERR_NOMEM;
 	st->flags = flags;
 	st->lockfd = -1;
+	st->usagefd = -1;
 	if ((st->dir = strdup(dir)) == NULL ||
-	    (st->master_path = fs_join(dir, APPUSER_MASTER_FILE)) == NULL ||
-	    (st->ident_path = fs_join(dir, APPUSER_IDENTITY_FILE)) == NULL ||
-	    asprintf(&st->tmp_path, "%s/%s%ld", dir, SNAP_TMP_PREFIX,
-	    (long)getpid()) == -1) {
-		st->tmp_path = NULL;
+	    (st->master_path = fs_join(dir, APPUSER_MASTER_FILE)) == NULL) {
 		store_close(st);
 		return APPUSER_ERR_NOMEM;
 	}
 	*stp = st;
 	return 0;
+}
+
+static int64_t
+mono_ms(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+/* Who holds the lock (0 if nobody now, or unknown). */
+static pid_t
+lock_holder(int fd)
+{
+	struct flock fl;
+
+	memset(&fl, 0, sizeof(fl));
+	fl.l_type = F_WRLCK;
+	fl.l_whence = SEEK_SET;
+	if (fcntl(fd, F_GETLK, &fl) == -1 || fl.l_type == F_UNLCK)
+		return 0;
+	return fl.l_pid;
+}
+
+static pid_t appuser_busy_pid;	/* see store_busy_pid() */
+
+pid_t
+store_busy_pid(void)
+{
+	return appuser_busy_pid;
+}
+
+/*
+ * A POSIX write lock on the whole lock file (F_SETLK, never a blocking
+ * wait in the kernel), retried with a growing pause until
+ * APPUSER_LOCK_WAIT_MS.  POSIX locks, not flock: F_GETLK names the holder.
+ * Only root's `appuser` can open the file (0600), so only it can hold the
+ * lock; the wait is bounded even so.
+ */
+static int
+lock_wait(struct store *st)
+{
+	struct timespec pause = { 0, 1000000L };
+	int64_t deadline = mono_ms() + APPUSER_LOCK_WAIT_MS;
+	struct flock fl;
+
+	appuser_busy_pid = 0;
+	for (;;) {
+		memset(&fl, 0, sizeof(fl));
+		fl.l_type = F_WRLCK;
+		fl.l_whence = SEEK_SET;
+		if (fcntl(st->lockfd, F_SETLK, &fl) == 0)
+			return 0;
+		if (errno != EACCES && errno != EAGAIN && errno != EINTR)
+			return fs_errno(errno, APPUSER_ERR_SYSTEM);
+		if (mono_ms() >= deadline) {
+			appuser_busy_pid = lock_holder(st->lockfd);
+			return APPUSER_ERR_BUSY;
+		}
+		nanosleep(&pause, NULL);
+		if (pause.tv_nsec < 50000000L)
+			pause.tv_nsec *= 2;
+	}
 }
 
 /* The lock file: ours, 0600, and held exclusively until store_close. */
@@ -605,10 +771,7 @@ lock_open(struct store *st)
 		st->lockfd = -1;
 		return r;
 	}
-	while (flock(st->lockfd, LOCK_EX) == -1)
-		if (errno != EINTR)
-			return fs_errno(errno, APPUSER_ERR_SYSTEM);
-	return 0;
+	return lock_wait(st);
 }
 
 /* Create the master file if missing; *createdp if it is new (or empty,
@@ -704,6 +867,74 @@ master_meta(struct store *st)
 }
 
 static int
+unlink_in(const char *dir, const char *name)
+{
+	char *path;
+	int r = 0;
+
+	if ((path = fs_join(dir, name)) == NULL)
+		return APPUSER_ERR_NOMEM;
+	if (unlink(path) == -1 && errno != ENOENT)
+		r = fs_errno(errno, APPUSER_ERR_SYSTEM);
+	free(path);
+	return r;
+}
+
+/* Give a format-1 token a usage slot (format 2). */
+static int
+upgrade_cb(TDB_DATA key, TDB_DATA data, void *arg)
+{
+	struct store *st = arg;
+	struct token t;
+	uint8_t *buf = NULL;
+	size_t len;
+	int r;
+
+	(void)key;
+	if ((r = record_decode_token(data.dptr, data.dsize, &t)) != 0)
+		return r == APPUSER_ERR_VERSION ? r : APPUSER_ERR_CORRUPT;
+	if (t.usage_slot == 0 && (r = slot_alloc(st, &t.usage_slot)) != 0)
+		goto out;
+	if ((r = record_encode_token(&t, &buf, &len)) != 0)
+		goto out;
+	r = db_store_raw(st, key, buf, len);
+ out:
+	free(buf);
+	token_clear(&t);
+	return r;
+}
+
+/*
+ * A store written by format 1 (identity.tdb, token records without a
+ * usage slot): give every token a slot and mark the store format 2, in one
+ * transaction; the roll forward that follows publishes the snapshot files.
+ */
+static int
+upgrade(struct store *st)
+{
+	struct meta m;
+	int r;
+
+	if (st->meta.format >= STORE_FORMAT_VERSION)
+		return 0;
+	if (tdb_transaction_start(st->tdb) != 0)
+		return db_err(st->tdb);
+	if ((r = db_walk(st, KEY_TOKEN, upgrade_cb, st)) != 0)
+		goto fail;
+	m = st->meta;
+	m.format = STORE_FORMAT_VERSION;
+	if ((r = meta_set(st, &m)) != 0 || (r = meta_flush(st)) != 0)
+		goto fail;
+	if (tdb_transaction_commit(st->tdb) != 0)
+		return db_err(st->tdb);
+	st->meta_dirty = false;
+	return 0;
+ fail:
+	tdb_transaction_cancel(st->tdb);
+	return r;
+}
+
+static int
 open_writer(struct store *st)
 {
 	bool created, repaired;
@@ -728,9 +959,13 @@ open_writer(struct store *st)
 			unlink(st->master_path);
 		return r;
 	}
-	if ((r = master_meta(st)) != 0)
+	if ((r = master_meta(st)) != 0 || (r = upgrade(st)) != 0 ||
+	    (r = usage_create(st->dir)) != 0 ||
+	    (r = snap_roll_forward(st, &repaired)) != 0)
 		return r;
-	return snap_roll_forward(st, &repaired);
+	/* format 1's snapshot: no reader of this version opens it */
+	(void)unlink_in(st->dir, APPUSER_OLD_IDENTITY);
+	return 0;
 }
 
 static int
@@ -742,6 +977,53 @@ open_reader(struct store *st)
 	    (r = master_open(st, false)) != 0)
 		return r;
 	return meta_load(st);
+}
+
+int
+store_views_open(struct store *st)
+{
+	int r;
+
+	if (st->views)
+		return 0;
+	if ((r = snapset_open(st->dir, SNAP_KIND_IDENTITY, st->owner,
+	    snap_kind_forbid(KIND_IDENTITY), &st->ids)) != 0)
+		return r;
+	if ((r = snapset_open(st->dir, SNAP_KIND_TOKENS, st->owner,
+	    snap_kind_forbid(KIND_TOKENS), &st->toks)) != 0) {
+		snapset_close(&st->ids);
+		return r;
+	}
+	st->views = true;
+	return 0;
+}
+
+void
+store_views_close(struct store *st)
+{
+	snapset_close(&st->ids);
+	snapset_close(&st->toks);
+	st->views = false;
+}
+
+/*
+ * PAM: the snapshots only, no lock, no master (snapfile.h says why).  The
+ * usage file is optional: without it logins work, unrecorded.
+ */
+static int
+open_auth(struct store *st)
+{
+	int r;
+
+	if ((r = fs_check_dir(st->dir, &st->owner)) != 0)
+		return r;
+	if ((r = store_views_open(st)) != 0)
+		return r;
+	if ((r = meta_load(st)) != 0)
+		return r;
+	if (usage_open(st->dir, st->owner, true, &st->usagefd) != 0)
+		st->usagefd = -1;
+	return 0;
 }
 
 int
@@ -758,6 +1040,8 @@ store_open(const char *dir, int flags, struct store **stp)
 		return r;
 	if (flags == STORE_WRITE)
 		r = open_writer(st);
+	else if (flags == STORE_AUTH)
+		r = open_auth(st);
 	else
 		r = open_reader(st);
 	if (r != 0)
@@ -779,6 +1063,10 @@ store_close(struct store *st)
 	store_cancel(st);
 	if (st->tdb != NULL)
 		tdb_close(st->tdb);
+	store_views_close(st);
+	if (st->usagefd != -1)
+		close(st->usagefd);
+	snap_discard(st);
 	if (st->lockfd != -1) {
 		held_del(st);
 		close(st->lockfd);	/* drops the flock */
@@ -787,12 +1075,23 @@ store_close(struct store *st)
 	meta_clear(&st->meta);
 	free(st->metabuf);
 	free(st->delta.buf);
+	free(st->tdelta.buf);
 	free(st->dir);
 	free(st->master_path);
-	free(st->ident_path);
-	free(st->tmp_path);
 	free(st);
 	errno = e;
+}
+
+const char *
+appuser_default_store_dir(void)
+{
+	const char *d;
+
+	/* secure_getenv: a setuid caller never takes the path from the user */
+	d = secure_getenv(APPUSER_STORE_ENV);
+	if (d != NULL && d[0] == '/')
+		return d;
+	return APPUSER_DEFAULT_STORE;
 }
 
 const char *
@@ -806,7 +1105,7 @@ store_get_meta(struct store *st, struct meta *mp)
 {
 	int r;
 
-	if (!st->in_txn && (r = meta_load(st)) != 0)
+	if (!st->in_txn && st->tdb != NULL && (r = meta_load(st)) != 0)
 		return r;
 	*mp = st->meta;
 	return 0;

@@ -49,6 +49,8 @@
 #ifndef APPUSER_STORE_H
 #define APPUSER_STORE_H
 
+#include <sys/types.h>
+
 #include "appuser.h"
 #include "record.h"
 
@@ -72,6 +74,10 @@ struct store;
  */
 int store_open(const char *dir, int flags, struct store **stp);
 void store_close(struct store *st);	/* accepts NULL */
+
+/* After store_open(STORE_WRITE) returned BUSY: the pid of the writer that
+ * held the store then (0 if unknown).  Per process, not per thread. */
+pid_t store_busy_pid(void);
 
 /* Directory in use (owned by st). */
 const char *store_dir(const struct store *st);
@@ -195,7 +201,12 @@ int store_check(struct store *st, report_fn report, void *arg);
  */
 struct idview;
 
-/* Errors: NOSTORE (no snapshot), PERMISSION, CORRUPT, VERSION, SYSTEM. */
+/*
+ * dir is required (the NSS module passes its compiled-in path; nothing here
+ * reads the environment).  The directory and files are checked as the
+ * writer checks them (snapfile.h, idview.c).  Errors: NOSTORE (no
+ * snapshot), UNSAFE, PERMISSION, CORRUPT, VERSION, SYSTEM, INVALID.
+ */
 int idview_open(const char *dir, struct idview **vp);
 void idview_close(struct idview *v);	/* accepts NULL */
 
@@ -234,12 +245,11 @@ int idview_user_by_uid(struct idview *v, uint32_t uid, user_fn fn,
  * never-started cursor.
  */
 struct idview_cursor {
-	void	*snap;		/* pinned snapshot (internal) */
-	void	*key;		/* last key returned (owned copy) */
-	size_t	 keylen;
+	void	*snap;		/* pinned snapshot pair (internal) */
+	uint64_t pos;		/* position in it */
 	bool	 done;
 };
-#define IDVIEW_CURSOR_INIT { NULL, NULL, 0, false }
+#define IDVIEW_CURSOR_INIT { NULL, 0, false }
 int idview_next_user(struct idview *v, struct idview_cursor *c, user_fn fn,
     void *arg);
 void idview_cursor_release(struct idview *v, struct idview_cursor *c);

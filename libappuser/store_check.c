@@ -14,6 +14,7 @@
 #include <tdb.h>
 
 #include "idview_int.h"
+#include "snapfile.h"
 #include "names.h"
 #include "store_int.h"
 
@@ -26,9 +27,7 @@ struct check {
 	size_t			 problems;
 	uint64_t		 users;		/* master U records */
 	uint64_t		 uids;		/* master I records */
-	uint64_t		 snap_users;
-	uint64_t		 snap_uids;
-	const struct meta	*snap_meta;
+	uint64_t		 tokens;	/* master T records */
 };
 
 static void problem(struct check *, const char *, ...)
@@ -128,7 +127,11 @@ check_files(struct check *c)
 		    "(mode %04o)", (unsigned)(sb.st_mode & 07777));
 	check_mode(c, APPUSER_MASTER_FILE, 0600);
 	check_mode(c, APPUSER_IDENTITY_FILE, 0644);
+	check_mode(c, APPUSER_IDENTITY_DELTA, 0644);
 	check_mode(c, APPUSER_GEN_FILE, 0644);
+	check_mode(c, APPUSER_TOKENS_FILE, 0600);
+	check_mode(c, APPUSER_TOKENS_DELTA, 0600);
+	check_mode(c, APPUSER_USAGE_FILE, 0600);
 	if (c->st->flags == STORE_WRITE)
 		check_mode(c, APPUSER_LOCK_FILE, 0600);
 }
@@ -338,7 +341,10 @@ master_cb(struct tdb_context *tdb, TDB_DATA k, TDB_DATA d, void *arg)
 	char kr[KEYREPR_MAX];
 
 	(void)tdb;
-	if (k.dsize == KEY_META_LEN && memcmp(k.dptr, KEY_META, k.dsize) == 0)
+	if ((k.dsize == KEY_META_LEN && memcmp(k.dptr, KEY_META, k.dsize) == 0) ||
+	    (k.dsize == KEY_TGEN_LEN && memcmp(k.dptr, KEY_TGEN, k.dsize) == 0) ||
+	    (k.dsize == KEY_SLOTS_LEN &&
+	    memcmp(k.dptr, KEY_SLOTS, k.dsize) == 0))
 		return 0;
 	switch (k.dsize > 0 ? k.dptr[0] : 0) {
 	case KEY_USER:
@@ -348,6 +354,7 @@ master_cb(struct tdb_context *tdb, TDB_DATA k, TDB_DATA d, void *arg)
 		check_uid_rec(c, k, d);
 		break;
 	case KEY_TOKEN:
+		c->tokens++;
 		check_token_rec(c, k, d);
 		break;
 	case KEY_LIST:
@@ -407,126 +414,71 @@ check_master(struct check *c)
 	check_meta(c);
 }
 
-/* A snapshot record must equal the master's U<name> byte for byte. */
+static const char *
+kind_name(int kind)
+{
+	return kind == KIND_TOKENS ? "token snapshot" : "identity snapshot";
+}
+
+/* Every live record of the pair equals what the master says it should
+ * hold; the count matches, so nothing the master has is missing. */
 static void
-snap_user_equal(struct check *c, const char *name, TDB_DATA d,
-    const char *what)
+snap_records(struct check *c, int kind, const struct snapset *set)
 {
-	struct key k;
-	TDB_DATA md;
+	char kr[KEYREPR_MAX];
+	struct snaprec rec;
+	uint64_t pos = 0, n = 0, want;
+	TDB_DATA k, md;
+	int r;
 
-	if (key_user(&k, KEY_USER, name) != 0 ||
-	    db_fetch(c->st, &k, &md) != 0) {
-		problem(c, "identity.tdb: %s: %s is not in the master", what,
-		    name);
-		return;
+	while ((r = snapset_next(set, &pos, &rec)) == 0) {
+		n++;
+		k.dptr = (unsigned char *)(uintptr_t)rec.key;
+		k.dsize = rec.klen;
+		r = snap_master_value(c->st, kind, rec.key, rec.klen, &md);
+		if (r != 0) {
+			problem(c, "%s: %s is not in the master",
+			    kind_name(kind), keyrepr(k, kr));
+			continue;
+		}
+		if (md.dsize != rec.vlen ||
+		    memcmp(md.dptr, rec.val, rec.vlen) != 0)
+			problem(c, "%s: %s differs from the master",
+			    kind_name(kind), keyrepr(k, kr));
+		free(md.dptr);
 	}
-	if (md.dsize != d.dsize || memcmp(md.dptr, d.dptr, d.dsize) != 0)
-		problem(c, "identity.tdb: %s: record of %s differs from the "
-		    "master", what, name);
-	free(md.dptr);
-}
-
-static void
-snap_uid_rec(struct check *c, TDB_DATA k, TDB_DATA d)
-{
-	char nb[APPUSER_NAME_MAX + 1], kr[KEYREPR_MAX], what[32];
-	struct key mk;
-	TDB_DATA md;
-	uint32_t uid;
-
-	c->snap_uids++;
-	if (k.dsize != 5) {
-		problem(c, "identity.tdb: invalid key %s", keyrepr(k, kr));
-		return;
-	}
-	uid = be32(k.dptr + 1);
-	snprintf(what, sizeof(what), "uid %u", uid);
-	key_uid(&mk, uid);
-	if (db_fetch(c->st, &mk, &md) != 0) {
-		problem(c, "identity.tdb: uid %u is not in the master", uid);
-		return;
-	}
-	if (md.dsize > 0 && md.dsize <= APPUSER_NAME_MAX) {
-		memcpy(nb, md.dptr, md.dsize);
-		nb[md.dsize] = '\0';
-		snap_user_equal(c, nb, d, what);
-	}
-	free(md.dptr);
-}
-
-static int
-snap_cb(struct tdb_context *tdb, TDB_DATA k, TDB_DATA d, void *arg)
-{
-	struct check *c = arg;
-	char nb[APPUSER_NAME_MAX + 1], kr[KEYREPR_MAX];
-	const char *name;
-
-	(void)tdb;
-	if (k.dsize == KEY_META_LEN && memcmp(k.dptr, KEY_META, k.dsize) == 0)
-		return 0;
-	if (k.dsize > 0 && k.dptr[0] == KEY_UID) {
-		snap_uid_rec(c, k, d);
-		return 0;
-	}
-	if (k.dsize == 0 || k.dptr[0] != KEY_USER ||
-	    (name = key_name(k, nb)) == NULL) {
-		problem(c, "identity.tdb: unknown key %s", keyrepr(k, kr));
-		return 0;
-	}
-	c->snap_users++;
-	snap_user_equal(c, name, d, "user");
-	return 0;
-}
-
-static bool
-admins_equal(const struct meta *a, const struct meta *b)
-{
-	size_t i;
-
-	if (a->n_admins != b->n_admins)
-		return false;
-	for (i = 0; i < a->n_admins; i++)
-		if (strcmp(a->admins[i], b->admins[i]) != 0)
-			return false;
-	return true;
+	if (r != APPUSER_ERR_NOT_FOUND)
+		problem(c, "%s: cannot be read: %s", kind_name(kind),
+		    appuser_strerror(r));
+	want = kind == KIND_TOKENS ? c->tokens : 2 * c->users + 1;
+	if (n != want)
+		problem(c, "%s: %llu records, the master calls for %llu",
+		    kind_name(kind), (unsigned long long)n,
+		    (unsigned long long)want);
 }
 
 static void
-snap_meta(struct check *c)
+check_kind(struct check *c, int kind)
 {
-	const struct meta *m = &c->st->meta, *s = c->snap_meta;
+	struct snapset set = { NULL, NULL };
+	uint64_t gen;
+	int r;
 
-	if (s->generation != m->generation)
-		problem(c, "identity.tdb: generation %llu, the master is at "
-		    "%llu", (unsigned long long)s->generation,
-		    (unsigned long long)m->generation);
-	if (s->format != m->format || s->uid_min != m->uid_min ||
-	    s->uid_max != m->uid_max || s->admin_gid != m->admin_gid ||
-	    s->n_users != m->n_users ||
-	    strcmp(s->admin_group, m->admin_group) != 0 ||
-	    !admins_equal(s, m))
-		problem(c, "identity.tdb: settings differ from the master");
-}
-
-static int
-snap_check_tdb(struct tdb_context *tdb, void *arg)
-{
-	struct check *c = arg;
-
-	if (tdb_check(tdb, NULL, NULL) != 0) {
-		problem(c, "identity.tdb: tdb structure check failed");
-		return 0;
+	r = snapset_open(c->st->dir, snap_kind_file(kind), c->st->owner,
+	    snap_kind_forbid(kind), &set);
+	if (r != 0) {
+		problem(c, "%s: cannot be read: %s", kind_name(kind),
+		    appuser_strerror(r));
+		return;
 	}
-	snap_meta(c);
-	if (tdb_traverse_read(tdb, snap_cb, c) == -1)
-		problem(c, "identity.tdb: traversal failed");
-	if (c->snap_users != c->users || c->snap_uids != c->users)
-		problem(c, "identity.tdb: %llu users and %llu uid entries, the "
-		    "master has %llu users", (unsigned long long)c->snap_users,
-		    (unsigned long long)c->snap_uids,
-		    (unsigned long long)c->users);
-	return 0;
+	gen = kind == KIND_TOKENS ? c->st->tgen : c->st->meta.generation;
+	if (snapset_generation(&set) != gen)
+		problem(c, "%s: generation %llu, the master is at %llu",
+		    kind_name(kind),
+		    (unsigned long long)snapset_generation(&set),
+		    (unsigned long long)gen);
+	snap_records(c, kind, &set);
+	snapset_close(&set);
 }
 
 /*
@@ -558,7 +510,7 @@ check_gen(struct check *c, uint64_t snap_gen)
 	else if (pread(fd, w, sizeof(w), 0) != (ssize_t)sizeof(w))
 		problem(c, "%s: cannot be read", APPUSER_GEN_FILE);
 	else if (w[GEN_W_PUBLISHED] != snap_gen)
-		problem(c, "%s: records generation %llu, identity.tdb is at "
+		problem(c, "%s: records generation %llu, the identity snapshot is at "
 		    "%llu (running processes may miss the last change for a "
 		    "second)", APPUSER_GEN_FILE,
 		    (unsigned long long)w[GEN_W_PUBLISHED],
@@ -569,19 +521,13 @@ check_gen(struct check *c, uint64_t snap_gen)
 static void
 check_snapshot(struct check *c)
 {
-	struct idview *v = NULL;
-	int r;
-
-	if ((r = idview_open(c->st->dir, &v)) != 0) {
-		problem(c, "identity.tdb: cannot be read: %s",
-		    appuser_strerror(r));
+	if (tgen_load(c->st) != 0) {
+		problem(c, "master: token generation unreadable");
 		return;
 	}
-	check_gen(c, idview_meta(v)->generation);
-	c->snap_meta = idview_meta(v);
-	idview_with_tdb(v, snap_check_tdb, c);
-	c->snap_meta = NULL;
-	idview_close(v);
+	check_gen(c, c->st->meta.generation);
+	check_kind(c, KIND_IDENTITY);
+	check_kind(c, KIND_TOKENS);
 }
 
 /*
@@ -624,7 +570,7 @@ check_repair(struct check *c)
 	if ((r = snap_roll_forward(c->st, &repaired)) != 0)
 		return r;
 	if (repaired && c->report != NULL)
-		c->report("repaired: identity.tdb did not match the master's "
+		c->report("repaired: a snapshot did not match the master's "
 		    "generation; republished it from the master", c->arg);
 	return 0;
 }

@@ -10,10 +10,15 @@
 
 #include <tdb.h>
 
+#include "snapfile.h"
 #include "store.h"
 
 #define KEY_META		"!meta"
 #define KEY_META_LEN		5
+#define KEY_TGEN		"!tgen"	/* be64: token generation (master) */
+#define KEY_TGEN_LEN		5
+#define KEY_SLOTS		"!slots" /* usage slot allocation (master) */
+#define KEY_SLOTS_LEN		6
 #define KEY_USER		'U'	/* U<name> -> user record */
 #define KEY_UID			'I'	/* I<uid be32> -> name (master) */
 #define KEY_TOKEN		'T'	/* T<id> -> token record */
@@ -21,9 +26,9 @@
 #define KEY_MAX			(1 + APPUSER_NAME_MAX)
 
 #define MASTER_HASH_SIZE	1000003	/* fixed at creation; ~4 MB */
-#define SNAP_HASH_MIN		1021
-#define SNAP_HASH_MAX		(1 << 27)
-#define SNAP_TMP_PREFIX		APPUSER_IDENTITY_FILE ".tmp."
+#define SNAP_TMP_PREFIX		"tmp."	/* tmp.<file>.<pid> while built */
+#define KIND_IDENTITY		0	/* index into struct store's pend[] */
+#define KIND_TOKENS		1
 #define MASTER_TDB_FLAGS	(TDB_INCOMPATIBLE_HASH | TDB_DISALLOW_NESTING)
 
 struct key {
@@ -43,14 +48,19 @@ struct delta {
 struct verified {
 	bool		 set;
 	char		 id[TOKEN_ID_LEN + 1];
-	uint8_t		 verifier[TOKEN_VERIFIER_LEN];
+	uint32_t	 slot;
+	int64_t		 max_age;	/* > 0 with a sliding expiry */
+};
+
+/* Snapshot files built in this transaction, renamed after the commit. */
+struct pending {
+	char		*base_tmp;	/* NULL: the base stays */
+	char		*delta_tmp;	/* NULL: nothing to publish */
 };
 
 struct store {
 	char			*dir;
 	char			*master_path;
-	char			*ident_path;
-	char			*tmp_path;	/* identity.tdb.tmp.<pid> */
 	int			 flags;
 	uid_t			 owner;		/* of dir */
 	int			 lockfd;	/* STORE_WRITE only, else -1 */
@@ -65,7 +75,16 @@ struct store {
 	bool			 meta_dirty;
 	int			 txn_err;	/* poisons the transaction */
 	uint64_t		 gen0;		/* generation at store_begin */
-	struct delta		 delta;
+	uint64_t		 tgen;		/* token generation (!tgen) */
+	uint64_t		 tgen0;		/* ... at store_begin */
+	bool			 tokens_dirty;	/* tokens changed */
+	struct delta		 delta;		/* names changed */
+	struct delta		 tdelta;	/* token ids changed */
+	struct pending		 pend[2];	/* by KIND_* */
+	struct snapset		 ids;		/* views for verify (AUTH) */
+	struct snapset		 toks;
+	bool			 views;		/* ids and toks are open */
+	int			 usagefd;	/* -1: not open */
 	collision_fn		 collide;
 	void			*collide_arg;
 	struct verified		 verified;
@@ -80,7 +99,16 @@ TDB_DATA key_data(const struct key *k);
 int db_fetch(struct store *st, const struct key *k, TDB_DATA *dp);
 int db_store(struct store *st, const struct key *k, const void *p,
     size_t n, int flag);
+int db_store_raw(struct store *st, TDB_DATA k, const void *p, size_t n);
 int db_delete(struct store *st, const struct key *k);
+
+/* store_token.c: usage slots (a token's place in the usage file). */
+int slot_alloc(struct store *st, uint32_t *slotp);
+int slot_free(struct store *st, uint32_t slot);
+
+/* store.c: the snapshot views that verification reads (st->ids, toks). */
+int store_views_open(struct store *st);
+void store_views_close(struct store *st);
 int db_exists(struct store *st, const struct key *k);
 
 /* store.c: user records (u is a view into *bufp; free the buffer). */
@@ -98,6 +126,8 @@ int txn_enter(struct store *st, bool *beganp);
 int txn_leave(struct store *st, bool began, int r);
 int txn_fail(struct store *st, int r);
 int delta_add(struct store *st, const char *name);
+int tdelta_add(struct store *st, const char *id);
+int tgen_load(struct store *st);	/* st->tgen from !tgen (0 if none) */
 
 /* store.c: walk records whose key starts with type ('\0': all).  fn gets
  * key and data (valid during the call); no tdb lock is held during fn
@@ -105,12 +135,16 @@ int delta_add(struct store *st, const char *name);
 typedef int (*walk_fn)(TDB_DATA key, TDB_DATA data, void *arg);
 int db_walk(struct store *st, char type, walk_fn fn, void *arg);
 
-/* store_snap.c: publishing identity.tdb. */
-int snap_build(struct store *st);	/* into tmp_path, in a transaction */
-int snap_install(struct store *st);	/* rename tmp_path over identity */
-void snap_discard(struct store *st);	/* unlink tmp_path */
-int snap_published_generation(struct store *st, uint64_t *genp);
-int snap_republish(struct store *st);	/* full rebuild, STORE_WRITE */
+/* store_snap.c: publishing the snapshot pairs (snapfile.h). */
+int snap_build(struct store *st);	/* tmp files, in the transaction */
+int snap_install(struct store *st);	/* rename them, after the commit */
+void snap_discard(struct store *st);	/* unlink them */
 int snap_roll_forward(struct store *st, bool *repairedp);
+/* What the snapshot of kind should hold under key, from the master (in or
+ * out of a transaction): 0 and *dp (malloc'd), or NOT_FOUND. */
+int snap_master_value(struct store *st, int kind, const uint8_t *key,
+    size_t klen, TDB_DATA *dp);
+int snap_kind_file(int kind);		/* KIND_* -> SNAP_KIND_* */
+mode_t snap_kind_forbid(int kind);	/* mode bits readers refuse */
 
 #endif

@@ -1,12 +1,15 @@
 /*
- * Tokens: records in the master only (never in the snapshot, never part of
- * the generation).  T<id> holds the record, L<name> the user's ids.
- * Token-only changes are master transactions that do not publish.
+ * Tokens.  In the master, T<id> holds the record and L<name> the user's
+ * ids; every change also goes to the token snapshot (tokens.snap/.delta,
+ * root-only, snapfile.h), which is all that verification reads.  Last use
+ * goes to the usage file (usage.h), never to the master.
  */
 #include <errno.h>
+#include <pthread.h>
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
+#include <unistd.h>
 
 #include <sodium.h>
 
@@ -14,12 +17,9 @@
 #include "names.h"
 #include "store_int.h"
 #include "token.h"
+#include "usage.h"
 
-/* Back-off while another process holds the transaction lock: start short,
- * since a token change holds it for about one fsync, and double up to 2 ms. */
-#define TOUCH_SLEEP_MIN_NS	(50 * 1000)
-#define TOUCH_SLEEP_MAX_NS	(2 * 1000 * 1000)
-#define LAST_FIELD_MAX	255	/* last_ip, last_service as stored */
+#define SLOTS_FREE_MAX	65536	/* free list cap; beyond it slots leak */
 
 static bool
 id_valid(const char *id)
@@ -88,13 +88,108 @@ token_valid(const struct token *t)
 	return 0;
 }
 
+/*
+ * !slots: be32 next never-used slot (from 1), then be32 freed slots.  A
+ * freed slot may still hold its old token's data; usage_read compares the
+ * id, so the new token does not inherit it.
+ */
 static int
-token_add(struct store *st, const struct token *t)
+slots_fetch(struct store *st, TDB_DATA *dp)
+{
+	TDB_DATA k = { (unsigned char *)KEY_SLOTS, KEY_SLOTS_LEN };
+
+	*dp = tdb_fetch(st->tdb, k);
+	if (dp->dptr == NULL) {
+		if (tdb_error(st->tdb) != TDB_ERR_NOEXIST)
+			return db_err(st->tdb);
+		if ((dp->dptr = calloc(1, 4)) == NULL)
+			return APPUSER_ERR_NOMEM;
+		dp->dptr[3] = 1;
+		dp->dsize = 4;
+	}
+	if (dp->dsize < 4 || dp->dsize % 4 != 0) {
+		free(dp->dptr);
+		return APPUSER_ERR_CORRUPT;
+	}
+	return 0;
+}
+
+static uint32_t
+get_be32(const uint8_t *p)
+{
+	return (uint32_t)p[0] << 24 | (uint32_t)p[1] << 16 |
+	    (uint32_t)p[2] << 8 | p[3];
+}
+
+static void
+set_be32(uint8_t *p, uint32_t v)
+{
+	p[0] = (uint8_t)(v >> 24);
+	p[1] = (uint8_t)(v >> 16);
+	p[2] = (uint8_t)(v >> 8);
+	p[3] = (uint8_t)v;
+}
+
+int
+slot_alloc(struct store *st, uint32_t *slotp)
+{
+	TDB_DATA k = { (unsigned char *)KEY_SLOTS, KEY_SLOTS_LEN }, d;
+	uint32_t slot, next;
+	int r;
+
+	if ((r = slots_fetch(st, &d)) != 0)
+		return r;
+	next = get_be32(d.dptr);
+	if (d.dsize > 4) {		/* reuse the last freed one */
+		slot = get_be32(d.dptr + d.dsize - 4);
+		d.dsize -= 4;
+	} else if (next == 0 || next >= USAGE_MAX_SLOT) {
+		free(d.dptr);
+		return APPUSER_ERR_RANGE;
+	} else
+		set_be32(d.dptr, (slot = next) + 1);
+	r = tdb_store(st->tdb, k, d, TDB_REPLACE) == 0 ? 0 : db_err(st->tdb);
+	free(d.dptr);
+	if (r == 0)
+		*slotp = slot;
+	return r;
+}
+
+int
+slot_free(struct store *st, uint32_t slot)
+{
+	TDB_DATA k = { (unsigned char *)KEY_SLOTS, KEY_SLOTS_LEN }, d;
+	uint8_t *nb;
+	int r;
+
+	if (slot == 0 || slot >= USAGE_MAX_SLOT)
+		return 0;
+	if ((r = slots_fetch(st, &d)) != 0)
+		return r;
+	if (d.dsize / 4 > SLOTS_FREE_MAX) {
+		free(d.dptr);
+		return 0;
+	}
+	if ((nb = realloc(d.dptr, d.dsize + 4)) == NULL) {
+		free(d.dptr);
+		return APPUSER_ERR_NOMEM;
+	}
+	d.dptr = nb;
+	set_be32(d.dptr + d.dsize, slot);
+	d.dsize += 4;
+	r = tdb_store(st->tdb, k, d, TDB_REPLACE) == 0 ? 0 : db_err(st->tdb);
+	free(d.dptr);
+	return r;
+}
+
+static int
+token_add(struct store *st, const struct token *in)
 {
 	uint8_t *ubuf = NULL;
+	struct token tc = *in, *t = &tc;
 	struct user u;
 	struct key k;
-	TDB_DATA id = { (unsigned char *)(uintptr_t)t->id, TOKEN_ID_LEN };
+	TDB_DATA id = { (unsigned char *)(uintptr_t)in->id, TOKEN_ID_LEN };
 	int r = APPUSER_ERR_INTERNAL;
 
 	if ((r = token_valid(t)) != 0 ||
@@ -107,7 +202,9 @@ token_add(struct store *st, const struct token *t)
 	r = APPUSER_ERR_EXISTS;
 	if (db_exists(st, &k))
 		goto out;
-	if ((r = token_put(st, t, TDB_INSERT)) != 0 ||
+	if ((r = slot_alloc(st, &t->usage_slot)) != 0 ||
+	    (r = token_put(st, t, TDB_INSERT)) != 0 ||
+	    (r = tdelta_add(st, t->id)) != 0 ||
 	    (r = key_user(&k, KEY_LIST, t->user)) != 0)
 		goto fail;
 	if (tdb_append(st->tdb, key_data(&k), id) != 0)
@@ -177,7 +274,8 @@ revoke_one(struct store *st, const char *id, bool *newp)
 		return r;
 	if (t.revoke_time == 0) {
 		t.revoke_time = (int64_t)time(NULL);
-		if ((r = token_put(st, &t, TDB_REPLACE)) != 0)
+		if ((r = token_put(st, &t, TDB_REPLACE)) != 0 ||
+		    (r = tdelta_add(st, id)) != 0)
 			txn_fail(st, r);
 		*newp = r == 0;
 	}
@@ -257,15 +355,40 @@ store_token_revoke_all(struct store *st, const char *user, size_t *countp)
 	return r;
 }
 
+/* Last use from the usage file over t (see usage.h); fd -1: none. */
+static void
+overlay(int fd, struct token *t, struct usage *u)
+{
+	if (fd != -1 && usage_read(fd, t->usage_slot, t->id, u) == 0)
+		usage_overlay(t, u);
+}
+
+static int
+usage_fd(struct store *st)
+{
+	int fd = -1;
+
+	if (st->usagefd != -1)
+		return dup(st->usagefd);	/* closed by the caller */
+	if (usage_open(st->dir, st->owner, false, &fd) != 0)
+		return -1;
+	return fd;
+}
+
 int
 store_token_get(struct store *st, const char *id, struct token **tp)
 {
 	struct token t, *c;
+	struct usage u;
 	TDB_DATA d;
-	int r;
+	int r, fd;
 
 	if ((r = token_fetch(st, id, &d, &t)) != 0)
 		return r;
+	if ((fd = usage_fd(st)) != -1) {
+		overlay(fd, &t, &u);
+		close(fd);
+	}
 	c = token_dup(&t);
 	token_clear(&t);
 	free(d.dptr);
@@ -278,12 +401,14 @@ store_token_get(struct store *st, const char *id, struct token **tp)
 struct token_walk {
 	token_fn	 fn;
 	void		*arg;
+	int		 fd;	/* usage file or -1 */
 };
 
 static int
 token_walk_cb(TDB_DATA key, TDB_DATA data, void *arg)
 {
 	struct token_walk *w = arg;
+	struct usage u;
 	struct token t;
 	int r;
 
@@ -291,6 +416,7 @@ token_walk_cb(TDB_DATA key, TDB_DATA data, void *arg)
 	if ((r = record_decode_token(data.dptr, data.dsize, &t)) != 0)
 		return r == APPUSER_ERR_NOMEM || r == APPUSER_ERR_VERSION ? r :
 		    APPUSER_ERR_CORRUPT;
+	overlay(w->fd, &t, &u);
 	r = w->fn(&t, w->arg);
 	token_clear(&t);
 	return r;
@@ -299,10 +425,11 @@ token_walk_cb(TDB_DATA key, TDB_DATA data, void *arg)
 /* The tokens in user's list, in the order they were added. */
 static int
 token_foreach_user(struct store *st, const char *user, token_fn fn,
-    void *arg)
+    void *arg, int fd)
 {
 	TDB_DATA l = { NULL, 0 }, d;
 	char id[TOKEN_ID_LEN + 1];
+	struct usage u;
 	struct token t;
 	size_t off;
 	int r;
@@ -318,6 +445,7 @@ token_foreach_user(struct store *st, const char *user, token_fn fn,
 				r = 0;
 			continue;
 		}
+		overlay(fd, &t, &u);
 		r = fn(&t, arg);
 		token_clear(&t);
 		free(d.dptr);
@@ -330,30 +458,100 @@ int
 store_token_foreach(struct store *st, const char *user, token_fn fn,
     void *arg)
 {
-	struct token_walk w = { fn, arg };
+	struct token_walk w = { fn, arg, usage_fd(st) };
+	int r;
 
 	if (user != NULL)
-		return token_foreach_user(st, user, fn, arg);
-	return db_walk(st, KEY_TOKEN, token_walk_cb, &w);
+		r = token_foreach_user(st, user, fn, arg, w.fd);
+	else
+		r = db_walk(st, KEY_TOKEN, token_walk_cb, &w);
+	if (w.fd != -1)
+		close(w.fd);
+	return r;
 }
 
-/* The decision, once the token parsed (t NULL: no such id). */
-static int
-verify_user(struct store *st, const struct token *t, const char *user,
-    const uint8_t *ver, const char *service, const char *rhost, int64_t now)
-{
-	uint8_t *ubuf = NULL;
-	struct user u;
-	int r, v;
+/*
+ * What an unknown id is checked against, so that it costs what a known id
+ * with a wrong secret does: the same decode, user lookup, usage read and
+ * comparison (pam_appuser(8) promises the same time).
+ */
+static uint8_t *dummy_rec;
+static size_t dummy_len;
+static pthread_once_t dummy_once = PTHREAD_ONCE_INIT;
 
-	if (t == NULL)
-		return token_check(NULL, user, 0, ver, service, rhost, now);
-	if ((r = user_fetch(st, user, &ubuf, &u)) != 0)
-		return r == APPUSER_ERR_NOT_FOUND ? VERIFY_NO_USER :
-		    VERIFY_UNAVAILABLE;
-	v = token_check(t, user, u.uid, ver, service, rhost, now);
-	free(ubuf);
-	return v;
+static void
+dummy_init(void)
+{
+	static const char *scope[] = { "sshd" };
+	struct token t;
+
+	memset(&t, 0, sizeof(t));
+	memcpy(t.id, "000000000000", TOKEN_ID_LEN);
+	t.user = "nobody-appuser";
+	t.uid = APPUSER_DEFAULT_UID_MIN;
+	t.description = "unknown token";
+	t.scope = scope;
+	t.n_scope = 1;
+	t.usage_slot = USAGE_MAX_SLOT - 1;
+	if (record_encode_token(&t, &dummy_rec, &dummy_len) != 0)
+		dummy_rec = NULL;
+}
+
+/* The token record for id from the token snapshot (or the dummy). */
+static int
+verify_fetch(struct store *st, const char *id, struct token *t, bool *knownp)
+{
+	struct snaprec rec;
+	struct key k;
+	int r;
+
+	key_token(&k, id);
+	r = snapset_get(&st->toks, k.b, k.len, &rec);
+	if (r != 0 && r != APPUSER_ERR_NOT_FOUND)
+		return r;
+	*knownp = r == 0;
+	if (r != 0) {
+		pthread_once(&dummy_once, dummy_init);
+		if (dummy_rec == NULL)
+			return APPUSER_ERR_NOMEM;
+		rec.val = dummy_rec;
+		rec.vlen = dummy_len;
+	}
+	if ((r = record_decode_token(rec.val, rec.vlen, t)) != 0)
+		return r;
+	if (*knownp && memcmp(t->id, id, TOKEN_ID_LEN) != 0) {
+		token_clear(t);
+		return APPUSER_ERR_CORRUPT;
+	}
+	return 0;
+}
+
+/* uid of the application user name from the identity snapshot. */
+static int
+verify_uid(struct store *st, const char *name, uint32_t *uidp)
+{
+	struct snaprec rec;
+	struct user u;
+	struct key k;
+	int r;
+
+	if ((r = key_user(&k, KEY_USER, name)) != 0 ||
+	    (r = snapset_get(&st->ids, k.b, k.len, &rec)) != 0)
+		return r;
+	if (record_decode_user(rec.val, rec.vlen, &u) != 0 ||
+	    strcmp(u.name, name) != 0 || u.uid < APPUSER_ID_FLOOR)
+		return APPUSER_ERR_CORRUPT;
+	*uidp = u.uid;
+	return 0;
+}
+
+static int
+verify_views(struct store *st)
+{
+	if (st->flags == STORE_AUTH)
+		return 0;		/* opened with the handle */
+	store_views_close(st);		/* the newest published pair */
+	return store_views_open(st);
 }
 
 int
@@ -363,137 +561,70 @@ store_verify(struct store *st, const char *user, const char *tok,
 {
 	char id[TOKEN_ID_LEN + 1];
 	uint8_t ver[TOKEN_VERIFIER_LEN];
+	struct usage u;
 	struct token t;
-	TDB_DATA d = { NULL, 0 };
-	int r, v;
+	uint32_t uid = 0;
+	bool known = false;
+	int r, v, fd;
 
 	if (tokenp != NULL)
 		*tokenp = NULL;
 	if (st == NULL)
 		return VERIFY_UNAVAILABLE;
+	st->verified.set = false;
 	if ((v = token_parse(tok, len, id, ver)) != VERIFY_OK)
 		goto out;
-	r = token_fetch(st, id, &d, &t);
-	if (r != 0 && r != APPUSER_ERR_NOT_FOUND) {
+	if (verify_views(st) != 0 || verify_fetch(st, id, &t, &known) != 0) {
 		v = VERIFY_UNAVAILABLE;
 		goto out;
 	}
-	v = verify_user(st, r == 0 ? &t : NULL, user, ver, service, rhost,
-	    now);
+	r = verify_uid(st, user, &uid);
+	fd = st->usagefd != -1 ? st->usagefd : -1;
+	if (fd != -1 && usage_read(fd, t.usage_slot, t.id, &u) == 0 && known)
+		usage_overlay(&t, &u);
 	if (r != 0)
+		v = r == APPUSER_ERR_NOT_FOUND ? VERIFY_NO_USER :
+		    VERIFY_UNAVAILABLE;
+	else
+		v = token_check(known ? &t : NULL, user, uid, ver, service,
+		    rhost, now);
+	if (!known) {
+		token_clear(&t);
 		goto out;
+	}
 	if (v == VERIFY_OK) {
 		st->verified.set = true;
 		memcpy(st->verified.id, id, sizeof(id));
-		memcpy(st->verified.verifier, t.verifier, TOKEN_VERIFIER_LEN);
+		st->verified.slot = t.usage_slot;
+		st->verified.max_age = t.extend_when_used ? t.max_age_seconds :
+		    0;
 	}
 	if (tokenp != NULL && (*tokenp = token_dup(&t)) == NULL)
 		v = VERIFY_UNAVAILABLE;
 	token_clear(&t);
  out:
-	free(d.dptr);
 	sodium_memzero(ver, sizeof(ver));
 	return v;
-}
-
-/* s without control or non-ASCII bytes, cut to LAST_FIELD_MAX: these
- * come from the network (PAM_RHOST) and end up on an admin's terminal. */
-static void
-sanitize(const char *s, char *buf)
-{
-	size_t i;
-
-	for (i = 0; s != NULL && s[i] != '\0' && i < LAST_FIELD_MAX; i++)
-		buf[i] = (s[i] < 0x21 || s[i] > 0x7e) ? '?' : s[i];
-	buf[i] = '\0';
-}
-
-/* Update the record if it is still the token that was verified; 1 if
- * written, 0 if skipped. */
-static int
-touch_apply(struct store *st, int64_t now, const char *rhost,
-    const char *service)
-{
-	char ip[LAST_FIELD_MAX + 1], svc[LAST_FIELD_MAX + 1];
-	struct token t;
-	TDB_DATA d;
-	int r;
-
-	if ((r = token_fetch(st, st->verified.id, &d, &t)) != 0)
-		return r == APPUSER_ERR_NOT_FOUND ? 0 : r;
-	if (t.revoke_time != 0 || sodium_memcmp(t.verifier,
-	    st->verified.verifier, TOKEN_VERIFIER_LEN) != 0) {
-		r = 0;
-		goto out;
-	}
-	sanitize(rhost, ip);
-	sanitize(service, svc);
-	t.last_used_time = now;
-	t.last_ip = ip;
-	t.last_service = svc;
-	if (t.extend_when_used && t.max_age_seconds > 0)
-		t.expiry_time = now + t.max_age_seconds;
-	if ((r = token_put(st, &t, TDB_REPLACE)) == 0)
-		r = 1;
- out:
-	token_clear(&t);
-	free(d.dptr);
-	return r;
-}
-
-static int64_t
-mono_ms(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
-}
-
-/* Start a master transaction, retrying for up to timeout_ms. */
-static int
-txn_start_wait(struct store *st, int timeout_ms)
-{
-	struct timespec pause = { 0, TOUCH_SLEEP_MIN_NS };
-	int64_t deadline = mono_ms() + (timeout_ms > 0 ? timeout_ms : 0);
-	int r;
-
-	for (;;) {
-		if (tdb_transaction_start_nonblock(st->tdb) == 0)
-			return 0;
-		if ((r = db_err(st->tdb)) != APPUSER_ERR_BUSY)
-			return r;
-		if (mono_ms() >= deadline)
-			return APPUSER_ERR_BUSY;
-		nanosleep(&pause, NULL);
-		if (pause.tv_nsec < TOUCH_SLEEP_MAX_NS / 2)
-			pause.tv_nsec *= 2;
-		else
-			pause.tv_nsec = TOUCH_SLEEP_MAX_NS;
-	}
 }
 
 int
 store_token_touch(struct store *st, const char *id, int64_t now,
     const char *rhost, const char *service, int timeout_ms)
 {
-	int r;
+	int fd = st != NULL ? st->usagefd : -1, r;
+	int64_t expiry;
 
-	if (st == NULL || st->flags == STORE_READ)
+	if (st == NULL)
 		return APPUSER_ERR_PERMISSION;
 	if (!st->verified.set || id == NULL ||
 	    strcmp(id, st->verified.id) != 0)
 		return 0;	/* only a token verified on this handle */
-	if (st->in_txn) {
-		r = touch_apply(st, now, rhost, service);
-		return r < 0 ? txn_fail(st, r) : 0;
-	}
-	if ((r = txn_start_wait(st, timeout_ms)) != 0)
+	if (fd == -1 && (r = usage_open(st->dir, st->owner, true, &fd)) != 0)
 		return r;
-	r = touch_apply(st, now, rhost, service);
-	if (r == 1 && tdb_transaction_commit(st->tdb) != 0)
-		return db_err(st->tdb);
-	if (r != 1)
-		tdb_transaction_cancel(st->tdb);
-	return r < 0 ? r : 0;
+	expiry = st->verified.max_age > 0 ? now + st->verified.max_age : 0;
+	r = usage_write(fd, st->verified.slot, id, now, rhost, service, expiry,
+	    timeout_ms);
+	if (fd != st->usagefd)
+		close(fd);
+	return r;
 }

@@ -190,8 +190,10 @@ admins_update(struct store *st, const char *name, bool add)
 static int
 tokens_delete(struct store *st, const char *name)
 {
+	char id[TOKEN_ID_LEN + 1];
 	struct key k, tk;
-	TDB_DATA d;
+	struct token t;
+	TDB_DATA d, td;
 	size_t off;
 	int r;
 
@@ -201,9 +203,21 @@ tokens_delete(struct store *st, const char *name)
 		return r == APPUSER_ERR_NOT_FOUND ? 0 : r;
 	for (off = 0; r == 0 && TOKEN_ID_LEN <= d.dsize - off;
 	    off += TOKEN_ID_LEN) {
-		key_token(&tk, (const char *)d.dptr + off);
-		if ((r = db_delete(st, &tk)) == APPUSER_ERR_NOT_FOUND)
+		memcpy(id, d.dptr + off, TOKEN_ID_LEN);
+		id[TOKEN_ID_LEN] = '\0';
+		key_token(&tk, id);
+		if ((r = db_fetch(st, &tk, &td)) == APPUSER_ERR_NOT_FOUND) {
 			r = 0;
+			continue;
+		}
+		if (r == 0 && (r = record_decode_token(td.dptr, td.dsize,
+		    &t)) == 0) {
+			r = slot_free(st, t.usage_slot);
+			token_clear(&t);
+		}
+		free(td.dptr);
+		if (r == 0 && (r = db_delete(st, &tk)) == 0)
+			r = tdelta_add(st, id);
 	}
 	free(d.dptr);
 	return r != 0 ? r : db_delete(st, &k);

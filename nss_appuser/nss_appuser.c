@@ -407,14 +407,31 @@ retry_due(void)
 	return !file_sig_same(&sig, &st.fail_sig);
 }
 
+/*
+ * The store the module reads: compiled in, never from the environment of
+ * the process it is loaded into (a setuid su inherits its caller's).  The
+ * test build (NSS_APPUSER_TEST_BUILD, build/test-nss/, never installed)
+ * reads APPUSER_STORE so that tests can point it at a temporary store.
+ */
+static const char *
+store_path(void)
+{
+#ifdef NSS_APPUSER_TEST_BUILD
+	const char *d = getenv(APPUSER_STORE_ENV);
+
+	if (d != NULL && d[0] == '/')
+		return d;
+#endif
+	return APPUSER_DEFAULT_STORE;
+}
+
 static int
 state_open(void)
 {
 	const char *dir;
 	int n, r, saved;
 
-	/* the directory is read at each fresh open, not at every lookup */
-	dir = appuser_default_store_dir();
+	dir = store_path();
 	n = snprintf(st.path, sizeof(st.path), "%s/%s", dir,
 	    APPUSER_IDENTITY_FILE);
 	if (n < 0 || (size_t)n >= sizeof(st.path)) {
