@@ -112,6 +112,22 @@ int store_set_range(struct store *st, uint32_t min, uint32_t max);
 int store_set_admin_group(struct store *st, const char *name);
 
 /*
+ * Auxiliary values: opaque blobs (at most STORE_AUX_VALUE_MAX bytes) under
+ * a name of 1..STORE_AUX_KEY_MAX bytes, kept in the master only (never in
+ * a snapshot), written inside the current transaction like any mutator.
+ * The fleet agent keeps its applied revision and local decisions here.
+ * store_aux_get: *valp is malloc'd, caller frees; NOT_FOUND if absent.
+ * store_aux_delete of an absent name is 0.
+ */
+#define STORE_AUX_KEY_MAX	32
+#define STORE_AUX_VALUE_MAX	(1024 * 1024)
+int store_aux_get(struct store *st, const char *name, uint8_t **valp,
+    size_t *lenp);
+int store_aux_put(struct store *st, const char *name, const void *val,
+    size_t len);
+int store_aux_delete(struct store *st, const char *name);
+
+/*
  * Add a user.  u->name, description, home, shell are taken from *u
  * (description NULL -> "", home NULL -> "/nonexistent", shell NULL ->
  * "/bin/sh"); uid/gid are allocated (u->uid == 0) or taken from u->uid if

@@ -360,6 +360,8 @@ master_cb(struct tdb_context *tdb, TDB_DATA k, TDB_DATA d, void *arg)
 	case KEY_LIST:
 		check_list_rec(c, k, d);
 		break;
+	case KEY_AUX:	/* opaque to the store: its owner checks it */
+		break;
 	default:
 		problem(c, "master: unknown key %s", keyrepr(k, kr));
 	}

@@ -23,6 +23,7 @@
 #define KEY_UID			'I'	/* I<uid be32> -> name (master) */
 #define KEY_TOKEN		'T'	/* T<id> -> token record */
 #define KEY_LIST		'L'	/* L<name> -> ids, TOKEN_ID_LEN each */
+#define KEY_AUX			'X'	/* X<name> -> opaque (store_aux.c) */
 #define KEY_MAX			(1 + APPUSER_NAME_MAX)
 
 #define MASTER_HASH_SIZE	1000003	/* fixed at creation; ~4 MB */

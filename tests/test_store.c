@@ -680,6 +680,41 @@ test_duplicate_and_invalid(void **state)
 	assert_int_equal(store_check(f->st, NULL, NULL), 0);
 }
 
+/* Aux values live in the master, inside the caller's transaction. */
+static void
+test_aux(void **state)
+{
+	struct fx *f = *state;
+	uint8_t *v = NULL;
+	size_t n = 0;
+
+	open_w(f);
+	assert_int_equal(store_aux_get(f->st, "rev", &v, &n),
+	    APPUSER_ERR_NOT_FOUND);
+	assert_int_equal(store_aux_put(f->st, "rev", "42", 2), 0);
+	assert_int_equal(store_aux_get(f->st, "rev", &v, &n), 0);
+	assert_int_equal(n, 2);
+	assert_memory_equal(v, "42", 2);
+	free(v);
+	assert_int_equal(store_begin(f->st), 0);
+	assert_int_equal(store_aux_put(f->st, "rev", "43", 2), 0);
+	add(f->st, "alice");
+	store_cancel(f->st);
+	assert_int_equal(store_aux_get(f->st, "rev", &v, &n), 0);
+	assert_memory_equal(v, "42", 2);	/* cancelled with the txn */
+	free(v);
+	assert_int_equal(store_aux_put(f->st, "", "x", 1),
+	    APPUSER_ERR_INVALID);
+	assert_int_equal(store_aux_put(f->st,
+	    "123456789012345678901234567890123", "x", 1), APPUSER_ERR_INVALID);
+	assert_int_equal(store_aux_delete(f->st, "rev"), 0);
+	assert_int_equal(store_aux_delete(f->st, "rev"), 0);
+	assert_int_equal(store_aux_get(f->st, "rev", &v, &n),
+	    APPUSER_ERR_NOT_FOUND);
+	assert_int_equal(store_aux_put(f->st, "rev", "1", 1), 0);
+	assert_int_equal(store_check(f->st, NULL, NULL), 0);
+}
+
 static void
 test_admin(void **state)
 {
@@ -1653,6 +1688,7 @@ main(void)
 {
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test_setup_teardown(test_create, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_aux, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_create_umask, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_unsafe, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_nostore, setup, teardown),
