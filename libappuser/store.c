@@ -115,11 +115,42 @@ key_data(const struct key *k)
 	return d;
 }
 
+/*
+ * A STORE_AUTH handle has no master: users come from the identity pair and
+ * tokens from the token pair it opened, copied so that callers free them
+ * as they free tdb's.  Other keys live only in the master.
+ */
+static int
+snap_fetch(struct store *st, const struct key *k, TDB_DATA *dp)
+{
+	const struct snapset *s;
+	struct snaprec rec;
+	TDB_DATA d;
+	int r;
+
+	if (k->b[0] == KEY_USER)
+		s = &st->ids;
+	else if (k->b[0] == KEY_TOKEN)
+		s = &st->toks;
+	else
+		return APPUSER_ERR_NOT_FOUND;
+	if ((r = snapset_get(s, k->b, k->len, &rec)) != 0)
+		return r;
+	if ((d.dptr = malloc(rec.vlen ? rec.vlen : 1)) == NULL)
+		return APPUSER_ERR_NOMEM;
+	memcpy(d.dptr, rec.val, rec.vlen);
+	d.dsize = rec.vlen;
+	*dp = d;
+	return 0;
+}
+
 int
 db_fetch(struct store *st, const struct key *k, TDB_DATA *dp)
 {
 	TDB_DATA d;
 
+	if (st->tdb == NULL)
+		return snap_fetch(st, k, dp);
 	d = tdb_fetch(st->tdb, key_data(k));
 	if (d.dptr == NULL)
 		return db_err(st->tdb);

@@ -448,12 +448,18 @@ write_services(void)
 	r |= service_plain("sshd", "required", g.store, "");
 	r |= service_plain("sudo", "required", g.store, "");
 	r |= service_plain("nostore", "required", MISSING_STORE, "");
-	/* a store whose master is not a tdb at all */
+	/* a store whose files are none of them what they claim to be */
 	snprintf(corrupt, sizeof(corrupt), "%s/corrupt", g.tmp);
 	r |= mkdir(corrupt, 0755);
 	r |= write_file(corrupt, "store.tdb", "this is not a tdb file\n");
+	r |= write_file(corrupt, "identity.snap", "not a snapshot\n");
+	r |= write_file(corrupt, "tokens.snap", "not a snapshot\n");
 	snprintf(path, sizeof(path), "%s/store.tdb", corrupt);
 	r |= chmod(path, 0600);
+	snprintf(path, sizeof(path), "%s/tokens.snap", corrupt);
+	r |= chmod(path, 0600);
+	snprintf(path, sizeof(path), "%s/identity.snap", corrupt);
+	r |= chmod(path, 0644);
 	r |= service_plain("corrupt", "required", corrupt, "");
 	r |= service_plain("quiet", "required", g.store, "quiet");
 	r |= service_plain("warn2", "required", g.store, "warn_expire=2");
@@ -1220,16 +1226,18 @@ test_bookkeeping_failure_still_logs_in(void **state)
 	assert_int_equal(pipe(p), 0);
 	assert_int_equal(pipe(q), 0);
 	if ((pid = fork()) == 0) {
-		struct store *st = NULL;
+		struct flock fl = { .l_type = F_WRLCK, .l_whence = SEEK_SET };
+		char path[PATH_MAX + 8];
+		int fd;
 
-		if (store_open(g.store, STORE_WRITE, &st) != 0 ||
-		    store_begin(st) != 0)
+		/* what a stopped setuid su holding the usage file does */
+		snprintf(path, sizeof(path), "%s/usage", g.store);
+		if ((fd = open(path, O_RDWR | O_CLOEXEC)) < 0 ||
+		    fcntl(fd, F_OFD_SETLK, &fl) != 0)
 			_exit(1);
-		/* ready; then hold the transaction until the parent is done */
+		/* ready; then hold the lock until the parent is done */
 		if (write(p[1], "x", 1) != 1 || read(q[0], &c, 1) < 0)
 			_exit(2);
-		store_cancel(st);
-		store_close(st);
 		_exit(0);
 	}
 	assert_true(pid > 0);

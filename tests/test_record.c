@@ -452,8 +452,12 @@ test_version_and_type(void **state)
 
 	(void)state;
 	for (k = K_USER; k <= K_META; k++) {
+		uint8_t v = k == K_TOKEN ? RECORD_VERSION_TOKEN :
+		    RECORD_VERSION;
+
 		encode_sample(k, &buf, &len);
-		buf[1] = RECORD_VERSION + 1;
+		assert_int_equal(buf[1], v);
+		buf[1] = v + 1;
 		assert_int_equal(decode_any(k, buf, len), APPUSER_ERR_VERSION);
 		buf[1] = 0xff;
 		assert_int_equal(decode_any(k, buf, len), APPUSER_ERR_VERSION);
@@ -461,7 +465,7 @@ test_version_and_type(void **state)
 		assert_int_equal(decode_any(k, buf, 2), APPUSER_ERR_VERSION);
 		buf[1] = 0;
 		assert_int_equal(decode_any(k, buf, len), APPUSER_ERR_CORRUPT);
-		buf[1] = RECORD_VERSION;
+		buf[1] = v;
 		/* decoding as another record type */
 		assert_int_equal(decode_any((k + 1) % 3, buf, len),
 		    APPUSER_ERR_CORRUPT);
@@ -469,6 +473,31 @@ test_version_and_type(void **state)
 		assert_int_equal(decode_any(k, buf, len), APPUSER_ERR_CORRUPT);
 		free(buf);
 	}
+}
+
+/*
+ * A version-1 token (written before usage slots) still decodes, with no
+ * slot: format-1 stores are upgraded from exactly such records.
+ */
+static void
+test_token_v1(void **state)
+{
+	struct token t;
+	uint8_t *buf;
+	size_t len;
+
+	(void)state;
+	encode_sample(K_TOKEN, &buf, &len);
+	assert_true(len > 6);
+	buf[1] = 1;
+	/* v1 ends where v2 appends the u32 slot */
+	assert_int_equal(record_decode_token(buf, len - 4, &t), 0);
+	assert_int_equal(t.usage_slot, 0);
+	token_clear(&t);
+	/* and a v1 record with the v2 field is one byte-run too long */
+	assert_int_equal(record_decode_token(buf, len, &t),
+	    APPUSER_ERR_CORRUPT);
+	free(buf);
 }
 
 static void
@@ -684,6 +713,7 @@ main(void)
 		cmocka_unit_test(test_every_truncation_is_corrupt),
 		cmocka_unit_test(test_trailing_byte_is_corrupt),
 		cmocka_unit_test(test_version_and_type),
+		cmocka_unit_test(test_token_v1),
 		cmocka_unit_test(test_string_nul_rules),
 		cmocka_unit_test(test_user_admin_byte),
 		cmocka_unit_test(test_token_structure_checks),
