@@ -11,6 +11,10 @@
 #include "cli.h"
 #include "names.h"
 
+/* ids below the floor are the system's (APPUSER_ID_FLOOR, appuser.h) */
+#define RANGE_INVALID	"uid-range '%s' is not valid (MIN-MAX with " \
+	"1000 <= MIN < MAX < 2147483647: ids below 1000 are the system's)"
+
 static void
 print_admins(const struct meta *m)
 {
@@ -181,8 +185,7 @@ set_range(struct cli *c, struct store *st, const char *value)
 	int r;
 
 	if (parse_id_range(value, &min, &max) != 0) {
-		cli_err(c, "uid-range '%s' is not valid (MIN-MAX with "
-		    "0 < MIN < MAX < 2147483647)", value);
+		cli_err(c, RANGE_INVALID, value);
 		return EXIT_ERROR;
 	}
 	if (store_get_meta(st, &m) == 0) {
@@ -284,8 +287,7 @@ cmd_config_set(struct cli *c, int argc, char **argv)
 		    "admin-group)", key);
 	if (strcmp(key, "uid-range") == 0) {
 		if (parse_id_range(value, &min, &max) != 0) {
-			cli_err(c, "uid-range '%s' is not valid (MIN-MAX with "
-			    "0 < MIN < MAX < 2147483647)", value);
+			cli_err(c, RANGE_INVALID, value);
 			return EXIT_ERROR;
 		}
 	} else if ((r = cli_check_name(c, "admin-group: ", value)) != EXIT_OK)

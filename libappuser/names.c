@@ -507,7 +507,8 @@ parse_id_range(const char *s, uint32_t *minp, uint32_t *maxp)
 	if (s == NULL || parse_u32_digits(s, &end, &min) != 0 || *end != '-' ||
 	    parse_u32_digits(end + 1, &end, &max) != 0 || *end != '\0')
 		return APPUSER_ERR_INVALID;
-	if (min == 0 || min >= max || max >= 2147483647u)
+	/* below the floor are the system's ids: never an application user's */
+	if (min < APPUSER_ID_FLOOR || min >= max || max >= 2147483647u)
 		return APPUSER_ERR_INVALID;
 	*minp = min;
 	*maxp = max;

@@ -386,7 +386,7 @@ set_range(struct store *st, uint32_t min, uint32_t max)
 	struct key k;
 	int r;
 
-	if (min == 0 || min >= max || max >= ID_LIMIT)
+	if (min < APPUSER_ID_FLOOR || min >= max || max >= ID_LIMIT)
 		return APPUSER_ERR_INVALID;
 	if ((r = db_walk(st, KEY_UID, range_cb, &w)) != 0)
 		return r;

@@ -92,7 +92,8 @@ au create after-crash >/dev/null 2>"$T/err" && ok "a write after the crashes" ||
 au token create after-crash >/dev/null 2>"$T/err" && ok "a token after the crashes" ||
     not_ok "a token after the crashes" "$(cat "$T/err")"
 "$APPUSER" --store "$S" check >/dev/null 2>&1 && ok "final check" || not_ok "final check"
-ls "$S" | grep -v -e '^store.tdb$' -e '^identity.tdb$' -e '^identity.gen$' -e '^lock$' >"$T/extra"
+ls "$S" | grep -v -x -e store.tdb -e identity.snap -e identity.delta -e identity.gen \
+    -e tokens.snap -e tokens.delta -e usage -e lock >"$T/extra"
 [ ! -s "$T/extra" ] && ok "no temporary files left behind" ||
     not_ok "no temporary files left behind" "$(cat "$T/extra")"
 

@@ -91,6 +91,13 @@ done
 has "a mistyped token is refused without echoing it" "that is not a token prefix" "$(cat "$T/err4")"
 has "stderr notice names the prefix only" "^appuser: token $PREFIX created for logbot; it is shown only once: store it now$" "$(cat "$T/err2")"
 [ "$(stat -c %a "$S/store.tdb")" = 600 ] && ok "master is 0600" || not_ok "master is 0600" "$(stat -c %a "$S/store.tdb")"
-[ "$(stat -c %a "$S/identity.tdb")" = 644 ] && ok "snapshot is 0644" || not_ok "snapshot mode"
+for f in identity.snap identity.delta identity.gen; do
+	[ "$(stat -c %a "$S/$f")" = 644 ] && ok "$f is 0644" ||
+	    not_ok "$f is 0644" "$(stat -c %a "$S/$f")"
+done
+for f in tokens.snap tokens.delta usage lock; do
+	[ "$(stat -c %a "$S/$f")" = 600 ] && ok "$f is 0600" ||
+	    not_ok "$f is 0600" "$(stat -c %a "$S/$f")"
+done
 
 done_testing

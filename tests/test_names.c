@@ -402,7 +402,8 @@ test_id_range(void **state)
 	static const char *const bad[] = {
 		"", "1", "0-10", "10-10", "10-5", "-5-10", "1-2147483647",
 		"1-4294967296", "1 -5", "1- 5", "1-5x", " 1-5", "+1-5", "1-",
-		"-1", "a-b", "1--5", "1-99999999999999999999",
+		"-1", "a-b", "1--5", "1-99999999999999999999", "1-5000",
+		"999-5000",
 	};
 	uint32_t lo = 7, hi = 7;
 	size_t i;
@@ -411,7 +412,7 @@ test_id_range(void **state)
 	assert_int_equal(parse_id_range("1900000000-1999999999", &lo, &hi), 0);
 	assert_int_equal(lo, 1900000000u);
 	assert_int_equal(hi, 1999999999u);
-	assert_int_equal(parse_id_range("1-2147483646", &lo, &hi), 0);
+	assert_int_equal(parse_id_range("1000-2147483646", &lo, &hi), 0);
 	assert_int_equal(hi, 2147483646u);
 	lo = hi = 7;
 	for (i = 0; i < sizeof(bad) / sizeof(bad[0]); i++)
