@@ -12,8 +12,10 @@ trap 'rm -f "$log"' EXIT
 export CMOCKA_MESSAGE_OUTPUT=TAP
 APPUSER_BUILD=${APPUSER_BUILD:-build}
 export APPUSER_BUILD
-# test_nss takes the module from here (default build/libnss_appuser.so.2)
-[ -n "$NSS_APPUSER_SO" ] || NSS_APPUSER_SO=$PWD/$APPUSER_BUILD/libnss_appuser.so.2
+# test_nss takes the module from here: the test build, which reads
+# APPUSER_STORE (the installed module never does)
+[ -n "$NSS_APPUSER_SO" ] ||
+    NSS_APPUSER_SO=$PWD/$APPUSER_BUILD/test-nss/libnss_appuser.so.2
 export NSS_APPUSER_SO
 # make check SANITIZE=1: where UBSan found it, not only what
 [ "${APPUSER_SANITIZE:-0}" = 1 ] &&

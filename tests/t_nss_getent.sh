@@ -16,7 +16,8 @@ if ! command -v unshare >/dev/null || ! unshare -m true 2>/dev/null; then
 	done_testing
 	exit 0
 fi
-SO="$B/libnss_appuser.so.2"
+# the test build: it takes the store from APPUSER_STORE (the real one never)
+SO="$B/test-nss/libnss_appuser.so.2"
 for f in "$SO" "$APPUSER"; do
 	if [ ! -f "$f" ]; then
 		not_ok "built: $f" "run make first"
@@ -45,7 +46,7 @@ ns() {
 		mount --bind "$1" /etc/nsswitch.conf || exit 99
 		shift
 		exec "$@"' sh "$T/nsswitch.conf" \
-	    env LD_LIBRARY_PATH="$TOP/build" APPUSER_STORE="$STORE" "$@"
+	    env LD_LIBRARY_PATH="$TOP/build/test-nss" APPUSER_STORE="$STORE" "$@"
 }
 au() { ns "$APPUSER" --store "$STORE" "$@" >/dev/null; }
 is() {

@@ -4,7 +4,8 @@
 # and no change to the host.  The store is built and changed with the CLI.
 . "$(dirname "$0")/lib.sh"
 
-SO="$B/libnss_appuser.so.2"
+# the test build: it takes the store from APPUSER_STORE (the real one never)
+SO="$B/test-nss/libnss_appuser.so.2"
 WRAP=
 for d in /usr/lib/x86_64-linux-gnu /usr/lib/$(cc -print-multiarch 2>/dev/null) \
     /usr/lib64 /usr/lib; do
