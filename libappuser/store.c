@@ -911,24 +911,59 @@ unlink_in(const char *dir, const char *name)
 	return r;
 }
 
+/* Token ids of a format-1 store, collected by a read-only walk: a
+ * traversal may not write, so the slots are given afterwards. */
+struct idlist {
+	char		*ids;		/* TOKEN_ID_LEN each */
+	size_t		 n;
+	size_t		 cap;
+};
+
+static int
+upgrade_collect(TDB_DATA key, TDB_DATA data, void *arg)
+{
+	struct idlist *l = arg;
+	char *p;
+
+	(void)data;
+	if (key.dsize != 1 + TOKEN_ID_LEN)
+		return APPUSER_ERR_CORRUPT;
+	if (l->n == l->cap) {
+		l->cap = l->cap ? 2 * l->cap : 64;
+		if ((p = realloc(l->ids, l->cap * TOKEN_ID_LEN)) == NULL)
+			return APPUSER_ERR_NOMEM;
+		l->ids = p;
+	}
+	memcpy(l->ids + l->n++ * TOKEN_ID_LEN, key.dptr + 1, TOKEN_ID_LEN);
+	return 0;
+}
+
 /* Give a format-1 token a usage slot (format 2). */
 static int
-upgrade_cb(TDB_DATA key, TDB_DATA data, void *arg)
+upgrade_token(struct store *st, const char *idp)
 {
-	struct store *st = arg;
-	struct token t;
+	char id[TOKEN_ID_LEN + 1];
 	uint8_t *buf = NULL;
+	struct token t;
+	struct key k;
+	TDB_DATA d;
 	size_t len;
 	int r;
 
-	(void)key;
-	if ((r = record_decode_token(data.dptr, data.dsize, &t)) != 0)
+	memcpy(id, idp, TOKEN_ID_LEN);
+	id[TOKEN_ID_LEN] = '\0';
+	key_token(&k, id);
+	if ((r = db_fetch(st, &k, &d)) != 0)
+		return r;
+	r = record_decode_token(d.dptr, d.dsize, &t);
+	free(d.dptr);
+	if (r != 0)
 		return r == APPUSER_ERR_VERSION ? r : APPUSER_ERR_CORRUPT;
 	if (t.usage_slot == 0 && (r = slot_alloc(st, &t.usage_slot)) != 0)
 		goto out;
 	if ((r = record_encode_token(&t, &buf, &len)) != 0)
 		goto out;
-	r = db_store_raw(st, key, buf, len);
+	r = db_store(st, &k, buf, len, TDB_REPLACE);
  out:
 	free(buf);
 	token_clear(&t);
@@ -943,15 +978,22 @@ upgrade_cb(TDB_DATA key, TDB_DATA data, void *arg)
 static int
 upgrade(struct store *st)
 {
+	struct idlist l = { NULL, 0, 0 };
 	struct meta m;
+	size_t i;
 	int r;
 
 	if (st->meta.format >= STORE_FORMAT_VERSION)
 		return 0;
 	if (tdb_transaction_start(st->tdb) != 0)
 		return db_err(st->tdb);
-	if ((r = db_walk(st, KEY_TOKEN, upgrade_cb, st)) != 0)
+	if ((r = db_walk(st, KEY_TOKEN, upgrade_collect, &l)) != 0)
 		goto fail;
+	for (i = 0; i < l.n; i++)
+		if ((r = upgrade_token(st, l.ids + i * TOKEN_ID_LEN)) != 0)
+			goto fail;
+	free(l.ids);
+	l.ids = NULL;
 	m = st->meta;
 	m.format = STORE_FORMAT_VERSION;
 	if ((r = meta_set(st, &m)) != 0 || (r = meta_flush(st)) != 0)
@@ -961,6 +1003,7 @@ upgrade(struct store *st)
 	st->meta_dirty = false;
 	return 0;
  fail:
+	free(l.ids);
 	tdb_transaction_cancel(st->tdb);
 	return r;
 }

@@ -27,4 +27,15 @@ n=$("$APPUSER" --store "$tmp/s" --json list | python3 -c 'import json,sys; print
 if [ "$n" = 305 ]; then ok "all 305 users survived the repack"; else not_ok "all 305 users survived the repack" "got $n"; fi
 out=$("$APPUSER" --store "$tmp/s" check 2>&1)
 case "$out" in *repaired*) not_ok "nothing left to repair" "$out";; *) ok "nothing left to repair";; esac
+
+# The same fixture is a format-1 store (identity.tdb, tokens without usage
+# slots): the first writer upgraded it in place, once.
+fmt=$("$APPUSER" --store "$tmp/s" --json config show | python3 -c 'import json,sys; print(json.load(sys.stdin)["format"])')
+[ "$fmt" = 2 ] && ok "format 1 upgraded to 2" || not_ok "format 1 upgraded to 2" "format $fmt"
+if [ ! -e "$tmp/s/identity.tdb" ] && [ -f "$tmp/s/identity.snap" ] &&
+    [ -f "$tmp/s/tokens.snap" ] && [ -f "$tmp/s/usage" ]; then
+	ok "... identity.tdb replaced by the snapshot files"
+else not_ok "... identity.tdb replaced by the snapshot files" "$(ls "$tmp/s")"; fi
+n=$("$APPUSER" --store "$tmp/s" --json token list | python3 -c 'import json,sys; print(len(json.load(sys.stdin)))')
+[ "$n" = 7 ] && ok "... every token kept" || not_ok "... every token kept" "got $n"
 done_testing
