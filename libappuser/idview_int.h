@@ -12,9 +12,9 @@
  * identity.gen (see store.h): exactly GEN_FILE_SIZE bytes, which readers
  * check before they map it, so that what they read is always inside the
  * file.  It starts with native-endian, 8-aligned 64-bit words:
- *   [GEN_W_COUNTER]    +1 after each rename of a new identity.tdb; readers
+ *   [GEN_W_COUNTER]    +1 after each publication of the identity pair; readers
  *                      watch this word only
- *   [GEN_W_PUBLISHED]  generation of the identity.tdb published when the
+ *   [GEN_W_PUBLISHED]  generation of the identity pair published when the
  *                      counter was last written (lets the next writer see
  *                      that a writer died between the rename and the bump)
  * The rest is zero.  Only the store's owner writes it, with pwrite, under

@@ -1,50 +1,46 @@
 /*
- * The store: a directory holding two TDB files.
+ * The store: a directory written only by its owner's `appuser` (root).
  *
- *   store.tdb     root only (0600).  The master: config ('!meta'), users,
- *                 uid index, tokens and each user's token list.  A live TDB,
- *                 opened read-write with tdb's locking; every change is one
- *                 tdb transaction (atomic and durable).
- *   identity.tdb  world-readable (0644).  The public snapshot that the NSS
- *                 module and unprivileged `appuser list/show` read: meta
- *                 (generation, range, admin group and its members) and the
- *                 users, by name and by uid.  Never modified once published:
- *                 a writer copies it, applies the change to the copy, fsyncs
- *                 it and rename()s it into place, so readers (who open it
- *                 O_RDONLY and hence without locks) never see a torn state
- *                 and cannot block a writer.  Readers notice the new inode.
- *   identity.gen  world-readable (0644), exactly 4096 bytes, never
- *                 truncated, and replaced only when unusable (so mapped by
- *                 no reader: wrong size, owner, type).  Its first 8 bytes are
- *                 a change counter (native 64-bit) that the writer pwrite()s
- *                 +1 AFTER each rename() of a new identity.tdb (and the
- *                 directory's fsync); the next 8 record the generation then
- *                 published.  Readers map it and compare the counter with
- *                 the value they read before their last stat() of
- *                 identity.tdb: unchanged means no rename finished since,
- *                 so a lookup costs no system call, yet one made after
- *                 `appuser` returned sees its change.  They still stat
- *                 once a second (changes made by hand), and on every
- *                 lookup if the file is missing or unusable (older stores).
- *   lock          0600; writers hold flock(LOCK_EX) on it for a whole change
- *                 so that publications happen in commit order.
+ *   store.tdb       0600.  The master: config ('!meta'), users, uid index,
+ *                   tokens, each user's token list, the token generation
+ *                   ('!tgen') and the usage-slot allocation ('!slots').
+ *                   Opened only by the owner's `appuser` (never by a PAM or
+ *                   NSS module); every change is one tdb transaction.
+ *   identity.snap   0644.  The published identity pair, base + delta
+ *   identity.delta  (snapfile.h): meta and users by name and by uid, what
+ *                   the NSS module, PAM's "is this an application user?"
+ *                   and unprivileged `appuser list/show` read.
+ *   tokens.snap     0600.  The published token pair: what PAM verifies
+ *   tokens.delta    tokens against.
+ *   identity.gen    0644, 4096 bytes: a change counter the writer bumps
+ *                   after each publication, so that a reader notices one
+ *                   without a system call (idview.c).
+ *   usage           0600.  Last use of each token (time, address, service,
+ *                   sliding expiry), one slot per token (usage.h); the only
+ *                   file a login writes, best effort, with a deadline.
+ *   lock            0600.  The writers' lock (a POSIX lock on the whole
+ *                   file, F_SETLK retried until APPUSER_LOCK_WAIT_MS, then
+ *                   APPUSER_ERR_BUSY naming the holder).
  *
- * A change commits the master first, then publishes the snapshot carrying the
- * master's new generation, then bumps identity.gen.  A writer killed between
- * the first two leaves the snapshot one generation behind; the next writer
- * (or `appuser check`) sees the lag and republishes it from the master ("roll
- * forward"), which bumps the counter too; a writer killed between the last
- * two leaves identity.gen recording an older generation, which the next
- * writer sees and bumps.
+ * WHY.  A local user can SIGSTOP their own setuid su or sudo at any instant.
+ * So nothing a login opens may be locked in a way that matters: readers of
+ * the published pairs take no lock at all (the files are immutable once
+ * renamed into place), and the usage file is locked per slot, never waited
+ * on past a deadline, and losing a write there only loses a last-use time
+ * or makes a sliding token expire sooner.  The master and its lock are
+ * touched only by root's `appuser`.
  *
- * Keys (master):  "!meta"  U<name>  I<uid be32> -> name
- *                 T<id> -> token  L<name> -> concatenated ids of its tokens
- * Keys (identity): "!meta"  U<name> -> user  I<uid be32> -> user (same bytes)
+ * A change commits the master, then publishes the changed pairs (a delta
+ * rewrite, O(delta); a merge into a new base once the delta outgrows its
+ * bound), then bumps identity.gen.  A writer killed in between leaves pairs
+ * that lag the master by generation; the next writer (or `appuser check`)
+ * republishes them ("roll forward").
  *
- * tdb refuses a second tdb_open of one file in one process (EBUSY); the
- * master is only opened by root-side code (CLI, PAM), the snapshot by the NSS
- * module and read-only CLI commands; a writer never tdb_opens the published
- * snapshot, it copies its bytes.
+ * Keys (master):   "!meta" "!tgen" "!slots"  U<name> -> user
+ *                  I<uid be32> -> name  T<id> -> token
+ *                  L<name> -> concatenated ids of its tokens  X<name> -> aux
+ * Keys (identity): "!meta"  U<name> -> user  I<uid be32> -> user
+ * Keys (tokens):   T<id> -> token
  */
 #ifndef APPUSER_STORE_H
 #define APPUSER_STORE_H
@@ -60,8 +56,8 @@ struct store;
 #define STORE_READ	0x0	/* master read-only (root; token listing) */
 #define STORE_WRITE	0x1	/* writer: creates the store if missing, takes
 				   the lock, rolls a lagging snapshot forward */
-#define STORE_AUTH	0x2	/* PAM: master read-write for bookkeeping only,
-				   no lock file, never creates anything */
+#define STORE_AUTH	0x2	/* PAM: the published pairs and the usage file
+				   only; no lock, never creates anything */
 
 /*
  * Open the store in dir (NULL: appuser_default_store_dir()).  Checks the
@@ -197,9 +193,9 @@ int store_token_touch(struct store *st, const char *id, int64_t now,
     const char *rhost, const char *service, int timeout_ms);
 
 /*
- * Verify the whole store: tdb_check on both files, every record decodes,
- * indexes agree both ways, token lists match tokens, the snapshot equals the
- * master, ids inside the range, no id 0, file modes.  report() is called
+ * Verify the whole store: tdb_check on the master, every record decodes,
+ * indexes agree both ways, token lists match tokens, the published pairs
+ * equal the master, ids inside the range, no id 0, file modes.  report() is called
  * for each problem (text never contains a secret).  Returns 0 if clean,
  * APPUSER_ERR_CORRUPT if any problem was found.  With STORE_WRITE, a
  * lagging snapshot is republished first (and reported as repaired).
@@ -227,7 +223,7 @@ int idview_open(const char *dir, struct idview **vp);
 void idview_close(struct idview *v);	/* accepts NULL */
 
 /*
- * Make the view current: reopen if identity.tdb was replaced.  Costs no
+ * Make the view current: reopen if the identity pair was replaced.  Costs no
  * system call while identity.gen's counter is unchanged and the last full
  * check is under a second old; otherwise one stat() (and a reopen if the
  * inode changed).  So a refresh after a writer's store_commit (in any

@@ -1,6 +1,6 @@
 /*
  * Internal: shared by store.c (open, transactions, keys, meta),
- * store_snap.c (publishing identity.tdb), store_user.c, store_token.c and
+ * store_snap.c (publishing the snapshot pairs), store_user.c, store_token.c and
  * store_check.c.  See store.h for the design.
  */
 #ifndef APPUSER_STORE_INT_H

@@ -56,11 +56,11 @@ enum nss_status _nss_appuser_endgrent(void);
 enum nss_status _nss_appuser_initgroups_dyn(const char *, gid_t, long int *,
     long int *, gid_t **, long int, int *);
 
-/* Retry a failed open at most this often, unless identity.tdb changed. */
+/* Retry a failed open at most this often, unless identity.snap changed. */
 #define RETRY_SECONDS	1
 #define PATH_BUF	4096
 
-/* What identity.tdb looked like when opening last failed. */
+/* What identity.snap looked like when opening last failed. */
 struct file_sig {
 	int		stat_errno;	/* 0 if stat() worked */
 	dev_t		dev;
@@ -73,7 +73,7 @@ struct file_sig {
 static struct {
 	struct idview		*view;
 	bool			 forked;	/* set in the atfork child */
-	char			 path[PATH_BUF];	/* identity.tdb */
+	char			 path[PATH_BUF];	/* identity.snap */
 	int			 fail_errno;	/* last open failure, or 0 */
 	struct timespec		 fail_time;
 	struct file_sig		 fail_sig;
