@@ -162,8 +162,8 @@ hint_for(int r)
 		    "be owned by root (or you) and not writable by group or "
 		    "others";
 	case APPUSER_ERR_BUSY:
-		return "another appuser command is changing the store; try "
-		    "again";
+		return "another appuser command has held it for 5 s; look at "
+		    "that process, or try again later";
 	case APPUSER_ERR_CORRUPT:
 		return "run 'appuser check' as root for details";
 	case APPUSER_ERR_VERSION:
@@ -181,6 +181,7 @@ cli_store_err(struct cli *c, int r, const char *fmt, ...)
 	int saved = errno;
 	const char *hint = hint_for(r);
 	va_list ap;
+	pid_t pid;
 
 	fprintf(stderr, "appuser: ");
 	if (c->what[0] != '\0')
@@ -189,6 +190,8 @@ cli_store_err(struct cli *c, int r, const char *fmt, ...)
 	vfprintf(stderr, fmt, ap);
 	va_end(ap);
 	fprintf(stderr, ": %s", appuser_strerror(r));
+	if (r == APPUSER_ERR_BUSY && (pid = store_busy_pid()) > 0)
+		fprintf(stderr, " (held by pid %ld)", (long)pid);
 	if (r == APPUSER_ERR_SYSTEM && saved != 0)
 		fprintf(stderr, " (%s)", strerror(saved));
 	if (hint != NULL)

@@ -385,6 +385,25 @@ rc 0 "... token list" au --json token list imp1
 py "... empty" 'assert j == [], j'
 [ -n "$DTOK" ] && ok "delete test had a token" || not_ok "delete test had a token"
 
+# --- a writer that never lets go -----------------------------------------------
+# (issue 8: every appuser command finishes; a busy store says who holds it)
+out=$(python3 - "$S/lock" "$APPUSER" "$S" <<'EOF'
+import fcntl, os, subprocess, sys, time
+fd = os.open(sys.argv[1], os.O_RDWR)
+fcntl.lockf(fd, fcntl.LOCK_EX)
+t = time.monotonic()
+p = subprocess.run([sys.argv[2], "--store", sys.argv[3], "create", "busy1"],
+                   capture_output=True, text=True)
+print(p.returncode, round(time.monotonic() - t, 1), os.getpid())
+print(p.stderr.strip())
+EOF
+)
+set -- $out
+if [ "$1" = 2 ] && [ "${2%.*}" -lt 8 ]; then ok "a held writer lock: exit 2 after ${2}s"
+else not_ok "a held writer lock: exit 2 within the deadline" "$out"; fi
+has "... says the store is busy and who holds it" "store is busy.*\(held by pid $3\)" "$out"
+rc 1 "... and changed nothing" au show busy1
+
 # --- check ----------------------------------------------------------------------
 rc 0 "check" au check
 has "check says OK" "^store $S: OK, [0-9]+ users, [0-9]+ tokens$" "$out"
