@@ -5,7 +5,6 @@
  * goes to the usage file (usage.h), never to the master.
  */
 #include <errno.h>
-#include <pthread.h>
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
@@ -475,12 +474,8 @@ store_token_foreach(struct store *st, const char *user, token_fn fn,
  * with a wrong secret does: the same decode, user lookup, usage read and
  * comparison (pam_appuser(8) promises the same time).
  */
-static uint8_t *dummy_rec;
-static size_t dummy_len;
-static pthread_once_t dummy_once = PTHREAD_ONCE_INIT;
-
-static void
-dummy_init(void)
+static int
+dummy_encode(uint8_t **bufp, size_t *lenp)
 {
 	static const char *scope[] = { "sshd" };
 	struct token t;
@@ -493,15 +488,20 @@ dummy_init(void)
 	t.scope = scope;
 	t.n_scope = 1;
 	t.usage_slot = USAGE_MAX_SLOT - 1;
-	if (record_encode_token(&t, &dummy_rec, &dummy_len) != 0)
-		dummy_rec = NULL;
+	return record_encode_token(&t, bufp, lenp);
 }
 
-/* The token record for id from the token snapshot (or the dummy). */
+/*
+ * The token record for id from the token snapshot (or the dummy, encoded
+ * each time: the module is loaded and unloaded per PAM handle, so a
+ * once-only allocation would leak at every dlclose).
+ */
 static int
 verify_fetch(struct store *st, const char *id, struct token *t, bool *knownp)
 {
 	struct snaprec rec;
+	uint8_t *dummy = NULL;
+	size_t dlen = 0;
 	struct key k;
 	int r;
 
@@ -511,13 +511,14 @@ verify_fetch(struct store *st, const char *id, struct token *t, bool *knownp)
 		return r;
 	*knownp = r == 0;
 	if (r != 0) {
-		pthread_once(&dummy_once, dummy_init);
-		if (dummy_rec == NULL)
-			return APPUSER_ERR_NOMEM;
-		rec.val = dummy_rec;
-		rec.vlen = dummy_len;
+		if ((r = dummy_encode(&dummy, &dlen)) != 0)
+			return r;
+		rec.val = dummy;
+		rec.vlen = dlen;
 	}
-	if ((r = record_decode_token(rec.val, rec.vlen, t)) != 0)
+	r = record_decode_token(rec.val, rec.vlen, t);
+	free(dummy);
+	if (r != 0)
 		return r;
 	if (*knownp && memcmp(t->id, id, TOKEN_ID_LEN) != 0) {
 		token_clear(t);

@@ -1,6 +1,7 @@
 /*
- * NSS module: loads build/libnss_appuser.so.2 with dlopen and calls its
- * entry points as glibc does.  Stores are built with the library, always
+ * NSS module: loads build/test-nss/libnss_appuser.so.2 (the test build,
+ * which reads APPUSER_STORE) with dlopen and calls its entry points as
+ * glibc does.  Stores are built with the library, always
  * in a forked child (as `appuser` would, from another process), in a
  * temporary directory.  Scenarios that need another store or a fresh
  * process state run in a forked child too (the module notices the fork and
@@ -40,7 +41,7 @@
 #include "snapfile.h"
 #include "store.h"
 
-#define MODULE_DEFAULT	"build/libnss_appuser.so.2"
+#define MODULE_DEFAULT	"build/test-nss/libnss_appuser.so.2"	/* reads APPUSER_STORE */
 #define RANGE_MIN	1900000000u
 #define RANGE_MAX	1900009999u
 #define UID_ALICE	1900000100u
