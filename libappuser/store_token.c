@@ -5,6 +5,7 @@
  * goes to the usage file (usage.h), never to the master.
  */
 #include <errno.h>
+#include <fcntl.h>
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
@@ -367,8 +368,9 @@ usage_fd(struct store *st)
 {
 	int fd = -1;
 
+	/* closed by the caller; dup() would not set close-on-exec */
 	if (st->usagefd != -1)
-		return dup(st->usagefd);	/* closed by the caller */
+		return fcntl(st->usagefd, F_DUPFD_CLOEXEC, 0);
 	if (usage_open(st->dir, st->owner, false, &fd) != 0)
 		return -1;
 	return fd;
