@@ -190,6 +190,8 @@ db_delete(struct store *st, const struct key *k)
 int
 db_exists(struct store *st, const struct key *k)
 {
+	if (st->tdb == NULL)	/* STORE_AUTH: no master */
+		return 0;
 	return tdb_exists(st->tdb, key_data(k));
 }
 
@@ -636,6 +638,8 @@ db_walk(struct store *st, char type, walk_fn fn, void *arg)
 {
 	struct walk w = { type, fn, arg, 0 };
 
+	if (st->tdb == NULL)	/* STORE_AUTH: the master is not open */
+		return APPUSER_ERR_PERMISSION;
 	if (!tdb_transaction_active(st->tdb))
 		return walk_batched(st, type, fn, arg);
 	if (tdb_traverse_read(st->tdb, walk_cb, &w) == -1 && w.r == 0)

@@ -585,6 +585,8 @@ store_check(struct store *st, report_fn report, void *arg)
 
 	if (st == NULL || st->in_txn)
 		return APPUSER_ERR_INVALID;
+	if (st->tdb == NULL)	/* STORE_AUTH: no master to check */
+		return APPUSER_ERR_PERMISSION;
 	memset(&c, 0, sizeof(c));
 	c.st = st;
 	c.report = report;

@@ -459,9 +459,12 @@ int
 store_token_foreach(struct store *st, const char *user, token_fn fn,
     void *arg)
 {
-	struct token_walk w = { fn, arg, usage_fd(st) };
+	struct token_walk w = { fn, arg, -1 };
 	int r;
 
+	if (st->tdb == NULL)	/* STORE_AUTH: the lists are in the master */
+		return APPUSER_ERR_PERMISSION;
+	w.fd = usage_fd(st);
 	if (user != NULL)
 		r = token_foreach_user(st, user, fn, arg, w.fd);
 	else
