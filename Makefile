@@ -189,16 +189,14 @@ FUZZ_BUILD := build-fuzz
 FUZZ_SAN := -fsanitize=address,undefined -fno-sanitize-recover=all \
 	-fno-omit-frame-pointer
 FUZZ_CFLAGS := -g -O1 -std=c11 -D_GNU_SOURCE -Ilibappuser -Iadmin \
-	-Ipam_appuser $(call pc_cflags,$(CORE_PKGS) jansson) $(CPPFLAGS)
+	-Ipam_appuser -Inss_appuser $(call pc_cflags,$(CORE_PKGS) jansson) $(CPPFLAGS)
 # One target per parser of untrusted or on-disk bytes: tests/fuzz/fuzz_NAME.c
 # with seeds in tests/fuzz/corpus/NAME/.
+# nss_snapshot drives the NSS module's entry points (by name, by uid,
+# enumeration, groups, initgroups) on a mutated identity pair; usage the
+# usage-file reader; snapfile the snapshot reader on its own.
 FUZZ_TARGETS := token record_user record_token record_meta names import \
-	pam_options
-# Slot for the NSS module's on-disk file reader (the snapshot format being
-# replaced): add its target here, e.g. FUZZ_TARGETS += nss_snapshot, with
-# tests/fuzz/fuzz_nss_snapshot.c driving the NSS entry points (by name, by
-# uid, enumeration, group, initgroups) on a mutated file, plus its
-# FUZZ_OBJS_nss_snapshot line below.
+	pam_options nss_snapshot snapfile usage
 FUZZ_BINS := $(FUZZ_TARGETS:%=$(FUZZ_BUILD)/fuzz_%)
 FUZZ_CORE := $(CORE_SRC:%.c=$(FUZZ_BUILD)/%.o)
 # Extra objects per target: import links the CLI (its main() renamed).
@@ -209,12 +207,19 @@ FUZZ_OBJS_import := $(filter-out $(FUZZ_BUILD)/admin/main.o \
 	$(ADMIN_SRC:%.c=$(FUZZ_BUILD)/%.o)) $(FUZZ_BUILD)/admin/main-nomain.o
 FUZZ_LIBS_import := $(call pc_libs,jansson)
 FUZZ_OBJS_pam_options := $(FUZZ_BUILD)/pam_appuser/options.o
+# the NSS module's test build: its store comes from APPUSER_STORE
+FUZZ_OBJS_nss_snapshot := $(NSS_SRC:%.c=$(FUZZ_BUILD)/test-nss/%.o)
 # kept between runs (make would otherwise delete them as intermediates)
 .SECONDARY: $(FUZZ_CORE) $(foreach t,$(FUZZ_TARGETS),$(FUZZ_OBJS_$(t)))
 
 $(FUZZ_BUILD)/%.o: %.c $(wildcard libappuser/*.h) Makefile
 	@mkdir -p $(dir $@)
 	$(FUZZ_CC) $(FUZZ_CFLAGS) $(FUZZ_SAN) -fsanitize=fuzzer-no-link -c -o $@ $<
+
+$(FUZZ_BUILD)/test-nss/%.o: %.c $(wildcard libappuser/*.h) Makefile
+	@mkdir -p $(dir $@)
+	$(FUZZ_CC) $(FUZZ_CFLAGS) $(FUZZ_SAN) -fsanitize=fuzzer-no-link \
+		-DNSS_APPUSER_TEST_BUILD -c -o $@ $<
 
 $(FUZZ_BUILD)/admin/main-nomain.o: admin/main.c admin/cli.h Makefile
 	@mkdir -p $(dir $@)
