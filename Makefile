@@ -148,6 +148,12 @@ $(BUILD)/tests/test_fleet_conf: tests/test_fleet_conf.c $(BUILD)/admin/fleet_con
 	$(CC) $(CFLAGS) -Itests -Iadmin $(LDHARDEN) -o $@ $< \
 		$(BUILD)/admin/fleet_conf.o $(LIBCORE) $(call pc_libs,cmocka) \
 		$(CORE_LIBS)
+# nss_appuser/pack.c, tested on its own at buffer sizes N-1 and N
+$(BUILD)/tests/test_nss_pack: tests/test_nss_pack.c $(BUILD)/nss_appuser/pack.o $(LIBCORE)
+	@mkdir -p $(dir $@)
+	$(CC) $(CPPFLAGS) $(CFLAGS) -Itests -Inss_appuser $(LDHARDEN) -o $@ $< \
+		$(BUILD)/nss_appuser/pack.o $(LIBCORE) $(call pc_libs,cmocka) \
+		$(CORE_LIBS)
 # The etcd client (network code) links libcurl: only the CLI and this
 # test, never a module.
 FLEET_OBJ := $(BUILD)/admin/etcd.o $(BUILD)/admin/fleet_conf.o

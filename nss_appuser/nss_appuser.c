@@ -11,9 +11,9 @@
  * never answers from a snapshot older than the last `appuser` that
  * returned.  A forked child notices (atfork handler) and reopens.
  *
- * Answers are packed into the caller's buffer (pack_passwd, pack_group);
- * a short buffer gives NSS_STATUS_TRYAGAIN with *errnop = ERANGE, the only
- * pair on which glibc retries with a bigger buffer.  Records that would give
+ * Answers are packed into the caller's buffer (pack.c); a short buffer
+ * gives NSS_STATUS_TRYAGAIN with *errnop = ERANGE, the only pair on which
+ * glibc retries with a bigger buffer.  Records that would give
  * uid/gid 0, uid != gid or an id outside the store's range are never
  * returned, whatever the store says.
  */
@@ -24,7 +24,6 @@
 #include <nss.h>
 #include <pthread.h>
 #include <pwd.h>
-#include <stdalign.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -36,6 +35,8 @@
 #include "names.h"
 #include "record.h"
 #include "store.h"
+
+#include "pack.h"
 
 enum nss_status _nss_appuser_getpwnam_r(const char *, struct passwd *,
     char *, size_t, int *);
@@ -96,106 +97,6 @@ static pthread_once_t st_once = PTHREAD_ONCE_INIT;
 #define LK_NOMEM	3
 
 /* ---------------------------------------------------------------------- */
-/* Packing: pure functions, every pointer lands inside buf. */
-
-/*
- * Length of a field (without the NUL), or SIZE_MAX if it could break a
- * passwd/group line: ':' or a control byte (newline).  The writer validated
- * the strings already; this is defence in depth against a tampered file.
- */
-static size_t
-field_len(const char *s)
-{
-	size_t i;
-
-	if (s == NULL)
-		return SIZE_MAX;
-	for (i = 0; s[i] != '\0'; i++) {
-		if (s[i] == ':' || (unsigned char)s[i] < 0x20 || s[i] == 0x7f)
-			return SIZE_MAX;
-	}
-	return i;
-}
-
-/* Returns 0, ERANGE (buf too small) or EINVAL (unusable field). */
-static int
-pack_passwd(const struct user *u, struct passwd *pwd, char *buf,
-    size_t buflen)
-{
-	const char *src[5];
-	char *dst[5];
-	size_t len[5], need = 0, off = 0, i;
-
-	src[0] = u->name;
-	src[1] = "x";
-	src[2] = u->description;
-	src[3] = u->home;
-	src[4] = u->shell;
-	for (i = 0; i < 5; i++) {
-		if ((len[i] = field_len(src[i])) == SIZE_MAX)
-			return EINVAL;
-		len[i]++;
-		need += len[i];		/* each field is < 64k: no overflow */
-	}
-	if (buf == NULL || need > buflen)
-		return ERANGE;
-	for (i = 0; i < 5; i++) {
-		dst[i] = memcpy(buf + off, src[i], len[i]);
-		off += len[i];
-	}
-	pwd->pw_name = dst[0];
-	pwd->pw_passwd = dst[1];
-	pwd->pw_gecos = dst[2];
-	pwd->pw_dir = dst[3];
-	pwd->pw_shell = dst[4];
-	pwd->pw_uid = u->uid;
-	pwd->pw_gid = u->gid;
-	return 0;
-}
-
-/*
- * A group: the member array (nmem pointers and a NULL) goes first, aligned,
- * then name, "x" and the member names.  Returns 0, ERANGE or EINVAL.
- */
-static int
-pack_group(const char *name, gid_t gid, const char *const *mem, size_t nmem,
-    struct group *grp, char *buf, size_t buflen)
-{
-	size_t pad, need, len, i;
-	char **arr, *p;
-
-	if (buf == NULL)
-		return ERANGE;
-	if (field_len(name) == SIZE_MAX || nmem > 65536)
-		return EINVAL;
-	pad = (alignof(char *) - (uintptr_t)buf % alignof(char *)) %
-	    alignof(char *);
-	need = pad + (nmem + 1) * sizeof(char *) + strlen(name) + 1 + 2;
-	for (i = 0; i < nmem; i++) {
-		if ((len = field_len(mem[i])) == SIZE_MAX ||
-		    strchr(mem[i], ',') != NULL)
-			return EINVAL;
-		need += len + 1;	/* at most 65536 * 64k: fits size_t */
-	}
-	if (need > buflen)
-		return ERANGE;
-	arr = (char **)(void *)(buf + pad);
-	p = buf + pad + (nmem + 1) * sizeof(char *);
-	grp->gr_name = p;
-	p = stpcpy(p, name) + 1;
-	grp->gr_passwd = p;
-	p = stpcpy(p, "x") + 1;
-	for (i = 0; i < nmem; i++) {
-		arr[i] = p;
-		p = stpcpy(p, mem[i]) + 1;
-	}
-	arr[nmem] = NULL;
-	grp->gr_mem = arr;
-	grp->gr_gid = gid;
-	return 0;
-}
-
-/* ---------------------------------------------------------------------- */
 /* Validation (defence in depth). */
 
 static bool
@@ -222,8 +123,9 @@ ids_ok(const struct meta *m, const struct user *u)
 static bool
 fields_ok(const struct user *u)
 {
-	return field_len(u->description) != SIZE_MAX &&
-	    field_len(u->home) != SIZE_MAX && field_len(u->shell) != SIZE_MAX;
+	return pack_field_len(u->description) != SIZE_MAX &&
+	    pack_field_len(u->home) != SIZE_MAX &&
+	    pack_field_len(u->shell) != SIZE_MAX;
 }
 
 static bool
@@ -622,6 +524,41 @@ user_by_uid(uint32_t uid, struct lookup *lk, int *errnop)
 }
 
 /* ---------------------------------------------------------------------- */
+/* The prologue every entry point shares. */
+
+/* The enumeration an entry point continues, if any. */
+enum pass { PASS_NONE, PASS_PW, PASS_GR };
+
+/*
+ * Lock the state, make the view usable (and current, unless pass is under
+ * way: its cursor pins a snapshot anyway) and aim lk at the caller's
+ * buffer (pwd or grp, or neither for initgroups).  The state stays locked
+ * whatever this returns: the caller unlocks on its way out.  Returns
+ * NSS_STATUS_SUCCESS or UNAVAIL with *errnop set.
+ */
+static enum nss_status
+lookup_begin(struct lookup *lk, enum pass pass, struct passwd *pwd,
+    struct group *grp, char *buf, size_t buflen, int *errnop)
+{
+	bool started = false;
+	enum nss_status s;
+
+	state_lock();
+	if (pass == PASS_PW)
+		started = st.pwcur.snap != NULL || st.pw_pending != NULL;
+	else if (pass == PASS_GR)
+		started = st.gr_admin_done;
+	if ((s = state_get(!started, errnop)) != NSS_STATUS_SUCCESS)
+		return s;
+	lk->m = idview_meta(st.view);
+	lk->pwd = pwd;
+	lk->grp = grp;
+	lk->buf = buf;
+	lk->buflen = buflen;
+	return NSS_STATUS_SUCCESS;
+}
+
+/* ---------------------------------------------------------------------- */
 /* passwd */
 
 enum nss_status
@@ -633,15 +570,9 @@ _nss_appuser_getpwnam_r(const char *name, struct passwd *pwd, char *buf,
 
 	if (!name_is_valid(name))
 		return NSS_STATUS_NOTFOUND;
-	state_lock();
-	if ((s = state_get(true, errnop)) != NSS_STATUS_SUCCESS)
-		goto out;
-	lk.m = idview_meta(st.view);
-	lk.pwd = pwd;
-	lk.buf = buf;
-	lk.buflen = buflen;
-	s = user_by_name(name, &lk, lookup_pack, errnop);
- out:
+	if ((s = lookup_begin(&lk, PASS_NONE, pwd, NULL, buf, buflen,
+	    errnop)) == NSS_STATUS_SUCCESS)
+		s = user_by_name(name, &lk, lookup_pack, errnop);
 	state_unlock();
 	return s;
 }
@@ -655,15 +586,9 @@ _nss_appuser_getpwuid_r(uid_t uid, struct passwd *pwd, char *buf,
 
 	if (uid == 0)
 		return NSS_STATUS_NOTFOUND;
-	state_lock();
-	if ((s = state_get(true, errnop)) != NSS_STATUS_SUCCESS)
-		goto out;
-	lk.m = idview_meta(st.view);
-	lk.pwd = pwd;
-	lk.buf = buf;
-	lk.buflen = buflen;
-	s = user_by_uid(uid, &lk, errnop);
- out:
+	if ((s = lookup_begin(&lk, PASS_NONE, pwd, NULL, buf, buflen,
+	    errnop)) == NSS_STATUS_SUCCESS)
+		s = user_by_uid(uid, &lk, errnop);
 	state_unlock();
 	return s;
 }
@@ -733,18 +658,10 @@ _nss_appuser_getpwent_r(struct passwd *pwd, char *buf, size_t buflen,
 {
 	struct lookup lk = { 0 };
 	enum nss_status s;
-	bool started;
 
-	state_lock();
-	started = st.pwcur.snap != NULL || st.pw_pending != NULL;
-	if ((s = state_get(!started, errnop)) != NSS_STATUS_SUCCESS)
-		goto out;
-	lk.m = idview_meta(st.view);
-	lk.pwd = pwd;
-	lk.buf = buf;
-	lk.buflen = buflen;
-	s = enum_next(&st.pwcur, &st.pw_pending, &lk, errnop);
- out:
+	if ((s = lookup_begin(&lk, PASS_PW, pwd, NULL, buf, buflen,
+	    errnop)) == NSS_STATUS_SUCCESS)
+		s = enum_next(&st.pwcur, &st.pw_pending, &lk, errnop);
 	state_unlock();
 	return s;
 }
@@ -787,19 +704,14 @@ _nss_appuser_getgrnam_r(const char *name, struct group *grp, char *buf,
 
 	if (!name_is_valid(name))
 		return NSS_STATUS_NOTFOUND;
-	state_lock();
-	if ((s = state_get(true, errnop)) != NSS_STATUS_SUCCESS)
+	if ((s = lookup_begin(&lk, PASS_NONE, NULL, grp, buf, buflen,
+	    errnop)) != NSS_STATUS_SUCCESS)
 		goto out;
-	m = idview_meta(st.view);
-	if (admin_group_ok(m) && strcmp(name, m->admin_group) == 0) {
+	m = lk.m;
+	if (admin_group_ok(m) && strcmp(name, m->admin_group) == 0)
 		s = admin_group(m, grp, buf, buflen, errnop);
-		goto out;
-	}
-	lk.m = m;
-	lk.grp = grp;
-	lk.buf = buf;
-	lk.buflen = buflen;
-	s = user_by_name(name, &lk, lookup_pack, errnop);
+	else
+		s = user_by_name(name, &lk, lookup_pack, errnop);
  out:
 	state_unlock();
 	return s;
@@ -815,19 +727,14 @@ _nss_appuser_getgrgid_r(gid_t gid, struct group *grp, char *buf,
 
 	if (gid == 0)
 		return NSS_STATUS_NOTFOUND;
-	state_lock();
-	if ((s = state_get(true, errnop)) != NSS_STATUS_SUCCESS)
+	if ((s = lookup_begin(&lk, PASS_NONE, NULL, grp, buf, buflen,
+	    errnop)) != NSS_STATUS_SUCCESS)
 		goto out;
-	m = idview_meta(st.view);
-	if (admin_group_ok(m) && gid == m->admin_gid) {
+	m = lk.m;
+	if (admin_group_ok(m) && gid == m->admin_gid)
 		s = admin_group(m, grp, buf, buflen, errnop);
-		goto out;
-	}
-	lk.m = m;
-	lk.grp = grp;
-	lk.buf = buf;
-	lk.buflen = buflen;
-	s = user_by_uid(gid, &lk, errnop);
+	else
+		s = user_by_uid(gid, &lk, errnop);
  out:
 	state_unlock();
 	return s;
@@ -859,13 +766,11 @@ _nss_appuser_getgrent_r(struct group *grp, char *buf, size_t buflen,
 	struct lookup lk = { 0 };
 	const struct meta *m;
 	enum nss_status s;
-	bool started;
 
-	state_lock();
-	started = st.gr_admin_done;
-	if ((s = state_get(!started, errnop)) != NSS_STATUS_SUCCESS)
+	if ((s = lookup_begin(&lk, PASS_GR, NULL, grp, buf, buflen,
+	    errnop)) != NSS_STATUS_SUCCESS)
 		goto out;
-	m = idview_meta(st.view);
+	m = lk.m;
 	if (!st.gr_admin_done) {
 		s = admin_group_ok(m) ?
 		    admin_group(m, grp, buf, buflen, errnop) :
@@ -876,10 +781,6 @@ _nss_appuser_getgrent_r(struct group *grp, char *buf, size_t buflen,
 		if (s == NSS_STATUS_SUCCESS)
 			goto out;
 	}
-	lk.m = m;
-	lk.grp = grp;
-	lk.buf = buf;
-	lk.buflen = buflen;
 	s = enum_next(&st.grcur, &st.gr_pending, &lk, errnop);
  out:
 	state_unlock();
@@ -888,36 +789,6 @@ _nss_appuser_getgrent_r(struct group *grp, char *buf, size_t buflen,
 
 /* ---------------------------------------------------------------------- */
 /* initgroups */
-
-/* Append gid unless present; grows like glibc's own modules, up to limit. */
-static enum nss_status
-add_gid(gid_t gid, long int *start, long int *size, gid_t **groupsp,
-    long int limit, int *errnop)
-{
-	gid_t *g;
-	long int i, newsize;
-
-	for (i = 0; i < *start; i++) {
-		if ((*groupsp)[i] == gid)
-			return NSS_STATUS_SUCCESS;
-	}
-	if (*start >= *size) {
-		if (limit > 0 && *size >= limit)
-			return NSS_STATUS_SUCCESS;	/* full: as glibc */
-		newsize = *size > 0 ? 2 * *size : 16;
-		if (limit > 0 && newsize > limit)
-			newsize = limit;
-		if ((size_t)newsize > SIZE_MAX / sizeof(gid_t) ||
-		    (g = realloc(*groupsp, newsize * sizeof(gid_t))) == NULL) {
-			*errnop = ENOMEM;
-			return NSS_STATUS_TRYAGAIN;
-		}
-		*groupsp = g;
-		*size = newsize;
-	}
-	(*groupsp)[(*start)++] = gid;
-	return NSS_STATUS_SUCCESS;
-}
 
 /*
  * Supplementary groups of user from this source: the admin group when user
@@ -938,15 +809,14 @@ _nss_appuser_initgroups_dyn(const char *user, gid_t group, long int *start,
 
 	if (!name_is_valid(user) || group == 0)
 		return NSS_STATUS_NOTFOUND;
-	state_lock();
-	if ((s = state_get(true, errnop)) != NSS_STATUS_SUCCESS)
+	if ((s = lookup_begin(&lk, PASS_NONE, NULL, NULL, NULL, 0,
+	    errnop)) != NSS_STATUS_SUCCESS)
 		goto out;
-	m = idview_meta(st.view);
+	m = lk.m;
 	if (!admin_group_ok(m) || !id_ok(m, group)) {
 		s = NSS_STATUS_NOTFOUND;
 		goto out;
 	}
-	lk.m = m;
 	lk.uid = group;		/* uid == gid (ids_ok): the record's own gid */
 	if ((s = user_by_name(user, &lk, lookup_admin, errnop)) !=
 	    NSS_STATUS_SUCCESS)
@@ -959,7 +829,10 @@ _nss_appuser_initgroups_dyn(const char *user, gid_t group, long int *start,
 		s = NSS_STATUS_SUCCESS;
 		goto out;
 	}
-	s = add_gid(m->admin_gid, start, size, groupsp, limit, errnop);
+	if (pack_gid(m->admin_gid, start, size, groupsp, limit) != 0) {
+		*errnop = ENOMEM;
+		s = NSS_STATUS_TRYAGAIN;
+	}
  out:
 	state_unlock();
 	return s;
