@@ -12,7 +12,7 @@ trap 'rm -f "$log"' EXIT
 export CMOCKA_MESSAGE_OUTPUT=TAP
 APPUSER_BUILD=${APPUSER_BUILD:-build}
 export APPUSER_BUILD
-# test_nss takes the module from here (default build/libnss_appuser.so.2)
+# test_nss_* take the module from here (default build/libnss_appuser.so.2)
 [ -n "$NSS_APPUSER_SO" ] || NSS_APPUSER_SO=$PWD/$APPUSER_BUILD/libnss_appuser.so.2
 export NSS_APPUSER_SO
 # make check SANITIZE=1: where UBSan found it, not only what

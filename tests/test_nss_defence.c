@@ -1,0 +1,288 @@
+/*
+ * NSS module, defence in depth: records and metadata the writer would
+ * never produce (uid 0, ids out of range, uid != gid, bad names and
+ * fields) are never returned.
+ */
+#include "nss_fixture.h"
+
+/* ---------------------------------------------------------------------- */
+/* Defence in depth: records the writer would never produce. */
+
+static int
+craft_user(struct tdb_context *t, const char *key_name, uint32_t key_uid,
+    const struct user *u)
+{
+	uint8_t *rec = NULL, kb[1 + APPUSER_NAME_MAX + 8];
+	size_t len, klen;
+	TDB_DATA k, d;
+	int r = -1;
+
+	if (record_encode_user(u, &rec, &len) != 0)
+		return -1;
+	d.dptr = rec;
+	d.dsize = len;
+	if (key_name != NULL) {
+		klen = strlen(key_name);
+		kb[0] = 'U';
+		memcpy(kb + 1, key_name, klen);
+		k.dptr = kb;
+		k.dsize = 1 + klen;
+		if (tdb_store(t, k, d, TDB_REPLACE) != 0)
+			goto out;
+	}
+	if (key_uid != 0) {
+		kb[0] = 'I';
+		kb[1] = key_uid >> 24;
+		kb[2] = key_uid >> 16;
+		kb[3] = key_uid >> 8;
+		kb[4] = key_uid;
+		k.dptr = kb;
+		k.dsize = 5;
+		if (tdb_store(t, k, d, TDB_REPLACE) != 0)
+			goto out;
+	}
+	r = 0;
+ out:
+	free(rec);
+	return r;
+}
+
+static void
+child_defence(void *arg)
+{
+	const char *dir = arg;
+	char id[PATH_MAX], buf[4096];
+	struct tdb_context *t;
+	struct user u;
+	struct passwd pw;
+	struct group gr;
+	struct namelist *l;
+	int err;
+
+	CHECK(identity_path(id, sizeof(id), dir) == 0);
+	CHECK((t = tdb_open(id, 0, 0, O_RDWR, 0)) != NULL);
+	memset(&u, 0, sizeof(u));
+	u.description = "";
+	u.home = "/";
+	u.shell = "/bin/sh";
+	u.name = "zero";			/* uid 0 */
+	CHECK(craft_user(t, "zero", 0, &u) == 0);
+	u.name = "zero2";			/* uid 0 via the uid index */
+	CHECK(craft_user(t, "zero2", 0, &u) == 0);
+	u.uid = RANGE_MAX + 1;			/* outside the range */
+	u.gid = u.uid;
+	u.name = "outside";
+	CHECK(craft_user(t, "outside", u.uid, &u) == 0);
+	u.uid = RANGE_MIN - 1;
+	u.gid = u.uid;
+	u.name = "below";
+	CHECK(craft_user(t, "below", u.uid, &u) == 0);
+	u.uid = RANGE_MIN + 500;		/* uid != gid */
+	u.gid = u.uid + 1;
+	u.name = "mismatch";
+	CHECK(craft_user(t, "mismatch", u.uid, &u) == 0);
+	u.uid = RANGE_MIN + 502;		/* a field that breaks lines */
+	u.gid = u.uid;
+	u.name = "newline";
+	u.shell = "/bin/sh\nroot::0:0::/:/bin/sh";
+	CHECK(craft_user(t, "newline", u.uid, &u) == 0);
+	u.uid = RANGE_MIN + 503;
+	u.gid = u.uid;
+	u.name = "Upper";			/* invalid name */
+	u.shell = "/bin/sh";
+	CHECK(craft_user(t, "Upper", u.uid, &u) == 0);
+	/* an index entry in range leading to a uid-0 record */
+	u.uid = 0;
+	u.gid = 0;
+	u.name = "rootish";
+	CHECK(craft_user(t, NULL, RANGE_MIN + 504, &u) == 0);
+	CHECK(tdb_close(t) == 0);
+
+	CHECK(setenv(APPUSER_STORE_ENV, dir, 1) == 0);
+	CHECK(pwnam("alice", &pw, &err) == NSS_STATUS_SUCCESS);
+	/* id 0 or a record under another key: the reader calls the record
+	 * corrupt; the rest is refused by the module: not found */
+	CHECK(pwnam("zero", &pw, &err) == NSS_STATUS_UNAVAIL && err == EIO);
+	CHECK(pwnam("zero2", &pw, &err) == NSS_STATUS_UNAVAIL && err == EIO);
+	CHECK(grnam("zero", &gr, &err) == NSS_STATUS_UNAVAIL && err == EIO);
+	CHECK(M.getpwuid_r(0, &pw, buf, sizeof(buf), &err) ==
+	    NSS_STATUS_NOTFOUND);
+	CHECK(M.getpwuid_r(1, &pw, buf, sizeof(buf), &err) ==
+	    NSS_STATUS_NOTFOUND);
+	CHECK(M.getgrgid_r(0, &gr, buf, sizeof(buf), &err) ==
+	    NSS_STATUS_NOTFOUND);
+	CHECK(pwnam("outside", &pw, &err) == NSS_STATUS_NOTFOUND);
+	CHECK(M.getpwuid_r(RANGE_MAX + 1, &pw, buf, sizeof(buf), &err) ==
+	    NSS_STATUS_NOTFOUND);
+	CHECK(pwnam("below", &pw, &err) == NSS_STATUS_NOTFOUND);
+	CHECK(M.getgrgid_r(RANGE_MIN - 1, &gr, buf, sizeof(buf), &err) ==
+	    NSS_STATUS_NOTFOUND);
+	CHECK(pwnam("mismatch", &pw, &err) == NSS_STATUS_NOTFOUND);
+	CHECK(grnam("mismatch", &gr, &err) == NSS_STATUS_NOTFOUND);
+	CHECK(M.getpwuid_r(RANGE_MIN + 504, &pw, buf, sizeof(buf), &err) ==
+	    NSS_STATUS_UNAVAIL && err == EIO);
+	CHECK(M.getgrgid_r(RANGE_MIN + 504, &gr, buf, sizeof(buf), &err) ==
+	    NSS_STATUS_UNAVAIL && err == EIO);
+	CHECK(pwnam("Upper", &pw, &err) == NSS_STATUS_NOTFOUND);
+	CHECK(M.getpwuid_r(RANGE_MIN + 503, &pw, buf, sizeof(buf), &err) ==
+	    NSS_STATUS_NOTFOUND);
+	CHECK(pwnam("newline", &pw, &err) == NSS_STATUS_NOTFOUND);
+	CHECK(grnam("newline", &gr, &err) == NSS_STATUS_NOTFOUND);
+	CHECK(M.getpwuid_r(RANGE_MIN + 502, &pw, buf, sizeof(buf), &err) ==
+	    NSS_STATUS_NOTFOUND);
+	/* only the two real users are enumerated */
+	CHECK((l = calloc(1, sizeof(*l))) != NULL);
+	M.setpwent(0);
+	while (M.getpwent_r(&pw, buf, sizeof(buf), &err) ==
+	    NSS_STATUS_SUCCESS) {
+		CHECK(l->n < 64);
+		CHECK(pw.pw_uid >= RANGE_MIN && pw.pw_uid <= RANGE_MAX);
+		snprintf(l->names[l->n++], sizeof(l->names[0]), "%s",
+		    pw.pw_name);
+	}
+	M.endpwent();
+	CHECK(l->n == 2);
+	CHECK(find_name(l, "alice") != SIZE_MAX);
+	CHECK(find_name(l, "bob") != SIZE_MAX);
+	l->n = 0;
+	M.setgrent(0);
+	while (M.getgrent_r(&gr, buf, sizeof(buf), &err) ==
+	    NSS_STATUS_SUCCESS) {
+		CHECK(l->n < 64);
+		CHECK(gr.gr_gid >= RANGE_MIN && gr.gr_gid <= RANGE_MAX);
+		l->n++;
+	}
+	M.endgrent();
+	CHECK(l->n == 3);
+	free(l);
+}
+
+/* A name key whose record carries another name, a uid key whose record
+ * carries another uid: neither lookup answers with the wrong record. */
+static void
+child_mismatch(void *arg)
+{
+	const char *dir = arg;
+	char id[PATH_MAX], buf[4096];
+	struct tdb_context *t;
+	struct user u;
+	struct passwd pw;
+	int err;
+
+	CHECK(identity_path(id, sizeof(id), dir) == 0);
+	CHECK((t = tdb_open(id, 0, 0, O_RDWR, 0)) != NULL);
+	memset(&u, 0, sizeof(u));
+	u.description = "";
+	u.home = "/";
+	u.shell = "/bin/sh";
+	u.name = "bob";
+	u.uid = UID_BOB;
+	u.gid = UID_BOB;
+	CHECK(craft_user(t, "mallory", RANGE_MIN + 505, &u) == 0);
+	CHECK(tdb_close(t) == 0);
+	CHECK(setenv(APPUSER_STORE_ENV, dir, 1) == 0);
+	CHECK(pwnam("mallory", &pw, &err) == NSS_STATUS_UNAVAIL && err == EIO);
+	CHECK(M.getpwuid_r(RANGE_MIN + 505, &pw, buf, sizeof(buf), &err) ==
+	    NSS_STATUS_UNAVAIL && err == EIO);
+	CHECK(pwnam("bob", &pw, &err) == NSS_STATUS_SUCCESS);
+}
+
+static void
+test_defence(void **state)
+{
+	char dir[PATH_MAX];
+
+	(void)state;
+	subdir(dir, sizeof(dir), "defence");
+	assert_int_equal(make_small_store(dir), 0);
+	assert_int_equal(run_child(child_defence, dir), 0);
+	subdir(dir, sizeof(dir), "mismatch");
+	assert_int_equal(make_small_store(dir), 0);
+	assert_int_equal(run_child(child_mismatch, dir), 0);
+}
+
+/* A tampered meta: admin group with gid 0, or a range that admits 0. */
+static void
+child_bad_meta(void *arg)
+{
+	const int *kind = arg;
+	char dir[PATH_MAX], id[PATH_MAX], buf[4096];
+	struct tdb_context *t;
+	struct meta m;
+	struct passwd pw;
+	struct group gr;
+	gid_t out[4];
+	long int n;
+	TDB_DATA k, d;
+	uint8_t *enc;
+	size_t len;
+	int err;
+
+	snprintf(dir, sizeof(dir), "%s/badmeta%d", g_tmp, *kind);
+	CHECK(make_small_store(dir) == 0);
+	CHECK(identity_path(id, sizeof(id), dir) == 0);
+	CHECK((t = tdb_open(id, 0, 0, O_RDWR, 0)) != NULL);
+	k.dptr = (uint8_t *)"!meta";
+	k.dsize = 5;
+	d = tdb_fetch(t, k);
+	CHECK(d.dptr != NULL);
+	CHECK(record_decode_meta(d.dptr, d.dsize, &m) == 0);
+	if (*kind == 0)
+		m.admin_gid = 0;
+	else
+		m.uid_min = 0;
+	CHECK(record_encode_meta(&m, &enc, &len) == 0);
+	meta_clear(&m);
+	free(d.dptr);
+	d.dptr = enc;
+	d.dsize = len;
+	CHECK(tdb_store(t, k, d, TDB_REPLACE) == 0);
+	free(enc);
+	CHECK(tdb_close(t) == 0);
+
+	CHECK(setenv(APPUSER_STORE_ENV, dir, 1) == 0);
+	if (*kind == 0) {
+		/* users fine, but no admin group and nobody gets it */
+		CHECK(pwnam("alice", &pw, &err) == NSS_STATUS_SUCCESS);
+		CHECK(grnam(ADMINS, &gr, &err) == NSS_STATUS_NOTFOUND);
+		CHECK(M.getgrgid_r(0, &gr, buf, sizeof(buf), &err) ==
+		    NSS_STATUS_NOTFOUND);
+		CHECK(initgr("alice", UID_ALICE, out, &n, 0) ==
+		    NSS_STATUS_NOTFOUND);
+		CHECK(n == 0);
+		M.setgrent(0);
+		while (M.getgrent_r(&gr, buf, sizeof(buf), &err) ==
+		    NSS_STATUS_SUCCESS)
+			CHECK(gr.gr_gid != 0 && strcmp(gr.gr_name, ADMINS));
+		M.endgrent();
+	} else {
+		/* a range that includes 0 is a broken store */
+		CHECK(pwnam("alice", &pw, &err) == NSS_STATUS_UNAVAIL);
+		CHECK(err == EIO);
+	}
+}
+
+static void
+test_bad_meta(void **state)
+{
+	int kind;
+
+	(void)state;
+	for (kind = 0; kind < 2; kind++)
+		assert_int_equal(run_child(child_bad_meta, &kind), 0);
+}
+
+int
+main(int argc, char **argv)
+{
+	const struct CMUnitTest tests[] = {
+		cmocka_unit_test(test_defence),
+		cmocka_unit_test(test_bad_meta),
+	};
+	int r;
+
+	if (nss_fx_main(argc, argv, &r))
+		return r;
+	return cmocka_run_group_tests_name("nss_appuser defence", tests,
+	    nss_fx_setup, nss_fx_teardown);
+}
