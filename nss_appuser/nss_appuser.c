@@ -426,18 +426,6 @@ lookup_match(const struct lookup *lk, const struct user *u)
 	return lk->pwd != NULL || fields_ok(u);
 }
 
-static bool
-in_admin_list(const struct meta *m, const char *name)
-{
-	size_t i;
-
-	for (i = 0; i < m->n_admins; i++) {
-		if (m->admins[i] != NULL && strcmp(m->admins[i], name) == 0)
-			return true;
-	}
-	return false;
-}
-
 /* Pack u as a passwd entry or as its private group. */
 static int
 lookup_pack(const struct user *u, void *arg)
@@ -477,7 +465,7 @@ lookup_admin(const struct user *u, void *arg)
 	if (!lookup_match(lk, u))
 		return 0;
 	lk->res = LK_OK;
-	lk->admin = u->admin && in_admin_list(lk->m, u->name);
+	lk->admin = u->admin && meta_has_admin(lk->m, u->name);
 	return 0;
 }
 
