@@ -2,9 +2,17 @@
  * The appuser command line tool: shared declarations.
  *
  * main.c holds the command table and dispatch; each command is a function
- * that receives argc/argv after its command words (argv[0] is the command's
- * name) and returns the process exit status.  Exit statuses: 0 done,
- * 1 refused or not found, 2 usage or system error.
+ * in a cmd_*.c file that receives argc/argv after its command words
+ * (argv[0] is the command's name) and returns the process exit status.
+ * Exit statuses: 0 done, 1 refused or not found, 2 usage or system error.
+ *
+ * Calls only go down these layers, never up or sideways between commands:
+ *   main.c                      command table, global options, dispatch
+ *   cmd_*.c                     the commands
+ *   usercheck.c                 name/field checks and refusals they share
+ *   util.c nss.c json.c table.c plumbing: options, errors, opening the
+ *                               store, syslog; the NSS collision check;
+ *                               output
  */
 #ifndef APPUSER_CLI_H
 #define APPUSER_CLI_H
@@ -54,6 +62,15 @@ struct cli {
 	{ "help", no_argument, NULL, 'h' }, \
 	{ "json", no_argument, NULL, OPT_JSON }, \
 	{ "store", required_argument, NULL, OPT_STORE }
+/* Their help text, in every command's help and the overview. */
+#define STORE_OPT_HELP \
+	"  --store DIR   use the store in DIR (default: $APPUSER_STORE or " \
+	APPUSER_DEFAULT_STORE ")\n" \
+	"  --json        machine-readable output\n" \
+	"  -h, --help    show this help\n"
+
+/* The plumbing (admin/util.c) from here to cli_count_tokens, except where
+ * another file is named. */
 
 /*
  * getopt_long for a command: handles --help (prints the command's help),
@@ -79,10 +96,6 @@ int cli_nargs(struct cli *c, int argc, char **argv, int min, int max);
  */
 bool cli_plain_args(struct cli *c, int argc, char **argv, int min, int max);
 
-/* The same for a command that takes exactly one argument, a user name:
- * true with *namep = that name once cli_check_name accepts it. */
-bool cli_one_name(struct cli *c, int argc, char **argv, const char **namep);
-
 /* "appuser: <what>: <message>" on stderr. */
 void cli_err(struct cli *c, const char *fmt, ...)
     __attribute__((format(printf, 2, 3)));
@@ -100,7 +113,8 @@ int cli_exit_for(int r);
 int cli_store_err(struct cli *c, int r, const char *fmt, ...)
     __attribute__((format(printf, 3, 4)));
 
-/* Print the help of one command / of a group / of everything. */
+/* Print the help of one command (util.c) / of a group or everything
+ * (main.c). */
 void cli_print_help(const struct command *cmd, FILE *f);
 int cli_help_main(struct cli *c, int argc, char **argv);
 
@@ -148,7 +162,7 @@ bool nss_check_id_hit(const struct nss_check *n);
 int nss_check_prefetch(struct nss_check *n, const char *const *names,
     size_t nnames, uint32_t id_first, size_t nids);
 
-/* The collision check the write commands install (admin/util.c). */
+/* The collision check the write commands install (one per process). */
 struct nss_check *cli_nss(void);
 
 /* syslog: one line per mutation, with who ran it.  Never a secret. */
@@ -174,12 +188,29 @@ const char *token_status(const struct token *t, int64_t now);
 /* Now, in unix seconds. */
 int64_t cli_now(void);
 
-/* Validation and refusals shared by create and import (admin/cmd_user.c);
- * where prefixes messages ("line 3: " or ""). */
+/*
+ * Count the tokens of user (NULL: of everyone) in st, only the active ones
+ * (token_status) if active_only.  Returns an APPUSER_ERR_* code.  *np is
+ * set also on failure, to what was counted before the walk stopped: check
+ * reports that much of a broken store.
+ */
+int cli_count_tokens(struct store *st, const char *user, bool active_only,
+    size_t *np);
+
+/*
+ * Checks and refusals shared by the commands (admin/usercheck.c); where
+ * prefixes messages ("line 3: " or "").  Each returns an exit status and
+ * prints its error.  cli_check_user checks a new user's fields;
+ * cli_add_error explains why store_user_add refused u.
+ */
 int cli_check_name(struct cli *c, const char *where, const char *name);
 int cli_check_user(struct cli *c, const char *where, const struct user *u);
 int cli_add_error(struct cli *c, struct store *st, int r, const char *where,
     const struct user *u);
+
+/* The start of a command that takes exactly one argument, a user name:
+ * true with *namep = that name once cli_check_name accepts it. */
+bool cli_one_name(struct cli *c, int argc, char **argv, const char **namep);
 
 /*
  * One line of an import file (admin/cmd_import.c): a JSON object with the

@@ -9,96 +9,6 @@
 #include "names.h"
 #include "token.h"
 
-#define NAME_RULE "1-32 characters of a-z 0-9 _ . -, starting with a " \
-	"letter or _, not all digits"
-
-int
-cli_check_name(struct cli *c, const char *where, const char *name)
-{
-	if (name_is_valid(name))
-		return EXIT_OK;
-	cli_err(c, "%sname '%s' is not a valid name (%s)", where, name,
-	    NAME_RULE);
-	return EXIT_ERROR;
-}
-
-/* Validate the fields of a new user; where prefixes errors ("line 3: "). */
-int
-cli_check_user(struct cli *c, const char *where, const struct user *u)
-{
-	int r;
-
-	if ((r = cli_check_name(c, where, u->name)) != EXIT_OK)
-		return r;
-	if (u->description != NULL && !text_is_valid(u->description)) {
-		cli_err(c, "%sdescription is not valid (at most %d bytes of "
-		    "printable text, no ':')", where, APPUSER_TEXT_MAX);
-		return EXIT_ERROR;
-	}
-	if (u->home != NULL && !path_is_valid(u->home)) {
-		cli_err(c, "%shome '%s' is not valid (an absolute path without "
-		    "':' or '..' components)", where, u->home);
-		return EXIT_ERROR;
-	}
-	if (u->shell != NULL && !path_is_valid(u->shell)) {
-		cli_err(c, "%sshell '%s' is not valid (an absolute path "
-		    "without ':' or '..' components)", where, u->shell);
-		return EXIT_ERROR;
-	}
-	return EXIT_OK;
-}
-
-/* Explain why store_user_add refused u; returns the exit status. */
-int
-cli_add_error(struct cli *c, struct store *st, int r, const char *where,
-    const struct user *u)
-{
-	struct nss_check *n = cli_nss();
-	struct user *old = NULL;
-	struct meta m;
-
-	switch (r) {
-	case APPUSER_ERR_EXISTS:
-		if (nss_check_name_hit(n) || nss_check_id_hit(n))
-			cli_err(c, "%s%s; choose another %s", where,
-			    nss_check_last(n), nss_check_name_hit(n) ?
-			    "name" : "id");
-		else if (store_user_get(st, u->name, &old) == 0)
-			cli_err(c, "%suser '%s' already exists", where,
-			    u->name);
-		else if (u->uid != 0)
-			cli_err(c, "%sname '%s' or id %lu is already taken in "
-			    "the store", where, u->name, (unsigned long)u->uid);
-		else
-			cli_err(c, "%sname '%s' is already taken in the store "
-			    "(it names the admin group)", where, u->name);
-		user_free(old);
-		return EXIT_REFUSED;
-	case APPUSER_ERR_RANGE:
-		if (store_get_meta(st, &m) != 0)
-			m.uid_min = m.uid_max = 0;
-		if (u->uid != 0)
-			cli_err(c, "%sid %lu is outside the store's range "
-			    "%lu-%lu (see appuser config set uid-range)", where,
-			    (unsigned long)u->uid, (unsigned long)m.uid_min,
-			    (unsigned long)m.uid_max);
-		else
-			cli_err(c, "%sno free id left in the range %lu-%lu "
-			    "(ids the host uses are skipped); widen it with "
-			    "appuser config set uid-range", where,
-			    (unsigned long)m.uid_min, (unsigned long)m.uid_max);
-		return EXIT_REFUSED;
-	case APPUSER_ERR_SYSTEM:
-		if (nss_check_last(n)[0] != '\0') {
-			cli_err(c, "%s%s", where, nss_check_last(n));
-			return EXIT_ERROR;
-		}
-		break;
-	}
-	return cli_store_err(c, r, "%scannot create user '%s'", where,
-	    u->name);
-}
-
 static void
 print_user_created(const struct user *u)
 {
@@ -154,14 +64,6 @@ cmd_create(struct cli *c, int argc, char **argv)
 	return r;
 }
 
-static int
-count_token(const struct token *t, void *arg)
-{
-	(void)t;
-	(*(size_t *)arg)++;
-	return 0;
-}
-
 int
 cmd_delete(struct cli *c, int argc, char **argv)
 {
@@ -180,7 +82,7 @@ cmd_delete(struct cli *c, int argc, char **argv)
 		goto out;
 	}
 	if ((r = store_user_get(st, name, &u)) != 0 ||
-	    (r = store_token_foreach(st, name, count_token, &ntok)) != 0 ||
+	    (r = cli_count_tokens(st, name, false, &ntok)) != 0 ||
 	    (r = store_user_delete(st, name)) != 0 ||
 	    (r = store_commit(st)) != 0) {
 		store_cancel(st);
@@ -348,34 +250,19 @@ copy_user(const struct user *u, void *arg)
 	return 0;
 }
 
-struct count_active {
-	size_t	n;
-	int64_t	now;
-};
-
-static int
-count_active(const struct token *t, void *arg)
-{
-	struct count_active *ca = arg;
-
-	if (strcmp(token_status(t, ca->now), "active") == 0)
-		ca->n++;
-	return 0;
-}
-
 /* Active tokens of name, if the caller can read the master; else -1. */
 static long
 active_tokens(struct cli *c, const char *name)
 {
-	struct count_active ca = { 0, cli_now() };
 	struct store *st = NULL;
+	size_t ntok;
 	long n = -1;
 
 	if (!cli_is_owner(c, NULL) ||
 	    store_open(c->store_dir, STORE_READ, &st) != 0)
 		return -1;
-	if (store_token_foreach(st, name, count_active, &ca) == 0)
-		n = (long)ca.n;
+	if (cli_count_tokens(st, name, true, &ntok) == 0)
+		n = (long)ntok;
 	store_close(st);
 	return n;
 }

@@ -53,6 +53,15 @@ cli_usage(struct cli *c, const char *fmt, ...)
 	return EXIT_ERROR;
 }
 
+void
+cli_print_help(const struct command *cmd, FILE *f)
+{
+	fprintf(f, "usage: appuser %s\n\n%s.\n", cmd->usage, cmd->summary);
+	if (cmd->help[0] != '\0')
+		fprintf(f, "\n%s", cmd->help);
+	fprintf(f, "\nCommon options:\n" STORE_OPT_HELP);
+}
+
 int
 cli_getopt(struct cli *c, int argc, char **argv, const struct option *longopts)
 {
@@ -120,17 +129,6 @@ cli_plain_args(struct cli *c, int argc, char **argv, int min, int max)
 		return false;
 	c->exit = cli_nargs(c, argc, argv, min, max);
 	return c->exit == EXIT_OK;
-}
-
-bool
-cli_one_name(struct cli *c, int argc, char **argv, const char **namep)
-{
-	if (!cli_plain_args(c, argc, argv, 1, 1))
-		return false;
-	if ((c->exit = cli_check_name(c, "", argv[optind])) != EXIT_OK)
-		return false;
-	*namep = argv[optind];
-	return true;
 }
 
 int
@@ -364,4 +362,32 @@ token_status(const struct token *t, int64_t now)
 	if (token_is_expired(t, now))
 		return "expired";
 	return "active";
+}
+
+struct token_count {
+	size_t	n;
+	bool	active_only;
+	int64_t	now;
+};
+
+static int
+count_token(const struct token *t, void *arg)
+{
+	struct token_count *tc = arg;
+
+	if (!tc->active_only || strcmp(token_status(t, tc->now), "active") == 0)
+		tc->n++;
+	return 0;
+}
+
+int
+cli_count_tokens(struct store *st, const char *user, bool active_only,
+    size_t *np)
+{
+	struct token_count tc = { 0, active_only, cli_now() };
+	int r;
+
+	r = store_token_foreach(st, user, count_token, &tc);
+	*np = tc.n;
+	return r;
 }
