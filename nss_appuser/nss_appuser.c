@@ -71,6 +71,7 @@ struct file_sig {
 	struct timespec	ctime;
 };
 
+/* The process state ("ps": "st" names a store everywhere else). */
 static struct {
 	struct idview		*view;
 	bool			 forked;	/* set in the atfork child */
@@ -83,12 +84,12 @@ static struct {
 	struct idview_cursor	 grcur;
 	bool			 gr_admin_done;	/* admin group already listed */
 	struct user		*gr_pending;
-} st = {
+} ps = {
 	.pwcur = IDVIEW_CURSOR_INIT,
 	.grcur = IDVIEW_CURSOR_INIT,
 };
-static pthread_mutex_t st_lock = PTHREAD_MUTEX_INITIALIZER;
-static pthread_once_t st_once = PTHREAD_ONCE_INIT;
+static pthread_mutex_t ps_lock = PTHREAD_MUTEX_INITIALIZER;
+static pthread_once_t ps_once = PTHREAD_ONCE_INIT;
 
 /* Results of a lookup callback (the callbacks always return 0). */
 #define LK_NONE		0	/* callback not called or record refused */
@@ -135,29 +136,29 @@ admin_group_ok(const struct meta *m)
 }
 
 /* ---------------------------------------------------------------------- */
-/* Process-global state: st is only touched with st_lock held. */
+/* Process-global state: ps is only touched with ps_lock held. */
 
 static void
 atfork_prepare(void)
 {
-	pthread_mutex_lock(&st_lock);
+	pthread_mutex_lock(&ps_lock);
 }
 
 static void
 atfork_parent(void)
 {
-	pthread_mutex_unlock(&st_lock);
+	pthread_mutex_unlock(&ps_lock);
 }
 
 static void
 atfork_child(void)
 {
-	st.forked = true;
-	pthread_mutex_unlock(&st_lock);
+	ps.forked = true;
+	pthread_mutex_unlock(&ps_lock);
 }
 
 /*
- * Lock order is st_lock, then idview's lock.  Prepare handlers run in the
+ * Lock order is ps_lock, then idview's lock.  Prepare handlers run in the
  * reverse order of registration, so ours must be registered after
  * idview's, which idview registers on its first use: releasing a
  * never-started cursor is such a use, with no other effect.
@@ -176,33 +177,33 @@ register_atfork(void)
 static void
 state_lock(void)
 {
-	pthread_once(&st_once, register_atfork);
-	pthread_mutex_lock(&st_lock);
+	pthread_once(&ps_once, register_atfork);
+	pthread_mutex_lock(&ps_lock);
 }
 
 static void
 state_unlock(void)
 {
-	pthread_mutex_unlock(&st_lock);
+	pthread_mutex_unlock(&ps_lock);
 }
 
 static void
 enum_reset_pw(void)
 {
-	idview_cursor_release(st.view, &st.pwcur);
-	st.pwcur = (struct idview_cursor)IDVIEW_CURSOR_INIT;
-	user_free(st.pw_pending);
-	st.pw_pending = NULL;
+	idview_cursor_release(ps.view, &ps.pwcur);
+	ps.pwcur = (struct idview_cursor)IDVIEW_CURSOR_INIT;
+	user_free(ps.pw_pending);
+	ps.pw_pending = NULL;
 }
 
 static void
 enum_reset_gr(void)
 {
-	idview_cursor_release(st.view, &st.grcur);
-	st.grcur = (struct idview_cursor)IDVIEW_CURSOR_INIT;
-	st.gr_admin_done = false;
-	user_free(st.gr_pending);
-	st.gr_pending = NULL;
+	idview_cursor_release(ps.view, &ps.grcur);
+	ps.grcur = (struct idview_cursor)IDVIEW_CURSOR_INIT;
+	ps.gr_admin_done = false;
+	user_free(ps.gr_pending);
+	ps.gr_pending = NULL;
 }
 
 static void
@@ -210,8 +211,8 @@ state_drop(void)
 {
 	enum_reset_pw();
 	enum_reset_gr();
-	idview_close(st.view);
-	st.view = NULL;
+	idview_close(ps.view);
+	ps.view = NULL;
 }
 
 /*
@@ -224,10 +225,10 @@ static void nss_appuser_fini(void) __attribute__((destructor));
 static void
 nss_appuser_fini(void)
 {
-	if (pthread_mutex_trylock(&st_lock) != 0)
+	if (pthread_mutex_trylock(&ps_lock) != 0)
 		return;
 	state_drop();
-	pthread_mutex_unlock(&st_lock);
+	pthread_mutex_unlock(&ps_lock);
 }
 
 /* errno value for an idview error (never ERANGE, which means "grow"). */
@@ -265,7 +266,7 @@ file_sig_get(struct file_sig *s)
 	struct stat sb;
 
 	memset(s, 0, sizeof(*s));
-	if (stat(st.path, &sb) != 0) {
+	if (stat(ps.path, &sb) != 0) {
 		s->stat_errno = errno;
 		return;
 	}
@@ -290,9 +291,9 @@ file_sig_same(const struct file_sig *a, const struct file_sig *b)
 static void
 remember_failure(int err)
 {
-	st.fail_errno = err;
-	clock_gettime(CLOCK_MONOTONIC_COARSE, &st.fail_time);
-	file_sig_get(&st.fail_sig);
+	ps.fail_errno = err;
+	clock_gettime(CLOCK_MONOTONIC_COARSE, &ps.fail_time);
+	file_sig_get(&ps.fail_sig);
 }
 
 /* After a failed open: retry only if a second passed or the file changed. */
@@ -303,10 +304,10 @@ retry_due(void)
 	struct file_sig sig;
 
 	clock_gettime(CLOCK_MONOTONIC_COARSE, &now);
-	if (now.tv_sec - st.fail_time.tv_sec >= RETRY_SECONDS)
+	if (now.tv_sec - ps.fail_time.tv_sec >= RETRY_SECONDS)
 		return true;
 	file_sig_get(&sig);
-	return !file_sig_same(&sig, &st.fail_sig);
+	return !file_sig_same(&sig, &ps.fail_sig);
 }
 
 static int
@@ -317,23 +318,23 @@ state_open(void)
 
 	/* the directory is read at each fresh open, not at every lookup */
 	dir = appuser_default_store_dir();
-	n = snprintf(st.path, sizeof(st.path), "%s/%s", dir,
+	n = snprintf(ps.path, sizeof(ps.path), "%s/%s", dir,
 	    APPUSER_IDENTITY_FILE);
-	if (n < 0 || (size_t)n >= sizeof(st.path)) {
-		st.path[0] = '\0';
+	if (n < 0 || (size_t)n >= sizeof(ps.path)) {
+		ps.path[0] = '\0';
 		return ENAMETOOLONG;
 	}
 	errno = 0;
-	if ((r = idview_open(dir, &st.view)) != 0) {
+	if ((r = idview_open(dir, &ps.view)) != 0) {
 		saved = errno;
-		st.view = NULL;
+		ps.view = NULL;
 		return err_to_errno(r, saved);
 	}
 	return 0;
 }
 
 /*
- * Make st.view usable and current.  With refresh false (enumeration in
+ * Make ps.view usable and current.  With refresh false (enumeration in
  * progress: its cursor pins a snapshot anyway) skip the refresh.
  * Returns NSS_STATUS_SUCCESS or UNAVAIL with *errnop set.
  */
@@ -347,16 +348,16 @@ state_get(bool refresh, int *errnop)
 	 * The atfork handler tells, not getpid(): a syscall per lookup costs
 	 * 10%, and glibc's own NSS state needs fork() handlers just the same.
 	 */
-	if (st.forked) {
+	if (ps.forked) {
 		state_drop();
-		st.forked = false;
-		st.fail_errno = 0;
+		ps.forked = false;
+		ps.fail_errno = 0;
 	}
-	if (st.view != NULL) {
+	if (ps.view != NULL) {
 		if (!refresh)
 			return NSS_STATUS_SUCCESS;
 		errno = 0;
-		if ((r = idview_refresh(st.view)) == 0)
+		if ((r = idview_refresh(ps.view)) == 0)
 			goto check;
 		/*
 		 * The view still answers from the snapshot it has (store.h):
@@ -369,11 +370,11 @@ state_get(bool refresh, int *errnop)
 		saved = errno;
 		state_drop();
 		remember_failure(err_to_errno(r, saved));
-		*errnop = st.fail_errno;
+		*errnop = ps.fail_errno;
 		return NSS_STATUS_UNAVAIL;
 	}
-	if (st.fail_errno != 0 && st.path[0] != '\0' && !retry_due()) {
-		*errnop = st.fail_errno;
+	if (ps.fail_errno != 0 && ps.path[0] != '\0' && !retry_due()) {
+		*errnop = ps.fail_errno;
 		return NSS_STATUS_UNAVAIL;
 	}
 	if ((err = state_open()) != 0) {
@@ -381,9 +382,9 @@ state_get(bool refresh, int *errnop)
 		*errnop = err;
 		return NSS_STATUS_UNAVAIL;
 	}
-	st.fail_errno = 0;
+	ps.fail_errno = 0;
  check:
-	if (!meta_ok(idview_meta(st.view))) {
+	if (!meta_ok(idview_meta(ps.view))) {
 		*errnop = EIO;
 		return NSS_STATUS_UNAVAIL;
 	}
@@ -497,7 +498,7 @@ static enum nss_status
 user_by_name(const char *name, struct lookup *lk, user_fn fn, int *errnop)
 {
 	lk->name = name;
-	return lookup_status(idview_user_by_name(st.view, name, fn, lk), lk,
+	return lookup_status(idview_user_by_name(ps.view, name, fn, lk), lk,
 	    errnop);
 }
 
@@ -507,7 +508,7 @@ user_by_uid(uint32_t uid, struct lookup *lk, int *errnop)
 	if (!id_ok(lk->m, uid))
 		return NSS_STATUS_NOTFOUND;
 	lk->uid = uid;
-	return lookup_status(idview_user_by_uid(st.view, uid, lookup_pack, lk),
+	return lookup_status(idview_user_by_uid(ps.view, uid, lookup_pack, lk),
 	    lk, errnop);
 }
 
@@ -533,12 +534,12 @@ lookup_begin(struct lookup *lk, enum pass pass, struct passwd *pwd,
 
 	state_lock();
 	if (pass == PASS_PW)
-		started = st.pwcur.snap != NULL || st.pw_pending != NULL;
+		started = ps.pwcur.snap != NULL || ps.pw_pending != NULL;
 	else if (pass == PASS_GR)
-		started = st.gr_admin_done;
+		started = ps.gr_admin_done;
 	if ((s = state_get(!started, errnop)) != NSS_STATUS_SUCCESS)
 		return s;
-	lk->m = idview_meta(st.view);
+	lk->m = idview_meta(ps.view);
 	lk->pwd = pwd;
 	lk->grp = grp;
 	lk->buf = buf;
@@ -585,7 +586,7 @@ enum nss_status
 _nss_appuser_endpwent(void)
 {
 	state_lock();
-	if (st.view != NULL)
+	if (ps.view != NULL)
 		enum_reset_pw();
 	state_unlock();
 	return NSS_STATUS_SUCCESS;
@@ -630,7 +631,7 @@ enum_next(struct idview_cursor *c, struct user **pendingp,
 	}
 	lk->pendingp = pendingp;
 	for (;;) {
-		r = idview_next_user(st.view, c, lookup_pack, lk);
+		r = idview_next_user(ps.view, c, lookup_pack, lk);
 		if ((r == APPUSER_ERR_CORRUPT || r == APPUSER_ERR_VERSION) &&
 		    ++skipped < ENUM_SKIP_MAX)
 			continue;	/* the cursor moved past it */
@@ -649,7 +650,7 @@ _nss_appuser_getpwent_r(struct passwd *pwd, char *buf, size_t buflen,
 
 	if ((s = lookup_begin(&lk, PASS_PW, pwd, NULL, buf, buflen,
 	    errnop)) == NSS_STATUS_SUCCESS)
-		s = enum_next(&st.pwcur, &st.pw_pending, &lk, errnop);
+		s = enum_next(&ps.pwcur, &ps.pw_pending, &lk, errnop);
 	state_unlock();
 	return s;
 }
@@ -732,7 +733,7 @@ enum nss_status
 _nss_appuser_endgrent(void)
 {
 	state_lock();
-	if (st.view != NULL)
+	if (ps.view != NULL)
 		enum_reset_gr();
 	state_unlock();
 	return NSS_STATUS_SUCCESS;
@@ -759,17 +760,17 @@ _nss_appuser_getgrent_r(struct group *grp, char *buf, size_t buflen,
 	    errnop)) != NSS_STATUS_SUCCESS)
 		goto out;
 	m = lk.m;
-	if (!st.gr_admin_done) {
+	if (!ps.gr_admin_done) {
 		s = admin_group_ok(m) ?
 		    admin_group(m, grp, buf, buflen, errnop) :
 		    NSS_STATUS_NOTFOUND;
 		if (s == NSS_STATUS_TRYAGAIN || s == NSS_STATUS_UNAVAIL)
 			goto out;
-		st.gr_admin_done = true;
+		ps.gr_admin_done = true;
 		if (s == NSS_STATUS_SUCCESS)
 			goto out;
 	}
-	s = enum_next(&st.grcur, &st.gr_pending, &lk, errnop);
+	s = enum_next(&ps.grcur, &ps.gr_pending, &lk, errnop);
  out:
 	state_unlock();
 	return s;
