@@ -8,7 +8,6 @@
 T=$(mktemp -d) || exit 2
 trap 'rm -rf "$T"' EXIT
 S=$T/store
-au() { "$APPUSER" --store "$S" "$@"; }
 
 # py NAME CODE: run python on $out as JSON (variable j), CODE asserts
 py() {

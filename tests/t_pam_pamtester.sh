@@ -47,20 +47,10 @@ mount -t tmpfs -o mode=0755,size=64m t_pam "$W" || die "tmpfs"
 mkdir -m 0700 "$W/secret" && mkdir "$W/pam.d" "$W/devlow" "$W/devorig" ||
     die mkdir
 
-python3 -c '
-import os, socket, sys
-s = socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM)
-s.bind(sys.argv[1] + ".tmp")
-os.chmod(sys.argv[1] + ".tmp", 0o666)
-os.rename(sys.argv[1] + ".tmp", sys.argv[1])
-with open(sys.argv[2], "ab", buffering=0) as out:
-    while True:
-        out.write(s.recv(65536).rstrip(b"\0\n") + b"\n")
-' "$W/log.sock" "$W/syslog.txt" </dev/null >/dev/null 2>&1 &
-LISTENER=$!
-trap 'kill $LISTENER 2>/dev/null' EXIT
-for i in 1 2 3 4 5 6 7 8 9 10; do [ -S "$W/log.sock" ] && break; sleep 0.2; done
-[ -S "$W/log.sock" ] || die "syslog listener did not start"
+syslog_listen "$W/log.sock" "$W/syslog.txt"
+_up=$?
+trap 'kill $SYSLOG_PID 2>/dev/null' EXIT
+[ "$_up" = 0 ] || die "syslog listener did not start"
 
 # /dev/log: a read-only overlay of /dev with a placeholder, then our socket
 touch "$W/devlow/log"
@@ -79,7 +69,6 @@ S=$W/store
 cp "$B/pam_appuser.so" "$W/pam_appuser.so" && chmod 0644 "$W/pam_appuser.so" ||
     die "copy the module to $W"
 MOD=$W/pam_appuser.so
-au() { "$APPUSER" --store "$S" "$@"; }
 cat >/etc/pam.d/t-appuser <<EOF
 auth     required   $MOD store=$S
 account  required   $MOD store=$S
