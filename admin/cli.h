@@ -168,11 +168,33 @@ struct nss_check *cli_nss(void);
 /* syslog: one line per mutation, with who ran it.  Never a secret. */
 void cli_log(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
 
-/* Aligned table (admin/table.c). */
+/*
+ * Records collected from a walk (its views die with the callback): owned
+ * pointers, each freed with free_rec.  rec_vec_push takes p (NULL counts
+ * as out of memory, a failed user_dup) and returns 0 or APPUSER_ERR_NOMEM,
+ * which it also keeps in err, so that a walk's callback can return it.
+ * rec_vec_sort sorts with qsort's cmp (given pointers to the pointers).
+ */
+struct rec_vec {
+	void	**v;
+	size_t	  n;
+	size_t	  cap;
+	int	  err;
+	void	(*free_rec)(void *);
+};
+int rec_vec_push(struct rec_vec *rv, void *p);
+void rec_vec_sort(struct rec_vec *rv, int (*cmp)(const void *, const void *));
+void rec_vec_free(struct rec_vec *rv);
+
+/*
+ * Aligned table (admin/table.c).  table_emit prints the table on stdout
+ * and frees it; when not complete (table_new or a table_add failed: t may
+ * be NULL) it says "out of memory" instead.  It returns the exit status.
+ */
 struct table;
 struct table *table_new(size_t ncols, const char *const *headers);
 int table_add(struct table *t, const char *const *cells);
-void table_print(const struct table *t, FILE *f);
+int table_emit(struct table *t, bool complete);
 void table_free(struct table *t);
 
 /* JSON output helpers (admin/json.c); every json_* result checked. */
@@ -181,6 +203,9 @@ int cli_json_print(struct json_t *v);		/* steals v */
 struct json_t *json_user(const struct user *u);
 struct json_t *json_token(const struct token *t, int64_t now);
 struct json_t *json_time(int64_t t);		/* RFC 3339 or null */
+/* An array of rv's records, each from to_json; NULL: out of memory. */
+struct json_t *json_list(const struct rec_vec *rv,
+    struct json_t *(*to_json)(const void *rec, int64_t now), int64_t now);
 
 /* "active", "expired" or "revoked". */
 const char *token_status(const struct token *t, int64_t now);

@@ -111,109 +111,76 @@ cmd_delete(struct cli *c, int argc, char **argv)
 	return r;
 }
 
-/* Users collected from the snapshot (views die with the callback). */
-struct user_vec {
-	struct user	**v;
-	size_t		  n;
-	size_t		  cap;
-	int		  err;
-};
+static void
+free_user(void *u)
+{
+	user_free(u);
+}
 
 static int
 collect_user(const struct user *u, void *arg)
 {
-	struct user_vec *uv = arg;
-	struct user **nv;
-	size_t ncap;
-
-	if (uv->n == uv->cap) {
-		ncap = uv->cap == 0 ? 64 : uv->cap * 2;
-		if ((nv = reallocarray(uv->v, ncap, sizeof(*nv))) == NULL)
-			return uv->err = APPUSER_ERR_NOMEM;
-		uv->v = nv;
-		uv->cap = ncap;
-	}
-	if ((uv->v[uv->n] = user_dup(u)) == NULL)
-		return uv->err = APPUSER_ERR_NOMEM;
-	uv->n++;
-	return 0;
+	return rec_vec_push(arg, user_dup(u));
 }
 
 static int
 cmp_uid(const void *a, const void *b)
 {
-	const struct user *ua = *(struct user *const *)a;
-	const struct user *ub = *(struct user *const *)b;
+	const struct user *ua = *(void *const *)a;
+	const struct user *ub = *(void *const *)b;
 
 	return ua->uid < ub->uid ? -1 : ua->uid > ub->uid;
 }
 
-static void
-user_vec_free(struct user_vec *uv)
+static json_t *
+user_json(const void *u, int64_t now)
 {
-	size_t i;
-
-	for (i = 0; i < uv->n; i++)
-		user_free(uv->v[i]);
-	free(uv->v);
+	(void)now;
+	return json_user(u);
 }
 
 static int
-print_users(struct cli *c, struct user_vec *uv)
+print_users(struct cli *c, const struct rec_vec *uv)
 {
 	static const char *const hdr[] = { "NAME", "UID", "GID", "ADMIN",
 	    "CREATED", "DESCRIPTION" };
 	char uid[16], gid[16], created[32];
 	const char *row[6];
+	const struct user *u;
 	struct table *t;
-	json_t *a;
 	int64_t now = cli_now();
+	bool ok;
 	size_t i;
 
-	if (c->json) {
-		if ((a = json_array()) == NULL)
-			return cli_json_print(NULL);
-		for (i = 0; i < uv->n; i++)
-			if (json_array_append_new(a, json_user(uv->v[i])) != 0) {
-				json_decref(a);
-				return cli_json_print(NULL);
-			}
-		return cli_json_print(a);
-	}
+	if (c->json)
+		return cli_json_print(json_list(uv, user_json, now));
 	if (uv->n == 0) {
 		fprintf(stderr, "appuser: list: no application users\n");
 		return EXIT_OK;
 	}
-	if ((t = table_new(6, hdr)) == NULL)
-		goto nomem;
-	for (i = 0; i < uv->n; i++) {
-		snprintf(uid, sizeof(uid), "%lu", (unsigned long)uv->v[i]->uid);
-		snprintf(gid, sizeof(gid), "%lu", (unsigned long)uv->v[i]->gid);
-		format_time_human(uv->v[i]->create_time, now, created,
+	ok = (t = table_new(6, hdr)) != NULL;
+	for (i = 0; ok && i < uv->n; i++) {
+		u = uv->v[i];
+		snprintf(uid, sizeof(uid), "%lu", (unsigned long)u->uid);
+		snprintf(gid, sizeof(gid), "%lu", (unsigned long)u->gid);
+		format_time_human(u->create_time, now, created,
 		    sizeof(created));
-		row[0] = uv->v[i]->name;
+		row[0] = u->name;
 		row[1] = uid;
 		row[2] = gid;
-		row[3] = uv->v[i]->admin ? "yes" : "no";
+		row[3] = u->admin ? "yes" : "no";
 		row[4] = created;
-		row[5] = uv->v[i]->description;
-		if (table_add(t, row) != 0)
-			goto nomem;
+		row[5] = u->description;
+		ok = table_add(t, row) == 0;
 	}
-	table_print(t, stdout);
-	table_free(t);
-	return EXIT_OK;
- nomem:
-	table_free(t);
-	fprintf(stderr, "appuser: out of memory\n");
-	return EXIT_ERROR;
+	return table_emit(t, ok);
 }
 
 int
 cmd_list(struct cli *c, int argc, char **argv)
 {
 	struct idview_cursor cur = IDVIEW_CURSOR_INIT;
-	struct user_vec uv = { NULL, 0, 0, 0 };
+	struct rec_vec uv = { .free_rec = free_user };
 	struct idview *v = NULL;
 	int r;
 
@@ -231,11 +198,10 @@ cmd_list(struct cli *c, int argc, char **argv)
 			goto out;
 		}
 	}
-	if (uv.n > 1)	/* qsort(NULL, 0) is undefined */
-		qsort(uv.v, uv.n, sizeof(*uv.v), cmp_uid);
+	rec_vec_sort(&uv, cmp_uid);
 	r = print_users(c, &uv);
  out:
-	user_vec_free(&uv);
+	rec_vec_free(&uv);
 	idview_close(v);
 	return r;
 }

@@ -315,6 +315,46 @@ cli_open_view(struct cli *c, struct idview **vp)
 	return EXIT_OK;
 }
 
+int
+rec_vec_push(struct rec_vec *rv, void *p)
+{
+	void **nv;
+	size_t ncap;
+
+	if (p == NULL)
+		return rv->err = APPUSER_ERR_NOMEM;
+	if (rv->n == rv->cap) {
+		ncap = rv->cap == 0 ? 64 : rv->cap * 2;
+		if ((nv = reallocarray(rv->v, ncap, sizeof(*nv))) == NULL) {
+			rv->free_rec(p);
+			return rv->err = APPUSER_ERR_NOMEM;
+		}
+		rv->v = nv;
+		rv->cap = ncap;
+	}
+	rv->v[rv->n++] = p;
+	return 0;
+}
+
+void
+rec_vec_sort(struct rec_vec *rv, int (*cmp)(const void *, const void *))
+{
+	if (rv->n > 1)	/* qsort(NULL, 0) is undefined */
+		qsort(rv->v, rv->n, sizeof(*rv->v), cmp);
+}
+
+void
+rec_vec_free(struct rec_vec *rv)
+{
+	size_t i;
+
+	for (i = 0; i < rv->n; i++)
+		rv->free_rec(rv->v[i]);
+	free(rv->v);
+	rv->v = NULL;
+	rv->n = rv->cap = 0;
+}
+
 /* SUDO_USER comes from the environment: keep it to name characters. */
 static void
 sanitize(const char *s, char *buf, size_t buflen)
