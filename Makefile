@@ -145,7 +145,7 @@ $(BUILD)/tests/%: tests/%.c $(LIBCORE) $(wildcard tests/*.h)
 # admin/fleet_conf.c, tested on its own
 $(BUILD)/tests/test_fleet_conf: tests/test_fleet_conf.c $(BUILD)/admin/fleet_conf.o $(LIBCORE)
 	@mkdir -p $(dir $@)
-	$(CC) $(CFLAGS) -Itests -Iadmin $(LDHARDEN) -o $@ $< \
+	$(CC) $(CPPFLAGS) $(CFLAGS) -Itests -Iadmin $(LDHARDEN) -o $@ $< \
 		$(BUILD)/admin/fleet_conf.o $(LIBCORE) $(call pc_libs,cmocka) \
 		$(CORE_LIBS)
 # nss_appuser/pack.c, tested on its own at buffer sizes N-1 and N
@@ -159,7 +159,7 @@ $(BUILD)/tests/test_nss_pack: tests/test_nss_pack.c $(BUILD)/nss_appuser/pack.o 
 FLEET_OBJ := $(BUILD)/admin/etcd.o $(BUILD)/admin/fleet_conf.o
 $(BUILD)/tests/etcd/test_etcd: tests/test_etcd.c $(FLEET_OBJ) $(LIBCORE)
 	@mkdir -p $(dir $@)
-	$(CC) $(CFLAGS) -Itests -Iadmin $(LDHARDEN) -o $@ $< $(FLEET_OBJ) \
+	$(CC) $(CPPFLAGS) $(CFLAGS) -Itests -Iadmin $(LDHARDEN) -o $@ $< $(FLEET_OBJ) \
 		$(LIBCORE) $(call pc_libs,jansson libcurl) $(CORE_LIBS)
 
 test-bins: $(TARGETS) $(TEST_BIN) $(BUILD)/tests/etcd/test_etcd
