@@ -5,7 +5,8 @@
 #   is "name" WANT GOT [NOTE]    (ok if the strings are equal)
 #   is_out "name" WANT COMMAND... (ok if COMMAND prints WANT)
 # and finish with `done_testing`.  Also: rc, has/hasnt (below), au (the
-# CLI on the store $S), syslog_listen (a private syslog), nss_two_users.
+# CLI on the store $S), need_built, syslog_listen (a private syslog),
+# nss_two_users.
 TOP=$(cd "$(dirname "$0")" && while [ ! -f Makefile ] && [ "$PWD" != / ]; do cd ..; done; pwd)
 # the build directory under test: build/, or build-san/ for make check
 # SANITIZE=1 (the Makefile exports APPUSER_BUILD and APPUSER_SANITIZE)
@@ -33,6 +34,16 @@ expect_rc() {
 	if [ "$_rc" -eq "$_want" ]; then ok "$_name"; else not_ok "$_name" "exit $_rc, wanted $_want: $_out"; fi
 }
 is_root() { [ "$(id -u)" = 0 ]; }
+# need_built FILE...: a not ok line and the end of the script unless every
+# FILE has been built
+need_built() {
+	for _f in "$@"; do
+		[ -f "$_f" ] && continue
+		not_ok "built: ${_f#"$TOP"/}" "run make first"
+		done_testing
+		exit 1
+	done
+}
 # rc WANT NAME CMD...: ok if CMD exits WANT; leaves its stdout in $out and
 # stderr in $err (uses the caller's scratch directory $T)
 rc() {

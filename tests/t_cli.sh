@@ -23,10 +23,7 @@ unchanged() { # NAME: nothing changed since `snapshot before`
 	else not_ok "$1" "$(diff "$T/users.before" "$T/users.after"; diff "$T/tokens.before" "$T/tokens.after")"; fi
 }
 
-if [ ! -x "$APPUSER" ]; then
-	not_ok "build/appuser exists" "run make first"
-	done_testing; exit 1
-fi
+need_built "$APPUSER"
 
 # --- help and usage --------------------------------------------------------
 rc 0 "--help" "$APPUSER" --help

@@ -17,13 +17,7 @@ if ! command -v unshare >/dev/null || ! unshare -m true 2>/dev/null; then
 	exit 0
 fi
 SO="$B/libnss_appuser.so.2"
-for f in "$SO" "$APPUSER"; do
-	if [ ! -f "$f" ]; then
-		not_ok "built: $f" "run make first"
-		done_testing
-		exit 1
-	fi
-done
+need_built "$SO" "$APPUSER"
 
 HOST_SUM=$(sha256sum /etc/nsswitch.conf)
 T=$(mktemp -d /tmp/t_nss_getent.XXXXXX) || exit 2

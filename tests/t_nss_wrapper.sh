@@ -15,13 +15,7 @@ if [ -z "$WRAP" ]; then
 	done_testing
 	exit 0
 fi
-for f in "$SO" "$APPUSER"; do
-	if [ ! -f "$f" ]; then
-		not_ok "built: $f" "run make first"
-		done_testing
-		exit 1
-	fi
-done
+need_built "$SO" "$APPUSER"
 
 T=$(mktemp -d /tmp/t_nss_wrapper.XXXXXX) || exit 2
 trap 'rm -rf "$T"' EXIT

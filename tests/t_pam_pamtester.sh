@@ -102,6 +102,13 @@ pt() {
 	pamtester "$@" <"$_f" >"$W/out" 2>&1
 }
 out_has() { grep -qF -- "$1" "$W/out"; }
+# refused NAME TEXT TOKENFILE ARGS...: pt fails and pamtester says TEXT
+refused() {
+	_name=$1 _text=$2; shift 2
+	pt "$@"; _rc=$?
+	if [ $_rc -ne 0 ] && out_has "$_text"; then ok "$_name"
+	else not_ok "$_name" "exit $_rc: $(cat "$W/out")"; fi
+}
 
 check "create application users" sh -c \
     "'$APPUSER' --store '$S' create ci-bot && '$APPUSER' --store '$S' create deploy"
@@ -122,15 +129,11 @@ else not_ok "valid token" "exit $rc: $(cat "$W/out")"; fi
 # a wrong secret with a valid checksum cannot be made in sh; a typo can
 (umask 077; awk '{ c = substr($0, 21, 1); print substr($0, 1, 20) \
     (c == "x" ? "y" : "x") substr($0, 22) }' "$W/secret/ok" >"$W/secret/typo")
-pt "$W/secret/typo" t-appuser ci-bot authenticate; rc=$?
-if [ $rc -ne 0 ] && out_has "Authentication failure"
-then ok "mistyped token: Authentication failure (PAM_AUTH_ERR)"
-else not_ok "mistyped token" "exit $rc: $(cat "$W/out")"; fi
+refused "mistyped token: Authentication failure (PAM_AUTH_ERR)" \
+    "Authentication failure" "$W/secret/typo" t-appuser ci-bot authenticate
 
-pt "$W/secret/dep" t-appuser ci-bot authenticate; rc=$?
-if [ $rc -ne 0 ] && out_has "Authentication failure"
-then ok "another user's token: Authentication failure"
-else not_ok "another user's token" "exit $rc: $(cat "$W/out")"; fi
+refused "another user's token: Authentication failure" \
+    "Authentication failure" "$W/secret/dep" t-appuser ci-bot authenticate
 
 pt "$W/secret/net" -I rhost=10.20.30.40 t-appuser ci-bot authenticate
 rc1=$?
@@ -175,10 +178,9 @@ if [ $rc -eq 0 ] && ! out_has "Token:"
 then ok "local user: never prompted, falls through (PAM_IGNORE)"
 else not_ok "local user falls through" "exit $rc: $(cat "$W/out")"; fi
 
-pt "$W/secret/ok" t-nostore ci-bot authenticate; rc=$?
-if [ $rc -ne 0 ] && out_has "cannot retrieve authentication info"
-then ok "store missing: PAM_AUTHINFO_UNAVAIL"
-else not_ok "store missing" "exit $rc: $(cat "$W/out")"; fi
+refused "store missing: PAM_AUTHINFO_UNAVAIL" \
+    "cannot retrieve authentication info" \
+    "$W/secret/ok" t-nostore ci-bot authenticate
 
 # the shell (root) opens the token file; pamtester runs as nobody
 setpriv --reuid=65534 --regid=65534 --clear-groups \
@@ -188,23 +190,17 @@ if [ $rc -ne 0 ] && out_has "cannot retrieve authentication info"
 then ok "not root (store unreadable): PAM_AUTHINFO_UNAVAIL"
 else not_ok "store unreadable" "exit $rc: $(cat "$W/out")"; fi
 
-pt "$W/secret/ok" t-appuser ci-bot chauthtok; rc=$?
-if [ $rc -ne 0 ] && out_has "tokens, not a password"
-then ok "chauthtok: refused with a clear message"
-else not_ok "chauthtok" "exit $rc: $(cat "$W/out")"; fi
+refused "chauthtok: refused with a clear message" \
+    "tokens, not a password" "$W/secret/ok" t-appuser ci-bot chauthtok
 
 au token revoke ci-bot "$P_OK" >/dev/null 2>&1
-pt "$W/secret/ok" t-appuser ci-bot authenticate; rc=$?
-if [ $rc -ne 0 ] && out_has "Authentication failure"
-then ok "revoked token: Authentication failure"
-else not_ok "revoked token" "exit $rc: $(cat "$W/out")"; fi
+refused "revoked token: Authentication failure" \
+    "Authentication failure" "$W/secret/ok" t-appuser ci-bot authenticate
 
 w=$((T_SHORT_MADE + 3 - $(date +%s)))
 [ $w -gt 0 ] && sleep $w
-pt "$W/secret/short" t-appuser ci-bot authenticate; rc=$?
-if [ $rc -ne 0 ] && out_has "Authentication failure"
-then ok "token with --max-age 2, 3 s later: Authentication failure"
-else not_ok "expired token" "exit $rc: $(cat "$W/out")"; fi
+refused "token with --max-age 2, 3 s later: Authentication failure" \
+    "Authentication failure" "$W/secret/short" t-appuser ci-bot authenticate
 
 # syslog: prefixes and reasons, never a token
 sleep 0.3

@@ -47,11 +47,27 @@ craft_user(struct tdb_context *t, const char *key_name, uint32_t key_uid,
 	return r;
 }
 
+/* The snapshot of the store in dir, open for records the writer would
+ * never write; *u a plain user to vary. */
+static struct tdb_context *
+craft_open(const char *dir, struct user *u)
+{
+	char id[PATH_MAX];
+
+	memset(u, 0, sizeof(*u));
+	u->description = "";
+	u->home = "/";
+	u->shell = "/bin/sh";
+	if (identity_path(id, sizeof(id), dir) != 0)
+		return NULL;
+	return tdb_open(id, 0, 0, O_RDWR, 0);
+}
+
 static void
 child_defence(void *arg)
 {
 	const char *dir = arg;
-	char id[PATH_MAX], buf[4096];
+	char buf[4096];
 	struct tdb_context *t;
 	struct user u;
 	struct passwd pw;
@@ -59,12 +75,7 @@ child_defence(void *arg)
 	struct namelist *l;
 	int err;
 
-	CHECK(identity_path(id, sizeof(id), dir) == 0);
-	CHECK((t = tdb_open(id, 0, 0, O_RDWR, 0)) != NULL);
-	memset(&u, 0, sizeof(u));
-	u.description = "";
-	u.home = "/";
-	u.shell = "/bin/sh";
+	CHECK((t = craft_open(dir, &u)) != NULL);
 	u.name = "zero";			/* uid 0 */
 	CHECK(craft_user(t, "zero", 0, &u) == 0);
 	u.name = "zero2";			/* uid 0 via the uid index */
@@ -163,18 +174,13 @@ static void
 child_mismatch(void *arg)
 {
 	const char *dir = arg;
-	char id[PATH_MAX], buf[4096];
+	char buf[4096];
 	struct tdb_context *t;
 	struct user u;
 	struct passwd pw;
 	int err;
 
-	CHECK(identity_path(id, sizeof(id), dir) == 0);
-	CHECK((t = tdb_open(id, 0, 0, O_RDWR, 0)) != NULL);
-	memset(&u, 0, sizeof(u));
-	u.description = "";
-	u.home = "/";
-	u.shell = "/bin/sh";
+	CHECK((t = craft_open(dir, &u)) != NULL);
 	u.name = "bob";
 	u.uid = UID_BOB;
 	u.gid = UID_BOB;

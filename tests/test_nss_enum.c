@@ -167,14 +167,13 @@ test_enum_group(void **state)
  * Each entry of a pass at buffer sizes N-1, then N (N its exact need):
  * N-1 gives TRYAGAIN/ERANGE and the retry at N returns that same entry,
  * as glibc's retry does.  The needs come from a first pass with a roomy
- * buffer.  Then the same for groups (the admin group first).
+ * buffer.
  */
 static void
-test_enum_erange(void **state)
+test_enum_erange_passwd(void **state)
 {
 	struct namelist *l;
 	struct passwd pw;
-	struct group gr;
 	size_t need[64], i, n;
 	char big[4096], *buf;
 	int err;
@@ -208,8 +207,21 @@ test_enum_erange(void **state)
 	assert_int_equal(M.getpwent_r(&pw, big, sizeof(big), &err),
 	    NSS_STATUS_NOTFOUND);
 	M.endpwent();
+	free(l);
+}
 
-	memset(l, 0, sizeof(*l));
+/* The same for groups, the admin group first. */
+static void
+test_enum_erange_group(void **state)
+{
+	struct namelist *l;
+	struct group gr;
+	size_t need[64], i, n;
+	char big[4096], *buf;
+	int err;
+
+	(void)state;
+	assert_non_null(l = calloc(1, sizeof(*l)));
 	M.setgrent(0);
 	for (n = 0; M.getgrent_r(&gr, big, sizeof(big), &err) ==
 	    NSS_STATUS_SUCCESS; n++) {
@@ -248,7 +260,8 @@ main(int argc, char **argv)
 		cmocka_unit_test(test_enum_passwd),
 		cmocka_unit_test(test_enum_interleaved),
 		cmocka_unit_test(test_enum_group),
-		cmocka_unit_test(test_enum_erange),
+		cmocka_unit_test(test_enum_erange_passwd),
+		cmocka_unit_test(test_enum_erange_group),
 	};
 	int r;
 

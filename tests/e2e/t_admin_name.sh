@@ -39,6 +39,28 @@ AU=/usr/sbin/appuser
 # groups_of NAME: supplementary group names, one line
 groups_of() { id -Gn "$1" 2>&1; }
 in_list() { case " $2 " in *" $1 "*) return 0;; esac; return 1; }
+# admin_works NAME: the application user and admin NAME has appuser-admins
+# (id -Gn, and su - with its token: its uid), and its token works for sudo
+# and for pamtester
+admin_works()
+{
+	_u=$1
+	in_list appuser-admins "$(groups_of "$_u")" &&
+	    ok "id -Gn $_u: appuser-admins" ||
+	    not_ok "id -Gn $_u: appuser-admins" "$(groups_of "$_u")"
+	run "su-$_u" ns_su nobody "$_u" "$NS_W/secret/$_u" 'id -u; id -Gn'
+	if [ "$RC" = 0 ] && echo "$OUT" | grep -qx "$(id -u "$_u")" &&
+	    in_list appuser-admins "$(echo "$OUT" | tail -n 1)"; then
+		ok "su - $_u with its token: its uid, appuser-admins"
+	else
+		not_ok "su - $_u with its token: its uid, appuser-admins" \
+		    "rc $RC: $OUT"
+	fi
+	run "sudo-$_u" ns_sudo "$_u" "$NS_W/secret/$_u" id -u
+	is "$_u: sudo -S id -u with its token" "0:0" "$RC:$OUT" "$ERR"
+	run "pt-$_u" pamtester login "$_u" authenticate <"$NS_W/secret/$_u"
+	is "$_u: pamtester login authenticate with its token" 0 "$RC" "$ERR"
+}
 
 ns_install || { not_ok "install and enable inside the namespace"; exit 1; }
 ok "make install, nsswitch (files appuser), pam-auth-update, sudoers drop-in"
@@ -54,27 +76,13 @@ run create sh -c "'$AU' create bob && '$AU' create alice &&
 is "app users bob and alice, both admins" 0 "$RC" "$ERR"
 ns_mint bob bob 2>/dev/null && ns_mint alice alice 2>/dev/null
 is "tokens for bob and alice" 0 $? "$ERR"
-BOB_UID=$(id -u bob)
 ADMIN_GID=$(getent group appuser-admins | cut -d: -f3)
 
 # --- before: bob is only the application user -----------------------------------
-in_list appuser-admins "$(groups_of bob)" &&
-    ok "id -Gn bob (app user): appuser-admins" ||
-    not_ok "id -Gn bob (app user): appuser-admins" "$(groups_of bob)"
 run grp getent group appuser-admins
 is "getent group appuser-admins: no member listed by name" \
     "appuser-admins:x:$ADMIN_GID:" "$OUT" "$ERR"
-run su-bob ns_su nobody bob "$NS_W/secret/bob" 'id -u; id -Gn'
-if [ "$RC" = 0 ] && echo "$OUT" | grep -qx "$BOB_UID" &&
-    in_list appuser-admins "$(echo "$OUT" | tail -n 1)"; then
-	ok "su - bob with its token: its uid, appuser-admins in its groups"
-else
-	not_ok "su - bob with its token gets appuser-admins" "rc $RC: $OUT"
-fi
-run sudo-bob ns_sudo bob "$NS_W/secret/bob" id -u
-is "app bob: sudo -S id -u with its token" "0:0" "$RC:$OUT" "$ERR"
-run pt-bob pamtester login bob authenticate <"$NS_W/secret/bob"
-is "app bob: pamtester login authenticate with its token" 0 "$RC" "$ERR"
+admin_works bob
 
 # --- a host account bob appears (uid 1500, with a password) ------------------------
 printf 'Local-bob-pw\n' >"$NS_W/secret/local-bob"
@@ -125,16 +133,4 @@ is "app bob's token is not local bob's password (pam_appuser steps aside)" 1 \
     "$([ "$RC" = 0 ] && echo 0 || echo 1)" "$ERR"
 
 # --- another admin is not affected -----------------------------------------------------
-in_list appuser-admins "$(groups_of alice)" &&
-    ok "id -Gn alice: appuser-admins" ||
-    not_ok "id -Gn alice: appuser-admins" "$(groups_of alice)"
-run su-alice ns_su nobody alice "$NS_W/secret/alice" 'id -Gn'
-if [ "$RC" = 0 ] && in_list appuser-admins "$(echo "$OUT" | tail -n 1)"; then
-	ok "su - alice with her token: appuser-admins in her groups"
-else
-	not_ok "su - alice gets appuser-admins" "rc $RC: $OUT"
-fi
-run sudo-alice ns_sudo alice "$NS_W/secret/alice" id -u
-is "alice: sudo -S id -u with her token" "0:0" "$RC:$OUT" "$ERR"
-run pt-alice pamtester login alice authenticate <"$NS_W/secret/alice"
-is "alice: pamtester login authenticate with her token" 0 "$RC" "$ERR"
+admin_works alice
