@@ -243,13 +243,13 @@ ANALYZE_STAMPS := $(ANALYZE_SRC:%.c=$(ANALYZE_DIR)/%.ok)
 CPPCHECK_FLAGS := -q --std=c11 -D_GNU_SOURCE -D__GNUC__ --inline-suppr \
 	--enable=warning,style,performance,portability \
 	--suppress=variableScope --error-exitcode=1 \
-	-Ilibappuser -Iadmin -Ipam_appuser -Itests
+	-Ilibappuser -Iadmin -Ipam_appuser -Inss_appuser -Itests
 
 $(ANALYZE_DIR)/%.ok: %.c $(wildcard libappuser/*.h admin/*.h pam_appuser/*.h \
 		nss_appuser/*.h tests/*.h tests/fuzz/*.h) Makefile
 	@mkdir -p $(dir $@)
 	$(ANALYZE_CC) -fanalyzer -Werror -O2 -std=c11 -D_GNU_SOURCE $(WARN) \
-		-Ilibappuser -Iadmin -Ipam_appuser -Itests \
+		-Ilibappuser -Iadmin -Ipam_appuser -Inss_appuser -Itests \
 		$(call pc_cflags,$(CORE_PKGS) jansson cmocka) $(CPPFLAGS) \
 		-c -o /dev/null $<
 	@touch $@

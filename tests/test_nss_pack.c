@@ -110,15 +110,16 @@ static void
 check_group(const char *name, const char *const *mem, size_t nmem)
 {
 	size_t need = (nmem + 1) * sizeof(char *) + strlen(name) + 1 + 2;
-	size_t pad, i, off, len;
+	size_t pad, i, off, len, slack = sizeof(char *);
 	struct group gr, zero;
 	char *base, *buf;
 
 	for (i = 0; i < nmem; i++)
 		need += strlen(mem[i]) + 1;
 	memset(&zero, 0, sizeof(zero));
-	assert_non_null(base = malloc(need + sizeof(char *)));	/* aligned */
-	for (off = 0; off < sizeof(char *); off++) {
+	/* malloc is aligned; slack leaves room for every misalignment */
+	assert_non_null(base = malloc(need + slack));
+	for (off = 0; off < slack; off++) {
 		buf = base + off;
 		pad = (sizeof(char *) - off) % sizeof(char *);
 		len = pad + need;
