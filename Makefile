@@ -155,15 +155,21 @@ $(BUILD)/tests/%: tests/%.c $(LIBCORE) $(wildcard tests/*.h)
 # admin/fleet_conf.c, tested on its own
 $(BUILD)/tests/test_fleet_conf: tests/test_fleet_conf.c $(BUILD)/admin/fleet_conf.o $(LIBCORE)
 	@mkdir -p $(dir $@)
-	$(CC) $(CFLAGS) -Itests -Iadmin $(LDHARDEN) -o $@ $< \
+	$(CC) $(CPPFLAGS) $(CFLAGS) -Itests -Iadmin $(LDHARDEN) -o $@ $< \
 		$(BUILD)/admin/fleet_conf.o $(LIBCORE) $(call pc_libs,cmocka) \
+		$(CORE_LIBS)
+# nss_appuser/pack.c, tested on its own at buffer sizes N-1 and N
+$(BUILD)/tests/test_nss_pack: tests/test_nss_pack.c $(BUILD)/nss_appuser/pack.o $(LIBCORE)
+	@mkdir -p $(dir $@)
+	$(CC) $(CPPFLAGS) $(CFLAGS) -Itests -Inss_appuser $(LDHARDEN) -o $@ $< \
+		$(BUILD)/nss_appuser/pack.o $(LIBCORE) $(call pc_libs,cmocka) \
 		$(CORE_LIBS)
 # The etcd client (network code) links libcurl: only the CLI and this
 # test, never a module.
 FLEET_OBJ := $(BUILD)/admin/etcd.o $(BUILD)/admin/fleet_conf.o
 $(BUILD)/tests/etcd/test_etcd: tests/test_etcd.c $(FLEET_OBJ) $(LIBCORE)
 	@mkdir -p $(dir $@)
-	$(CC) $(CFLAGS) -Itests -Iadmin $(LDHARDEN) -o $@ $< $(FLEET_OBJ) \
+	$(CC) $(CPPFLAGS) $(CFLAGS) -Itests -Iadmin $(LDHARDEN) -o $@ $< $(FLEET_OBJ) \
 		$(LIBCORE) $(call pc_libs,jansson libcurl) $(CORE_LIBS)
 
 test-bins: $(TARGETS) $(NSSTEST) $(TEST_BIN) $(BUILD)/tests/etcd/test_etcd
@@ -252,13 +258,13 @@ ANALYZE_STAMPS := $(ANALYZE_SRC:%.c=$(ANALYZE_DIR)/%.ok)
 CPPCHECK_FLAGS := -q --std=c11 -D_GNU_SOURCE -D__GNUC__ --inline-suppr \
 	--enable=warning,style,performance,portability \
 	--suppress=variableScope --error-exitcode=1 \
-	-Ilibappuser -Iadmin -Ipam_appuser -Itests
+	-Ilibappuser -Iadmin -Ipam_appuser -Inss_appuser -Itests
 
 $(ANALYZE_DIR)/%.ok: %.c $(wildcard libappuser/*.h admin/*.h pam_appuser/*.h \
 		nss_appuser/*.h tests/*.h tests/fuzz/*.h) Makefile
 	@mkdir -p $(dir $@)
 	$(ANALYZE_CC) -fanalyzer -Werror -O2 -std=c11 -D_GNU_SOURCE $(WARN) \
-		-Ilibappuser -Iadmin -Ipam_appuser -Itests \
+		-Ilibappuser -Iadmin -Ipam_appuser -Inss_appuser -Itests \
 		$(call pc_cflags,$(CORE_PKGS) jansson cmocka) $(CPPFLAGS) \
 		-c -o /dev/null $<
 	@touch $@

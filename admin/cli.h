@@ -2,9 +2,17 @@
  * The appuser command line tool: shared declarations.
  *
  * main.c holds the command table and dispatch; each command is a function
- * that receives argc/argv after its command words (argv[0] is the command's
- * name) and returns the process exit status.  Exit statuses: 0 done,
- * 1 refused or not found, 2 usage or system error.
+ * in a cmd_*.c file that receives argc/argv after its command words
+ * (argv[0] is the command's name) and returns the process exit status.
+ * Exit statuses: 0 done, 1 refused or not found, 2 usage or system error.
+ *
+ * Calls only go down these layers, never up or sideways between commands:
+ *   main.c                      command table, global options, dispatch
+ *   cmd_*.c                     the commands
+ *   usercheck.c                 name/field checks and refusals they share
+ *   util.c nss.c json.c table.c plumbing: options, errors, opening the
+ *                               store, syslog; the NSS collision check;
+ *                               output
  */
 #ifndef APPUSER_CLI_H
 #define APPUSER_CLI_H
@@ -54,6 +62,15 @@ struct cli {
 	{ "help", no_argument, NULL, 'h' }, \
 	{ "json", no_argument, NULL, OPT_JSON }, \
 	{ "store", required_argument, NULL, OPT_STORE }
+/* Their help text, in every command's help and the overview. */
+#define STORE_OPT_HELP \
+	"  --store DIR   use the store in DIR (default: $APPUSER_STORE or " \
+	APPUSER_DEFAULT_STORE ")\n" \
+	"  --json        machine-readable output\n" \
+	"  -h, --help    show this help\n"
+
+/* The plumbing (admin/util.c) from here to cli_count_tokens, except where
+ * another file is named. */
 
 /*
  * getopt_long for a command: handles --help (prints the command's help),
@@ -79,10 +96,6 @@ int cli_nargs(struct cli *c, int argc, char **argv, int min, int max);
  */
 bool cli_plain_args(struct cli *c, int argc, char **argv, int min, int max);
 
-/* The same for a command that takes exactly one argument, a user name:
- * true with *namep = that name once cli_check_name accepts it. */
-bool cli_one_name(struct cli *c, int argc, char **argv, const char **namep);
-
 /* "appuser: <what>: <message>" on stderr. */
 void cli_err(struct cli *c, const char *fmt, ...)
     __attribute__((format(printf, 2, 3)));
@@ -100,7 +113,8 @@ int cli_exit_for(int r);
 int cli_store_err(struct cli *c, int r, const char *fmt, ...)
     __attribute__((format(printf, 3, 4)));
 
-/* Print the help of one command / of a group / of everything. */
+/* Print the help of one command (util.c) / of a group or everything
+ * (main.c). */
 void cli_print_help(const struct command *cmd, FILE *f);
 int cli_help_main(struct cli *c, int argc, char **argv);
 
@@ -148,17 +162,39 @@ bool nss_check_id_hit(const struct nss_check *n);
 int nss_check_prefetch(struct nss_check *n, const char *const *names,
     size_t nnames, uint32_t id_first, size_t nids);
 
-/* The collision check the write commands install (admin/util.c). */
+/* The collision check the write commands install (one per process). */
 struct nss_check *cli_nss(void);
 
 /* syslog: one line per mutation, with who ran it.  Never a secret. */
 void cli_log(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
 
-/* Aligned table (admin/table.c). */
+/*
+ * Records collected from a walk (its views die with the callback): owned
+ * pointers, each freed with free_rec.  rec_vec_push takes p (NULL counts
+ * as out of memory, a failed user_dup) and returns 0 or APPUSER_ERR_NOMEM,
+ * which it also keeps in err, so that a walk's callback can return it.
+ * rec_vec_sort sorts with qsort's cmp (given pointers to the pointers).
+ */
+struct rec_vec {
+	void	**v;
+	size_t	  n;
+	size_t	  cap;
+	int	  err;
+	void	(*free_rec)(void *);
+};
+int rec_vec_push(struct rec_vec *rv, void *p);
+void rec_vec_sort(struct rec_vec *rv, int (*cmp)(const void *, const void *));
+void rec_vec_free(struct rec_vec *rv);
+
+/*
+ * Aligned table (admin/table.c).  table_emit prints the table on stdout
+ * and frees it; when not complete (table_new or a table_add failed: t may
+ * be NULL) it says "out of memory" instead.  It returns the exit status.
+ */
 struct table;
 struct table *table_new(size_t ncols, const char *const *headers);
 int table_add(struct table *t, const char *const *cells);
-void table_print(const struct table *t, FILE *f);
+int table_emit(struct table *t, bool complete);
 void table_free(struct table *t);
 
 /* JSON output helpers (admin/json.c); every json_* result checked. */
@@ -167,6 +203,9 @@ int cli_json_print(struct json_t *v);		/* steals v */
 struct json_t *json_user(const struct user *u);
 struct json_t *json_token(const struct token *t, int64_t now);
 struct json_t *json_time(int64_t t);		/* RFC 3339 or null */
+/* An array of rv's records, each from to_json; NULL: out of memory. */
+struct json_t *json_list(const struct rec_vec *rv,
+    struct json_t *(*to_json)(const void *rec, int64_t now), int64_t now);
 
 /* "active", "expired" or "revoked". */
 const char *token_status(const struct token *t, int64_t now);
@@ -174,12 +213,29 @@ const char *token_status(const struct token *t, int64_t now);
 /* Now, in unix seconds. */
 int64_t cli_now(void);
 
-/* Validation and refusals shared by create and import (admin/cmd_user.c);
- * where prefixes messages ("line 3: " or ""). */
+/*
+ * Count the tokens of user (NULL: of everyone) in st, only the active ones
+ * (token_status) if active_only.  Returns an APPUSER_ERR_* code.  *np is
+ * set also on failure, to what was counted before the walk stopped: check
+ * reports that much of a broken store.
+ */
+int cli_count_tokens(struct store *st, const char *user, bool active_only,
+    size_t *np);
+
+/*
+ * Checks and refusals shared by the commands (admin/usercheck.c); where
+ * prefixes messages ("line 3: " or "").  Each returns an exit status and
+ * prints its error.  cli_check_user checks a new user's fields;
+ * cli_add_error explains why store_user_add refused u.
+ */
 int cli_check_name(struct cli *c, const char *where, const char *name);
 int cli_check_user(struct cli *c, const char *where, const struct user *u);
 int cli_add_error(struct cli *c, struct store *st, int r, const char *where,
     const struct user *u);
+
+/* The start of a command that takes exactly one argument, a user name:
+ * true with *namep = that name once cli_check_name accepts it. */
+bool cli_one_name(struct cli *c, int argc, char **argv, const char **namep);
 
 /*
  * One line of an import file (admin/cmd_import.c): a JSON object with the

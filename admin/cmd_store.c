@@ -320,14 +320,6 @@ report(const char *problem, void *arg)
 		printf("%s\n", problem);
 }
 
-static int
-count_one(const struct token *t, void *arg)
-{
-	(void)t;
-	(*(size_t *)arg)++;
-	return 0;
-}
-
 /* The master must exist: opening it for writing would create it. */
 static int
 check_exists(struct cli *c)
@@ -380,7 +372,7 @@ cmd_check(struct cli *c, int argc, char **argv)
 	cr = store_check(st, report, &p);
 	if (store_get_meta(st, &m) == 0)
 		nusers = m.n_users;
-	(void)store_token_foreach(st, NULL, count_one, &ntok);
+	(void)cli_count_tokens(st, NULL, false, &ntok);
 	store_close(st);
 	if (cr != 0 && cr != APPUSER_ERR_CORRUPT) {
 		json_decref(p.list);

@@ -254,48 +254,23 @@ cmd_token_create(struct cli *c, int argc, char **argv)
 	return r;
 }
 
-struct token_vec {
-	struct token	**v;
-	size_t		  n;
-	size_t		  cap;
-	int		  err;
-};
+static void
+free_token(void *t)
+{
+	token_free(t);
+}
 
 static int
 collect_token(const struct token *t, void *arg)
 {
-	struct token_vec *tv = arg;
-	struct token **nv;
-	size_t ncap;
-
-	if (tv->n == tv->cap) {
-		ncap = tv->cap == 0 ? 16 : tv->cap * 2;
-		if ((nv = reallocarray(tv->v, ncap, sizeof(*nv))) == NULL)
-			return tv->err = APPUSER_ERR_NOMEM;
-		tv->v = nv;
-		tv->cap = ncap;
-	}
-	if ((tv->v[tv->n] = token_dup(t)) == NULL)
-		return tv->err = APPUSER_ERR_NOMEM;
-	tv->n++;
-	return 0;
-}
-
-static void
-token_vec_free(struct token_vec *tv)
-{
-	size_t i;
-
-	for (i = 0; i < tv->n; i++)
-		token_free(tv->v[i]);
-	free(tv->v);
+	return rec_vec_push(arg, token_dup(t));
 }
 
 static int
 cmp_token(const void *a, const void *b)
 {
-	const struct token *ta = *(struct token *const *)a;
-	const struct token *tb = *(struct token *const *)b;
+	const struct token *ta = *(void *const *)a;
+	const struct token *tb = *(void *const *)b;
 	int d;
 
 	if ((d = strcmp(ta->user, tb->user)) != 0)
@@ -306,7 +281,7 @@ cmp_token(const void *a, const void *b)
 }
 
 static int
-print_token_table(const struct token_vec *tv, int64_t now)
+print_token_table(const struct rec_vec *tv, int64_t now)
 {
 	static const char *const hdr[] = { "PREFIX", "USER", "DESCRIPTION",
 	    "CREATED", "EXPIRES", "LAST USED", "LAST FROM", "STATUS" };
@@ -314,11 +289,11 @@ print_token_table(const struct token_vec *tv, int64_t now)
 	const char *row[8];
 	const struct token *t;
 	struct table *tab;
+	bool ok;
 	size_t i;
 
-	if ((tab = table_new(8, hdr)) == NULL)
-		goto nomem;
-	for (i = 0; i < tv->n; i++) {
+	ok = (tab = table_new(8, hdr)) != NULL;
+	for (i = 0; ok && i < tv->n; i++) {
 		t = tv->v[i];
 		token_prefix(t->id, prefix, sizeof(prefix));
 		format_time_human(t->create_time, now, created, sizeof(created));
@@ -333,36 +308,24 @@ print_token_table(const struct token_vec *tv, int64_t now)
 		row[6] = t->last_used_time == 0 ? "-" :
 		    t->last_ip[0] != '\0' ? t->last_ip : "local";
 		row[7] = token_status(t, now);
-		if (table_add(tab, row) != 0)
-			goto nomem;
+		ok = table_add(tab, row) == 0;
 	}
-	table_print(tab, stdout);
-	table_free(tab);
-	return EXIT_OK;
- nomem:
-	table_free(tab);
-	fprintf(stderr, "appuser: out of memory\n");
-	return EXIT_ERROR;
+	return table_emit(tab, ok);
+}
+
+static json_t *
+token_json(const void *t, int64_t now)
+{
+	return json_token(t, now);
 }
 
 static int
-print_tokens(struct cli *c, const struct token_vec *tv)
+print_tokens(struct cli *c, const struct rec_vec *tv)
 {
 	int64_t now = cli_now();
-	json_t *a;
-	size_t i;
 
-	if (c->json) {
-		if ((a = json_array()) == NULL)
-			return cli_json_print(NULL);
-		for (i = 0; i < tv->n; i++)
-			if (json_array_append_new(a,
-			    json_token(tv->v[i], now)) != 0) {
-				json_decref(a);
-				return cli_json_print(NULL);
-			}
-		return cli_json_print(a);
-	}
+	if (c->json)
+		return cli_json_print(json_list(tv, token_json, now));
 	if (tv->n == 0) {
 		fprintf(stderr, "appuser: token list: no tokens\n");
 		return EXIT_OK;
@@ -376,7 +339,7 @@ cmd_token_list(struct cli *c, int argc, char **argv)
 	static const struct option longopts[] = {
 		CLI_COMMON_OPTIONS, { NULL, 0, NULL, 0 }
 	};
-	struct token_vec tv = { NULL, 0, 0, 0 };
+	struct rec_vec tv = { .free_rec = free_token };
 	struct store *st = NULL;
 	struct user *u = NULL;
 	const char *name = NULL;
@@ -406,11 +369,10 @@ cmd_token_list(struct cli *c, int argc, char **argv)
 		r = cli_store_err(c, tv.err != 0 ? tv.err : r, "cannot read "
 		    "the tokens in %s", c->store_dir);
 	else {
-		if (tv.n > 1)	/* qsort(NULL, 0) is undefined */
-			qsort(tv.v, tv.n, sizeof(*tv.v), cmp_token);
+		rec_vec_sort(&tv, cmp_token);
 		r = print_tokens(c, &tv);
 	}
-	token_vec_free(&tv);
+	rec_vec_free(&tv);
 	user_free(u);
 	store_close(st);
 	return r;
@@ -430,7 +392,7 @@ collect_live(const struct token *t, void *arg)
  */
 static int
 revoke_tokens(struct store *st, const char *name, const char *id,
-    struct token_vec *tv, bool *alreadyp)
+    struct rec_vec *tv, bool *alreadyp)
 {
 	struct user *u = NULL;
 	struct token *t = NULL;
@@ -459,27 +421,28 @@ revoke_tokens(struct store *st, const char *name, const char *id,
 	return r == 0 ? tv->err : r;
 }
 
-static int
-print_revoked(struct cli *c, const char *name, const char *prefix,
-    const struct token_vec *tv, bool already)
+static json_t *
+prefix_json(const void *t, int64_t now)
 {
 	char p[TOKEN_PREFIX_LEN + 1];
-	json_t *o, *a;
-	size_t i;
+
+	(void)now;
+	token_prefix(((const struct token *)t)->id, p, sizeof(p));
+	return json_string(p);
+}
+
+static int
+print_revoked(struct cli *c, const char *name, const char *prefix,
+    const struct rec_vec *tv, bool already)
+{
+	json_t *a;
 
 	if (c->json) {
-		if ((o = json_pack("{s:s, s:[]}", "user", name, "revoked")) ==
-		    NULL)
+		if ((a = json_list(tv, prefix_json, 0)) == NULL)
 			return cli_json_print(NULL);
-		a = json_object_get(o, "revoked");
-		for (i = 0; i < tv->n; i++) {
-			token_prefix(tv->v[i]->id, p, sizeof(p));
-			if (json_array_append_new(a, json_string(p)) != 0) {
-				json_decref(o);
-				return cli_json_print(NULL);
-			}
-		}
-		return cli_json_print(o);
+		/* "o" hands a over, also when the pack fails */
+		return cli_json_print(json_pack("{s:s, s:o}", "user", name,
+		    "revoked", a));
 	}
 	if (prefix == NULL)
 		printf("revoked %zu token%s of %s\n", tv->n,
@@ -488,6 +451,21 @@ print_revoked(struct cli *c, const char *name, const char *prefix,
 		printf("token %s of %s %s\n", prefix, name, already ?
 		    "was already revoked" : "revoked");
 	return EXIT_OK;
+}
+
+/* One syslog line for each token revoked. */
+static void
+log_revoked(const char *name, const struct rec_vec *tv)
+{
+	char p[TOKEN_PREFIX_LEN + 1];
+	const struct token *t;
+	size_t i;
+
+	for (i = 0; i < tv->n; i++) {
+		t = tv->v[i];
+		token_prefix(t->id, p, sizeof(p));
+		cli_log("token revoke user=%s prefix=%s", name, p);
+	}
 }
 
 static bool
@@ -507,12 +485,11 @@ cmd_token_revoke(struct cli *c, int argc, char **argv)
 		{ "all", no_argument, NULL, 'A' },
 		CLI_COMMON_OPTIONS, { NULL, 0, NULL, 0 }
 	};
-	struct token_vec tv = { NULL, 0, 0, 0 };
+	struct rec_vec tv = { .free_rec = free_token };
 	struct store *st = NULL;
 	char id[TOKEN_ID_LEN + 1], prefix[TOKEN_PREFIX_LEN + 1];
 	const char *name;
 	bool all = false, already = false;
-	size_t i;
 	int ch, r;
 
 	while ((ch = cli_getopt(c, argc, argv, longopts)) != -1) {
@@ -556,13 +533,10 @@ cmd_token_revoke(struct cli *c, int argc, char **argv)
 			r = cli_store_err(c, r, "cannot revoke");
 		goto out;
 	}
-	for (i = 0; i < tv.n; i++) {
-		token_prefix(tv.v[i]->id, prefix, sizeof(prefix));
-		cli_log("token revoke user=%s prefix=%s", name, prefix);
-	}
+	log_revoked(name, &tv);
 	r = print_revoked(c, name, all ? NULL : prefix, &tv, already);
  out:
-	token_vec_free(&tv);
+	rec_vec_free(&tv);
 	store_close(st);
 	return r;
 }

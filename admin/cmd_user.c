@@ -9,96 +9,6 @@
 #include "names.h"
 #include "token.h"
 
-#define NAME_RULE "1-32 characters of a-z 0-9 _ . -, starting with a " \
-	"letter or _, not all digits"
-
-int
-cli_check_name(struct cli *c, const char *where, const char *name)
-{
-	if (name_is_valid(name))
-		return EXIT_OK;
-	cli_err(c, "%sname '%s' is not a valid name (%s)", where, name,
-	    NAME_RULE);
-	return EXIT_ERROR;
-}
-
-/* Validate the fields of a new user; where prefixes errors ("line 3: "). */
-int
-cli_check_user(struct cli *c, const char *where, const struct user *u)
-{
-	int r;
-
-	if ((r = cli_check_name(c, where, u->name)) != EXIT_OK)
-		return r;
-	if (u->description != NULL && !text_is_valid(u->description)) {
-		cli_err(c, "%sdescription is not valid (at most %d bytes of "
-		    "printable text, no ':')", where, APPUSER_TEXT_MAX);
-		return EXIT_ERROR;
-	}
-	if (u->home != NULL && !path_is_valid(u->home)) {
-		cli_err(c, "%shome '%s' is not valid (an absolute path without "
-		    "':' or '..' components)", where, u->home);
-		return EXIT_ERROR;
-	}
-	if (u->shell != NULL && !path_is_valid(u->shell)) {
-		cli_err(c, "%sshell '%s' is not valid (an absolute path "
-		    "without ':' or '..' components)", where, u->shell);
-		return EXIT_ERROR;
-	}
-	return EXIT_OK;
-}
-
-/* Explain why store_user_add refused u; returns the exit status. */
-int
-cli_add_error(struct cli *c, struct store *st, int r, const char *where,
-    const struct user *u)
-{
-	struct nss_check *n = cli_nss();
-	struct user *old = NULL;
-	struct meta m;
-
-	switch (r) {
-	case APPUSER_ERR_EXISTS:
-		if (nss_check_name_hit(n) || nss_check_id_hit(n))
-			cli_err(c, "%s%s; choose another %s", where,
-			    nss_check_last(n), nss_check_name_hit(n) ?
-			    "name" : "id");
-		else if (store_user_get(st, u->name, &old) == 0)
-			cli_err(c, "%suser '%s' already exists", where,
-			    u->name);
-		else if (u->uid != 0)
-			cli_err(c, "%sname '%s' or id %lu is already taken in "
-			    "the store", where, u->name, (unsigned long)u->uid);
-		else
-			cli_err(c, "%sname '%s' is already taken in the store "
-			    "(it names the admin group)", where, u->name);
-		user_free(old);
-		return EXIT_REFUSED;
-	case APPUSER_ERR_RANGE:
-		if (store_get_meta(st, &m) != 0)
-			m.uid_min = m.uid_max = 0;
-		if (u->uid != 0)
-			cli_err(c, "%sid %lu is outside the store's range "
-			    "%lu-%lu (see appuser config set uid-range)", where,
-			    (unsigned long)u->uid, (unsigned long)m.uid_min,
-			    (unsigned long)m.uid_max);
-		else
-			cli_err(c, "%sno free id left in the range %lu-%lu "
-			    "(ids the host uses are skipped); widen it with "
-			    "appuser config set uid-range", where,
-			    (unsigned long)m.uid_min, (unsigned long)m.uid_max);
-		return EXIT_REFUSED;
-	case APPUSER_ERR_SYSTEM:
-		if (nss_check_last(n)[0] != '\0') {
-			cli_err(c, "%s%s", where, nss_check_last(n));
-			return EXIT_ERROR;
-		}
-		break;
-	}
-	return cli_store_err(c, r, "%scannot create user '%s'", where,
-	    u->name);
-}
-
 static void
 print_user_created(const struct user *u)
 {
@@ -154,14 +64,6 @@ cmd_create(struct cli *c, int argc, char **argv)
 	return r;
 }
 
-static int
-count_token(const struct token *t, void *arg)
-{
-	(void)t;
-	(*(size_t *)arg)++;
-	return 0;
-}
-
 int
 cmd_delete(struct cli *c, int argc, char **argv)
 {
@@ -180,7 +82,7 @@ cmd_delete(struct cli *c, int argc, char **argv)
 		goto out;
 	}
 	if ((r = store_user_get(st, name, &u)) != 0 ||
-	    (r = store_token_foreach(st, name, count_token, &ntok)) != 0 ||
+	    (r = cli_count_tokens(st, name, false, &ntok)) != 0 ||
 	    (r = store_user_delete(st, name)) != 0 ||
 	    (r = store_commit(st)) != 0) {
 		store_cancel(st);
@@ -209,109 +111,76 @@ cmd_delete(struct cli *c, int argc, char **argv)
 	return r;
 }
 
-/* Users collected from the snapshot (views die with the callback). */
-struct user_vec {
-	struct user	**v;
-	size_t		  n;
-	size_t		  cap;
-	int		  err;
-};
+static void
+free_user(void *u)
+{
+	user_free(u);
+}
 
 static int
 collect_user(const struct user *u, void *arg)
 {
-	struct user_vec *uv = arg;
-	struct user **nv;
-	size_t ncap;
-
-	if (uv->n == uv->cap) {
-		ncap = uv->cap == 0 ? 64 : uv->cap * 2;
-		if ((nv = reallocarray(uv->v, ncap, sizeof(*nv))) == NULL)
-			return uv->err = APPUSER_ERR_NOMEM;
-		uv->v = nv;
-		uv->cap = ncap;
-	}
-	if ((uv->v[uv->n] = user_dup(u)) == NULL)
-		return uv->err = APPUSER_ERR_NOMEM;
-	uv->n++;
-	return 0;
+	return rec_vec_push(arg, user_dup(u));
 }
 
 static int
 cmp_uid(const void *a, const void *b)
 {
-	const struct user *ua = *(struct user *const *)a;
-	const struct user *ub = *(struct user *const *)b;
+	const struct user *ua = *(void *const *)a;
+	const struct user *ub = *(void *const *)b;
 
 	return ua->uid < ub->uid ? -1 : ua->uid > ub->uid;
 }
 
-static void
-user_vec_free(struct user_vec *uv)
+static json_t *
+user_json(const void *u, int64_t now)
 {
-	size_t i;
-
-	for (i = 0; i < uv->n; i++)
-		user_free(uv->v[i]);
-	free(uv->v);
+	(void)now;
+	return json_user(u);
 }
 
 static int
-print_users(struct cli *c, struct user_vec *uv)
+print_users(struct cli *c, const struct rec_vec *uv)
 {
 	static const char *const hdr[] = { "NAME", "UID", "GID", "ADMIN",
 	    "CREATED", "DESCRIPTION" };
 	char uid[16], gid[16], created[32];
 	const char *row[6];
+	const struct user *u;
 	struct table *t;
-	json_t *a;
 	int64_t now = cli_now();
+	bool ok;
 	size_t i;
 
-	if (c->json) {
-		if ((a = json_array()) == NULL)
-			return cli_json_print(NULL);
-		for (i = 0; i < uv->n; i++)
-			if (json_array_append_new(a, json_user(uv->v[i])) != 0) {
-				json_decref(a);
-				return cli_json_print(NULL);
-			}
-		return cli_json_print(a);
-	}
+	if (c->json)
+		return cli_json_print(json_list(uv, user_json, now));
 	if (uv->n == 0) {
 		fprintf(stderr, "appuser: list: no application users\n");
 		return EXIT_OK;
 	}
-	if ((t = table_new(6, hdr)) == NULL)
-		goto nomem;
-	for (i = 0; i < uv->n; i++) {
-		snprintf(uid, sizeof(uid), "%lu", (unsigned long)uv->v[i]->uid);
-		snprintf(gid, sizeof(gid), "%lu", (unsigned long)uv->v[i]->gid);
-		format_time_human(uv->v[i]->create_time, now, created,
+	ok = (t = table_new(6, hdr)) != NULL;
+	for (i = 0; ok && i < uv->n; i++) {
+		u = uv->v[i];
+		snprintf(uid, sizeof(uid), "%lu", (unsigned long)u->uid);
+		snprintf(gid, sizeof(gid), "%lu", (unsigned long)u->gid);
+		format_time_human(u->create_time, now, created,
 		    sizeof(created));
-		row[0] = uv->v[i]->name;
+		row[0] = u->name;
 		row[1] = uid;
 		row[2] = gid;
-		row[3] = uv->v[i]->admin ? "yes" : "no";
+		row[3] = u->admin ? "yes" : "no";
 		row[4] = created;
-		row[5] = uv->v[i]->description;
-		if (table_add(t, row) != 0)
-			goto nomem;
+		row[5] = u->description;
+		ok = table_add(t, row) == 0;
 	}
-	table_print(t, stdout);
-	table_free(t);
-	return EXIT_OK;
- nomem:
-	table_free(t);
-	fprintf(stderr, "appuser: out of memory\n");
-	return EXIT_ERROR;
+	return table_emit(t, ok);
 }
 
 int
 cmd_list(struct cli *c, int argc, char **argv)
 {
 	struct idview_cursor cur = IDVIEW_CURSOR_INIT;
-	struct user_vec uv = { NULL, 0, 0, 0 };
+	struct rec_vec uv = { .free_rec = free_user };
 	struct idview *v = NULL;
 	int r;
 
@@ -329,11 +198,10 @@ cmd_list(struct cli *c, int argc, char **argv)
 			goto out;
 		}
 	}
-	if (uv.n > 1)	/* qsort(NULL, 0) is undefined */
-		qsort(uv.v, uv.n, sizeof(*uv.v), cmp_uid);
+	rec_vec_sort(&uv, cmp_uid);
 	r = print_users(c, &uv);
  out:
-	user_vec_free(&uv);
+	rec_vec_free(&uv);
 	idview_close(v);
 	return r;
 }
@@ -348,34 +216,19 @@ copy_user(const struct user *u, void *arg)
 	return 0;
 }
 
-struct count_active {
-	size_t	n;
-	int64_t	now;
-};
-
-static int
-count_active(const struct token *t, void *arg)
-{
-	struct count_active *ca = arg;
-
-	if (strcmp(token_status(t, ca->now), "active") == 0)
-		ca->n++;
-	return 0;
-}
-
 /* Active tokens of name, if the caller can read the master; else -1. */
 static long
 active_tokens(struct cli *c, const char *name)
 {
-	struct count_active ca = { 0, cli_now() };
 	struct store *st = NULL;
+	size_t ntok;
 	long n = -1;
 
 	if (!cli_is_owner(c, NULL) ||
 	    store_open(c->store_dir, STORE_READ, &st) != 0)
 		return -1;
-	if (store_token_foreach(st, name, count_active, &ca) == 0)
-		n = (long)ca.n;
+	if (cli_count_tokens(st, name, true, &ntok) == 0)
+		n = (long)ntok;
 	store_close(st);
 	return n;
 }

@@ -147,3 +147,20 @@ json_token(const struct token *t, int64_t now)
 	}
 	return o;
 }
+
+json_t *
+json_list(const struct rec_vec *rv, json_t *(*to_json)(const void *, int64_t),
+    int64_t now)
+{
+	json_t *a;
+	size_t i;
+
+	if ((a = json_array()) == NULL)
+		return NULL;
+	for (i = 0; i < rv->n; i++)
+		if (json_array_append_new(a, to_json(rv->v[i], now)) != 0) {
+			json_decref(a);
+			return NULL;
+		}
+	return a;
+}

@@ -14,12 +14,6 @@
 #include "cli.h"
 #include "token.h"
 
-#define STORE_OPT_HELP \
-	"  --store DIR   use the store in DIR (default: $APPUSER_STORE or " \
-	APPUSER_DEFAULT_STORE ")\n" \
-	"  --json        machine-readable output\n" \
-	"  -h, --help    show this help\n"
-
 static const struct command commands[] = {
 	{ NULL, "create", cmd_create,
 	  "create NAME [--description TEXT] [--shell PATH] [--home DIR]",
@@ -157,15 +151,6 @@ find_command(const char *group, const char *name)
 			return &commands[i];
 	}
 	return NULL;
-}
-
-void
-cli_print_help(const struct command *cmd, FILE *f)
-{
-	fprintf(f, "usage: appuser %s\n\n%s.\n", cmd->usage, cmd->summary);
-	if (cmd->help[0] != '\0')
-		fprintf(f, "\n%s", cmd->help);
-	fprintf(f, "\nCommon options:\n" STORE_OPT_HELP);
 }
 
 /* One line of an overview: the usage's first line and the summary. */

@@ -100,7 +100,7 @@ table_add(struct table *t, const char *const *cells)
 #pragma GCC diagnostic pop
 #endif
 
-void
+static void
 table_print(const struct table *t, FILE *f)
 {
 	size_t r, i, pad, last;
@@ -136,4 +136,17 @@ table_free(struct table *t)
 	free(t->cells);
 	free(t->width);
 	free(t);
+}
+
+int
+table_emit(struct table *t, bool complete)
+{
+	if (t == NULL || !complete) {
+		table_free(t);
+		fprintf(stderr, "appuser: out of memory\n");
+		return EXIT_ERROR;
+	}
+	table_print(t, stdout);
+	table_free(t);
+	return EXIT_OK;
 }

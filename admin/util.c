@@ -53,6 +53,15 @@ cli_usage(struct cli *c, const char *fmt, ...)
 	return EXIT_ERROR;
 }
 
+void
+cli_print_help(const struct command *cmd, FILE *f)
+{
+	fprintf(f, "usage: appuser %s\n\n%s.\n", cmd->usage, cmd->summary);
+	if (cmd->help[0] != '\0')
+		fprintf(f, "\n%s", cmd->help);
+	fprintf(f, "\nCommon options:\n" STORE_OPT_HELP);
+}
+
 int
 cli_getopt(struct cli *c, int argc, char **argv, const struct option *longopts)
 {
@@ -120,17 +129,6 @@ cli_plain_args(struct cli *c, int argc, char **argv, int min, int max)
 		return false;
 	c->exit = cli_nargs(c, argc, argv, min, max);
 	return c->exit == EXIT_OK;
-}
-
-bool
-cli_one_name(struct cli *c, int argc, char **argv, const char **namep)
-{
-	if (!cli_plain_args(c, argc, argv, 1, 1))
-		return false;
-	if ((c->exit = cli_check_name(c, "", argv[optind])) != EXIT_OK)
-		return false;
-	*namep = argv[optind];
-	return true;
 }
 
 int
@@ -320,6 +318,46 @@ cli_open_view(struct cli *c, struct idview **vp)
 	return EXIT_OK;
 }
 
+int
+rec_vec_push(struct rec_vec *rv, void *p)
+{
+	void **nv;
+	size_t ncap;
+
+	if (p == NULL)
+		return rv->err = APPUSER_ERR_NOMEM;
+	if (rv->n == rv->cap) {
+		ncap = rv->cap == 0 ? 64 : rv->cap * 2;
+		if ((nv = reallocarray(rv->v, ncap, sizeof(*nv))) == NULL) {
+			rv->free_rec(p);
+			return rv->err = APPUSER_ERR_NOMEM;
+		}
+		rv->v = nv;
+		rv->cap = ncap;
+	}
+	rv->v[rv->n++] = p;
+	return 0;
+}
+
+void
+rec_vec_sort(struct rec_vec *rv, int (*cmp)(const void *, const void *))
+{
+	if (rv->n > 1)	/* qsort(NULL, 0) is undefined */
+		qsort(rv->v, rv->n, sizeof(*rv->v), cmp);
+}
+
+void
+rec_vec_free(struct rec_vec *rv)
+{
+	size_t i;
+
+	for (i = 0; i < rv->n; i++)
+		rv->free_rec(rv->v[i]);
+	free(rv->v);
+	rv->v = NULL;
+	rv->n = rv->cap = 0;
+}
+
 /* SUDO_USER comes from the environment: keep it to name characters. */
 static void
 sanitize(const char *s, char *buf, size_t buflen)
@@ -367,4 +405,32 @@ token_status(const struct token *t, int64_t now)
 	if (token_is_expired(t, now))
 		return "expired";
 	return "active";
+}
+
+struct token_count {
+	size_t	n;
+	bool	active_only;
+	int64_t	now;
+};
+
+static int
+count_token(const struct token *t, void *arg)
+{
+	struct token_count *tc = arg;
+
+	if (!tc->active_only || strcmp(token_status(t, tc->now), "active") == 0)
+		tc->n++;
+	return 0;
+}
+
+int
+cli_count_tokens(struct store *st, const char *user, bool active_only,
+    size_t *np)
+{
+	struct token_count tc = { 0, active_only, cli_now() };
+	int r;
+
+	r = store_token_foreach(st, user, count_token, &tc);
+	*np = tc.n;
+	return r;
 }

@@ -467,3 +467,15 @@ meta_clear(struct meta *m)
 	m->admins = NULL;
 	m->n_admins = 0;
 }
+
+bool
+meta_has_admin(const struct meta *m, const char *name)
+{
+	size_t i;
+
+	for (i = 0; i < m->n_admins; i++) {
+		if (m->admins[i] != NULL && strcmp(m->admins[i], name) == 0)
+			return true;
+	}
+	return false;
+}

@@ -125,4 +125,7 @@ void token_clear(struct token *t);	/* frees arrays of a decoded view */
 void token_free(struct token *t);	/* frees a token_dup() copy */
 void meta_clear(struct meta *m);
 
+/* Is name in m's list of admins?  (The one search of that list.) */
+bool meta_has_admin(const struct meta *m, const char *name);
+
 #endif

@@ -95,7 +95,8 @@ void store_cancel(struct store *st);
  * Optional hook called by store_user_add before accepting a name/uid; returns
  * 0 if free, APPUSER_ERR_EXISTS if the host already resolves it.  The CLI sets
  * one that asks NSS (getpwnam_r/getgrnam_r/getpwuid_r/getgrgid_r).  Default:
- * none (tests).  what is "name" or "id".
+ * none (tests).  A name is checked as fn(name, 0, arg), an id as
+ * fn(NULL, id, arg).
  */
 typedef int (*collision_fn)(const char *name, uint32_t id, void *arg);
 void store_set_collision_check(struct store *st, collision_fn fn, void *arg);
@@ -176,7 +177,8 @@ int store_token_foreach(struct store *st, const char *user, token_fn fn,
  * and service from rhost (NULL/"" = local) at now.  Returns a verify_result
  * (VERIFY_OK = 0).  On VERIFY_OK and on failures after the token parsed,
  * *tokenp (if not NULL) receives an owned copy of the stored record (for the
- * caller's logs: prefix, expiry).  Never writes.
+ * caller's logs: prefix, expiry).  Never writes a file; on VERIFY_OK it
+ * records on st which token it accepted, for store_token_touch.
  */
 int store_verify(struct store *st, const char *user, const char *tok,
     size_t len, const char *service, const char *rhost, int64_t now,
@@ -187,7 +189,9 @@ int store_verify(struct store *st, const char *user, const char *tok,
  * short transaction, re-read token id; if it still exists, is not revoked
  * and has the same verifier, set last_used_time/last_ip/last_service and,
  * with extend_when_used, expiry_time = now + max_age.  Waits at most
- * timeout_ms for the lock (BUSY after).
+ * timeout_ms for the lock (BUSY after).  It touches only the token that
+ * store_verify last accepted on this same handle: for any other id
+ * (another handle's, or none verified) it returns 0 and writes nothing.
  */
 int store_token_touch(struct store *st, const char *id, int64_t now,
     const char *rhost, const char *service, int timeout_ms);

@@ -11,9 +11,9 @@
  * never answers from a snapshot older than the last `appuser` that
  * returned.  A forked child notices (atfork handler) and reopens.
  *
- * Answers are packed into the caller's buffer (pack_passwd, pack_group);
- * a short buffer gives NSS_STATUS_TRYAGAIN with *errnop = ERANGE, the only
- * pair on which glibc retries with a bigger buffer.  Records that would give
+ * Answers are packed into the caller's buffer (pack.c); a short buffer
+ * gives NSS_STATUS_TRYAGAIN with *errnop = ERANGE, the only pair on which
+ * glibc retries with a bigger buffer.  Records that would give
  * uid/gid 0, uid != gid or an id outside the store's range are never
  * returned, whatever the store says.
  */
@@ -24,7 +24,6 @@
 #include <nss.h>
 #include <pthread.h>
 #include <pwd.h>
-#include <stdalign.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -36,6 +35,8 @@
 #include "names.h"
 #include "record.h"
 #include "store.h"
+
+#include "pack.h"
 
 enum nss_status _nss_appuser_getpwnam_r(const char *, struct passwd *,
     char *, size_t, int *);
@@ -70,6 +71,7 @@ struct file_sig {
 	struct timespec	ctime;
 };
 
+/* The process state ("ps": "st" names a store everywhere else). */
 static struct {
 	struct idview		*view;
 	bool			 forked;	/* set in the atfork child */
@@ -82,118 +84,18 @@ static struct {
 	struct idview_cursor	 grcur;
 	bool			 gr_admin_done;	/* admin group already listed */
 	struct user		*gr_pending;
-} st = {
+} ps = {
 	.pwcur = IDVIEW_CURSOR_INIT,
 	.grcur = IDVIEW_CURSOR_INIT,
 };
-static pthread_mutex_t st_lock = PTHREAD_MUTEX_INITIALIZER;
-static pthread_once_t st_once = PTHREAD_ONCE_INIT;
+static pthread_mutex_t ps_lock = PTHREAD_MUTEX_INITIALIZER;
+static pthread_once_t ps_once = PTHREAD_ONCE_INIT;
 
 /* Results of a lookup callback (the callbacks always return 0). */
 #define LK_NONE		0	/* callback not called or record refused */
 #define LK_OK		1
 #define LK_RANGE	2	/* caller's buffer too small */
 #define LK_NOMEM	3
-
-/* ---------------------------------------------------------------------- */
-/* Packing: pure functions, every pointer lands inside buf. */
-
-/*
- * Length of a field (without the NUL), or SIZE_MAX if it could break a
- * passwd/group line: ':' or a control byte (newline).  The writer validated
- * the strings already; this is defence in depth against a tampered file.
- */
-static size_t
-field_len(const char *s)
-{
-	size_t i;
-
-	if (s == NULL)
-		return SIZE_MAX;
-	for (i = 0; s[i] != '\0'; i++) {
-		if (s[i] == ':' || (unsigned char)s[i] < 0x20 || s[i] == 0x7f)
-			return SIZE_MAX;
-	}
-	return i;
-}
-
-/* Returns 0, ERANGE (buf too small) or EINVAL (unusable field). */
-static int
-pack_passwd(const struct user *u, struct passwd *pwd, char *buf,
-    size_t buflen)
-{
-	const char *src[5];
-	char *dst[5];
-	size_t len[5], need = 0, off = 0, i;
-
-	src[0] = u->name;
-	src[1] = "x";
-	src[2] = u->description;
-	src[3] = u->home;
-	src[4] = u->shell;
-	for (i = 0; i < 5; i++) {
-		if ((len[i] = field_len(src[i])) == SIZE_MAX)
-			return EINVAL;
-		len[i]++;
-		need += len[i];		/* each field is < 64k: no overflow */
-	}
-	if (buf == NULL || need > buflen)
-		return ERANGE;
-	for (i = 0; i < 5; i++) {
-		dst[i] = memcpy(buf + off, src[i], len[i]);
-		off += len[i];
-	}
-	pwd->pw_name = dst[0];
-	pwd->pw_passwd = dst[1];
-	pwd->pw_gecos = dst[2];
-	pwd->pw_dir = dst[3];
-	pwd->pw_shell = dst[4];
-	pwd->pw_uid = u->uid;
-	pwd->pw_gid = u->gid;
-	return 0;
-}
-
-/*
- * A group: the member array (nmem pointers and a NULL) goes first, aligned,
- * then name, "x" and the member names.  Returns 0, ERANGE or EINVAL.
- */
-static int
-pack_group(const char *name, gid_t gid, const char *const *mem, size_t nmem,
-    struct group *grp, char *buf, size_t buflen)
-{
-	size_t pad, need, len, i;
-	char **arr, *p;
-
-	if (buf == NULL)
-		return ERANGE;
-	if (field_len(name) == SIZE_MAX || nmem > 65536)
-		return EINVAL;
-	pad = (alignof(char *) - (uintptr_t)buf % alignof(char *)) %
-	    alignof(char *);
-	need = pad + (nmem + 1) * sizeof(char *) + strlen(name) + 1 + 2;
-	for (i = 0; i < nmem; i++) {
-		if ((len = field_len(mem[i])) == SIZE_MAX ||
-		    strchr(mem[i], ',') != NULL)
-			return EINVAL;
-		need += len + 1;	/* at most 65536 * 64k: fits size_t */
-	}
-	if (need > buflen)
-		return ERANGE;
-	arr = (char **)(void *)(buf + pad);
-	p = buf + pad + (nmem + 1) * sizeof(char *);
-	grp->gr_name = p;
-	p = stpcpy(p, name) + 1;
-	grp->gr_passwd = p;
-	p = stpcpy(p, "x") + 1;
-	for (i = 0; i < nmem; i++) {
-		arr[i] = p;
-		p = stpcpy(p, mem[i]) + 1;
-	}
-	arr[nmem] = NULL;
-	grp->gr_mem = arr;
-	grp->gr_gid = gid;
-	return 0;
-}
 
 /* ---------------------------------------------------------------------- */
 /* Validation (defence in depth). */
@@ -222,8 +124,9 @@ ids_ok(const struct meta *m, const struct user *u)
 static bool
 fields_ok(const struct user *u)
 {
-	return field_len(u->description) != SIZE_MAX &&
-	    field_len(u->home) != SIZE_MAX && field_len(u->shell) != SIZE_MAX;
+	return pack_field_len(u->description) != SIZE_MAX &&
+	    pack_field_len(u->home) != SIZE_MAX &&
+	    pack_field_len(u->shell) != SIZE_MAX;
 }
 
 static bool
@@ -233,29 +136,29 @@ admin_group_ok(const struct meta *m)
 }
 
 /* ---------------------------------------------------------------------- */
-/* Process-global state: st is only touched with st_lock held. */
+/* Process-global state: ps is only touched with ps_lock held. */
 
 static void
 atfork_prepare(void)
 {
-	pthread_mutex_lock(&st_lock);
+	pthread_mutex_lock(&ps_lock);
 }
 
 static void
 atfork_parent(void)
 {
-	pthread_mutex_unlock(&st_lock);
+	pthread_mutex_unlock(&ps_lock);
 }
 
 static void
 atfork_child(void)
 {
-	st.forked = true;
-	pthread_mutex_unlock(&st_lock);
+	ps.forked = true;
+	pthread_mutex_unlock(&ps_lock);
 }
 
 /*
- * Lock order is st_lock, then idview's lock.  Prepare handlers run in the
+ * Lock order is ps_lock, then idview's lock.  Prepare handlers run in the
  * reverse order of registration, so ours must be registered after
  * idview's, which idview registers on its first use: releasing a
  * never-started cursor is such a use, with no other effect.
@@ -274,33 +177,33 @@ register_atfork(void)
 static void
 state_lock(void)
 {
-	pthread_once(&st_once, register_atfork);
-	pthread_mutex_lock(&st_lock);
+	pthread_once(&ps_once, register_atfork);
+	pthread_mutex_lock(&ps_lock);
 }
 
 static void
 state_unlock(void)
 {
-	pthread_mutex_unlock(&st_lock);
+	pthread_mutex_unlock(&ps_lock);
 }
 
 static void
 enum_reset_pw(void)
 {
-	idview_cursor_release(st.view, &st.pwcur);
-	st.pwcur = (struct idview_cursor)IDVIEW_CURSOR_INIT;
-	user_free(st.pw_pending);
-	st.pw_pending = NULL;
+	idview_cursor_release(ps.view, &ps.pwcur);
+	ps.pwcur = (struct idview_cursor)IDVIEW_CURSOR_INIT;
+	user_free(ps.pw_pending);
+	ps.pw_pending = NULL;
 }
 
 static void
 enum_reset_gr(void)
 {
-	idview_cursor_release(st.view, &st.grcur);
-	st.grcur = (struct idview_cursor)IDVIEW_CURSOR_INIT;
-	st.gr_admin_done = false;
-	user_free(st.gr_pending);
-	st.gr_pending = NULL;
+	idview_cursor_release(ps.view, &ps.grcur);
+	ps.grcur = (struct idview_cursor)IDVIEW_CURSOR_INIT;
+	ps.gr_admin_done = false;
+	user_free(ps.gr_pending);
+	ps.gr_pending = NULL;
 }
 
 static void
@@ -308,8 +211,8 @@ state_drop(void)
 {
 	enum_reset_pw();
 	enum_reset_gr();
-	idview_close(st.view);
-	st.view = NULL;
+	idview_close(ps.view);
+	ps.view = NULL;
 }
 
 /*
@@ -322,10 +225,10 @@ static void nss_appuser_fini(void) __attribute__((destructor));
 static void
 nss_appuser_fini(void)
 {
-	if (pthread_mutex_trylock(&st_lock) != 0)
+	if (pthread_mutex_trylock(&ps_lock) != 0)
 		return;
 	state_drop();
-	pthread_mutex_unlock(&st_lock);
+	pthread_mutex_unlock(&ps_lock);
 }
 
 /* errno value for an idview error (never ERANGE, which means "grow"). */
@@ -363,7 +266,7 @@ file_sig_get(struct file_sig *s)
 	struct stat sb;
 
 	memset(s, 0, sizeof(*s));
-	if (stat(st.path, &sb) != 0) {
+	if (stat(ps.path, &sb) != 0) {
 		s->stat_errno = errno;
 		return;
 	}
@@ -388,9 +291,9 @@ file_sig_same(const struct file_sig *a, const struct file_sig *b)
 static void
 remember_failure(int err)
 {
-	st.fail_errno = err;
-	clock_gettime(CLOCK_MONOTONIC_COARSE, &st.fail_time);
-	file_sig_get(&st.fail_sig);
+	ps.fail_errno = err;
+	clock_gettime(CLOCK_MONOTONIC_COARSE, &ps.fail_time);
+	file_sig_get(&ps.fail_sig);
 }
 
 /* After a failed open: retry only if a second passed or the file changed. */
@@ -401,10 +304,10 @@ retry_due(void)
 	struct file_sig sig;
 
 	clock_gettime(CLOCK_MONOTONIC_COARSE, &now);
-	if (now.tv_sec - st.fail_time.tv_sec >= RETRY_SECONDS)
+	if (now.tv_sec - ps.fail_time.tv_sec >= RETRY_SECONDS)
 		return true;
 	file_sig_get(&sig);
-	return !file_sig_same(&sig, &st.fail_sig);
+	return !file_sig_same(&sig, &ps.fail_sig);
 }
 
 /*
@@ -432,23 +335,23 @@ state_open(void)
 	int n, r, saved;
 
 	dir = store_path();
-	n = snprintf(st.path, sizeof(st.path), "%s/%s", dir,
+	n = snprintf(ps.path, sizeof(ps.path), "%s/%s", dir,
 	    APPUSER_IDENTITY_FILE);
-	if (n < 0 || (size_t)n >= sizeof(st.path)) {
-		st.path[0] = '\0';
+	if (n < 0 || (size_t)n >= sizeof(ps.path)) {
+		ps.path[0] = '\0';
 		return ENAMETOOLONG;
 	}
 	errno = 0;
-	if ((r = idview_open(dir, &st.view)) != 0) {
+	if ((r = idview_open(dir, &ps.view)) != 0) {
 		saved = errno;
-		st.view = NULL;
+		ps.view = NULL;
 		return err_to_errno(r, saved);
 	}
 	return 0;
 }
 
 /*
- * Make st.view usable and current.  With refresh false (enumeration in
+ * Make ps.view usable and current.  With refresh false (enumeration in
  * progress: its cursor pins a snapshot anyway) skip the refresh.
  * Returns NSS_STATUS_SUCCESS or UNAVAIL with *errnop set.
  */
@@ -462,16 +365,16 @@ state_get(bool refresh, int *errnop)
 	 * The atfork handler tells, not getpid(): a syscall per lookup costs
 	 * 10%, and glibc's own NSS state needs fork() handlers just the same.
 	 */
-	if (st.forked) {
+	if (ps.forked) {
 		state_drop();
-		st.forked = false;
-		st.fail_errno = 0;
+		ps.forked = false;
+		ps.fail_errno = 0;
 	}
-	if (st.view != NULL) {
+	if (ps.view != NULL) {
 		if (!refresh)
 			return NSS_STATUS_SUCCESS;
 		errno = 0;
-		if ((r = idview_refresh(st.view)) == 0)
+		if ((r = idview_refresh(ps.view)) == 0)
 			goto check;
 		/*
 		 * The view still answers from the snapshot it has (store.h):
@@ -484,11 +387,11 @@ state_get(bool refresh, int *errnop)
 		saved = errno;
 		state_drop();
 		remember_failure(err_to_errno(r, saved));
-		*errnop = st.fail_errno;
+		*errnop = ps.fail_errno;
 		return NSS_STATUS_UNAVAIL;
 	}
-	if (st.fail_errno != 0 && st.path[0] != '\0' && !retry_due()) {
-		*errnop = st.fail_errno;
+	if (ps.fail_errno != 0 && ps.path[0] != '\0' && !retry_due()) {
+		*errnop = ps.fail_errno;
 		return NSS_STATUS_UNAVAIL;
 	}
 	if ((err = state_open()) != 0) {
@@ -496,9 +399,9 @@ state_get(bool refresh, int *errnop)
 		*errnop = err;
 		return NSS_STATUS_UNAVAIL;
 	}
-	st.fail_errno = 0;
+	ps.fail_errno = 0;
  check:
-	if (!meta_ok(idview_meta(st.view))) {
+	if (!meta_ok(idview_meta(ps.view))) {
 		*errnop = EIO;
 		return NSS_STATUS_UNAVAIL;
 	}
@@ -541,18 +444,6 @@ lookup_match(const struct lookup *lk, const struct user *u)
 	return lk->pwd != NULL || fields_ok(u);
 }
 
-static bool
-in_admin_list(const struct meta *m, const char *name)
-{
-	size_t i;
-
-	for (i = 0; i < m->n_admins; i++) {
-		if (m->admins[i] != NULL && strcmp(m->admins[i], name) == 0)
-			return true;
-	}
-	return false;
-}
-
 /* Pack u as a passwd entry or as its private group. */
 static int
 lookup_pack(const struct user *u, void *arg)
@@ -592,7 +483,7 @@ lookup_admin(const struct user *u, void *arg)
 	if (!lookup_match(lk, u))
 		return 0;
 	lk->res = LK_OK;
-	lk->admin = u->admin && in_admin_list(lk->m, u->name);
+	lk->admin = u->admin && meta_has_admin(lk->m, u->name);
 	return 0;
 }
 
@@ -624,7 +515,7 @@ static enum nss_status
 user_by_name(const char *name, struct lookup *lk, user_fn fn, int *errnop)
 {
 	lk->name = name;
-	return lookup_status(idview_user_by_name(st.view, name, fn, lk), lk,
+	return lookup_status(idview_user_by_name(ps.view, name, fn, lk), lk,
 	    errnop);
 }
 
@@ -634,8 +525,43 @@ user_by_uid(uint32_t uid, struct lookup *lk, int *errnop)
 	if (!id_ok(lk->m, uid))
 		return NSS_STATUS_NOTFOUND;
 	lk->uid = uid;
-	return lookup_status(idview_user_by_uid(st.view, uid, lookup_pack, lk),
+	return lookup_status(idview_user_by_uid(ps.view, uid, lookup_pack, lk),
 	    lk, errnop);
+}
+
+/* ---------------------------------------------------------------------- */
+/* The prologue every entry point shares. */
+
+/* The enumeration an entry point continues, if any. */
+enum pass { PASS_NONE, PASS_PW, PASS_GR };
+
+/*
+ * Lock the state, make the view usable (and current, unless pass is under
+ * way: its cursor pins a snapshot anyway) and aim lk at the caller's
+ * buffer (pwd or grp, or neither for initgroups).  The state stays locked
+ * whatever this returns: the caller unlocks on its way out.  Returns
+ * NSS_STATUS_SUCCESS or UNAVAIL with *errnop set.
+ */
+static enum nss_status
+lookup_begin(struct lookup *lk, enum pass pass, struct passwd *pwd,
+    struct group *grp, char *buf, size_t buflen, int *errnop)
+{
+	bool started = false;
+	enum nss_status s;
+
+	state_lock();
+	if (pass == PASS_PW)
+		started = ps.pwcur.snap != NULL || ps.pw_pending != NULL;
+	else if (pass == PASS_GR)
+		started = ps.gr_admin_done;
+	if ((s = state_get(!started, errnop)) != NSS_STATUS_SUCCESS)
+		return s;
+	lk->m = idview_meta(ps.view);
+	lk->pwd = pwd;
+	lk->grp = grp;
+	lk->buf = buf;
+	lk->buflen = buflen;
+	return NSS_STATUS_SUCCESS;
 }
 
 /* ---------------------------------------------------------------------- */
@@ -650,15 +576,9 @@ _nss_appuser_getpwnam_r(const char *name, struct passwd *pwd, char *buf,
 
 	if (!name_is_valid(name))
 		return NSS_STATUS_NOTFOUND;
-	state_lock();
-	if ((s = state_get(true, errnop)) != NSS_STATUS_SUCCESS)
-		goto out;
-	lk.m = idview_meta(st.view);
-	lk.pwd = pwd;
-	lk.buf = buf;
-	lk.buflen = buflen;
-	s = user_by_name(name, &lk, lookup_pack, errnop);
- out:
+	if ((s = lookup_begin(&lk, PASS_NONE, pwd, NULL, buf, buflen,
+	    errnop)) == NSS_STATUS_SUCCESS)
+		s = user_by_name(name, &lk, lookup_pack, errnop);
 	state_unlock();
 	return s;
 }
@@ -672,15 +592,9 @@ _nss_appuser_getpwuid_r(uid_t uid, struct passwd *pwd, char *buf,
 
 	if (uid == 0)
 		return NSS_STATUS_NOTFOUND;
-	state_lock();
-	if ((s = state_get(true, errnop)) != NSS_STATUS_SUCCESS)
-		goto out;
-	lk.m = idview_meta(st.view);
-	lk.pwd = pwd;
-	lk.buf = buf;
-	lk.buflen = buflen;
-	s = user_by_uid(uid, &lk, errnop);
- out:
+	if ((s = lookup_begin(&lk, PASS_NONE, pwd, NULL, buf, buflen,
+	    errnop)) == NSS_STATUS_SUCCESS)
+		s = user_by_uid(uid, &lk, errnop);
 	state_unlock();
 	return s;
 }
@@ -689,7 +603,7 @@ enum nss_status
 _nss_appuser_endpwent(void)
 {
 	state_lock();
-	if (st.view != NULL)
+	if (ps.view != NULL)
 		enum_reset_pw();
 	state_unlock();
 	return NSS_STATUS_SUCCESS;
@@ -734,7 +648,7 @@ enum_next(struct idview_cursor *c, struct user **pendingp,
 	}
 	lk->pendingp = pendingp;
 	for (;;) {
-		r = idview_next_user(st.view, c, lookup_pack, lk);
+		r = idview_next_user(ps.view, c, lookup_pack, lk);
 		if ((r == APPUSER_ERR_CORRUPT || r == APPUSER_ERR_VERSION) &&
 		    ++skipped < ENUM_SKIP_MAX)
 			continue;	/* the cursor moved past it */
@@ -750,18 +664,10 @@ _nss_appuser_getpwent_r(struct passwd *pwd, char *buf, size_t buflen,
 {
 	struct lookup lk = { 0 };
 	enum nss_status s;
-	bool started;
 
-	state_lock();
-	started = st.pwcur.snap != NULL || st.pw_pending != NULL;
-	if ((s = state_get(!started, errnop)) != NSS_STATUS_SUCCESS)
-		goto out;
-	lk.m = idview_meta(st.view);
-	lk.pwd = pwd;
-	lk.buf = buf;
-	lk.buflen = buflen;
-	s = enum_next(&st.pwcur, &st.pw_pending, &lk, errnop);
- out:
+	if ((s = lookup_begin(&lk, PASS_PW, pwd, NULL, buf, buflen,
+	    errnop)) == NSS_STATUS_SUCCESS)
+		s = enum_next(&ps.pwcur, &ps.pw_pending, &lk, errnop);
 	state_unlock();
 	return s;
 }
@@ -804,19 +710,14 @@ _nss_appuser_getgrnam_r(const char *name, struct group *grp, char *buf,
 
 	if (!name_is_valid(name))
 		return NSS_STATUS_NOTFOUND;
-	state_lock();
-	if ((s = state_get(true, errnop)) != NSS_STATUS_SUCCESS)
+	if ((s = lookup_begin(&lk, PASS_NONE, NULL, grp, buf, buflen,
+	    errnop)) != NSS_STATUS_SUCCESS)
 		goto out;
-	m = idview_meta(st.view);
-	if (admin_group_ok(m) && strcmp(name, m->admin_group) == 0) {
+	m = lk.m;
+	if (admin_group_ok(m) && strcmp(name, m->admin_group) == 0)
 		s = admin_group(m, grp, buf, buflen, errnop);
-		goto out;
-	}
-	lk.m = m;
-	lk.grp = grp;
-	lk.buf = buf;
-	lk.buflen = buflen;
-	s = user_by_name(name, &lk, lookup_pack, errnop);
+	else
+		s = user_by_name(name, &lk, lookup_pack, errnop);
  out:
 	state_unlock();
 	return s;
@@ -832,19 +733,14 @@ _nss_appuser_getgrgid_r(gid_t gid, struct group *grp, char *buf,
 
 	if (gid == 0)
 		return NSS_STATUS_NOTFOUND;
-	state_lock();
-	if ((s = state_get(true, errnop)) != NSS_STATUS_SUCCESS)
+	if ((s = lookup_begin(&lk, PASS_NONE, NULL, grp, buf, buflen,
+	    errnop)) != NSS_STATUS_SUCCESS)
 		goto out;
-	m = idview_meta(st.view);
-	if (admin_group_ok(m) && gid == m->admin_gid) {
+	m = lk.m;
+	if (admin_group_ok(m) && gid == m->admin_gid)
 		s = admin_group(m, grp, buf, buflen, errnop);
-		goto out;
-	}
-	lk.m = m;
-	lk.grp = grp;
-	lk.buf = buf;
-	lk.buflen = buflen;
-	s = user_by_uid(gid, &lk, errnop);
+	else
+		s = user_by_uid(gid, &lk, errnop);
  out:
 	state_unlock();
 	return s;
@@ -854,7 +750,7 @@ enum nss_status
 _nss_appuser_endgrent(void)
 {
 	state_lock();
-	if (st.view != NULL)
+	if (ps.view != NULL)
 		enum_reset_gr();
 	state_unlock();
 	return NSS_STATUS_SUCCESS;
@@ -876,28 +772,22 @@ _nss_appuser_getgrent_r(struct group *grp, char *buf, size_t buflen,
 	struct lookup lk = { 0 };
 	const struct meta *m;
 	enum nss_status s;
-	bool started;
 
-	state_lock();
-	started = st.gr_admin_done;
-	if ((s = state_get(!started, errnop)) != NSS_STATUS_SUCCESS)
+	if ((s = lookup_begin(&lk, PASS_GR, NULL, grp, buf, buflen,
+	    errnop)) != NSS_STATUS_SUCCESS)
 		goto out;
-	m = idview_meta(st.view);
-	if (!st.gr_admin_done) {
+	m = lk.m;
+	if (!ps.gr_admin_done) {
 		s = admin_group_ok(m) ?
 		    admin_group(m, grp, buf, buflen, errnop) :
 		    NSS_STATUS_NOTFOUND;
 		if (s == NSS_STATUS_TRYAGAIN || s == NSS_STATUS_UNAVAIL)
 			goto out;
-		st.gr_admin_done = true;
+		ps.gr_admin_done = true;
 		if (s == NSS_STATUS_SUCCESS)
 			goto out;
 	}
-	lk.m = m;
-	lk.grp = grp;
-	lk.buf = buf;
-	lk.buflen = buflen;
-	s = enum_next(&st.grcur, &st.gr_pending, &lk, errnop);
+	s = enum_next(&ps.grcur, &ps.gr_pending, &lk, errnop);
  out:
 	state_unlock();
 	return s;
@@ -905,36 +795,6 @@ _nss_appuser_getgrent_r(struct group *grp, char *buf, size_t buflen,
 
 /* ---------------------------------------------------------------------- */
 /* initgroups */
-
-/* Append gid unless present; grows like glibc's own modules, up to limit. */
-static enum nss_status
-add_gid(gid_t gid, long int *start, long int *size, gid_t **groupsp,
-    long int limit, int *errnop)
-{
-	gid_t *g;
-	long int i, newsize;
-
-	for (i = 0; i < *start; i++) {
-		if ((*groupsp)[i] == gid)
-			return NSS_STATUS_SUCCESS;
-	}
-	if (*start >= *size) {
-		if (limit > 0 && *size >= limit)
-			return NSS_STATUS_SUCCESS;	/* full: as glibc */
-		newsize = *size > 0 ? 2 * *size : 16;
-		if (limit > 0 && newsize > limit)
-			newsize = limit;
-		if ((size_t)newsize > SIZE_MAX / sizeof(gid_t) ||
-		    (g = realloc(*groupsp, newsize * sizeof(gid_t))) == NULL) {
-			*errnop = ENOMEM;
-			return NSS_STATUS_TRYAGAIN;
-		}
-		*groupsp = g;
-		*size = newsize;
-	}
-	(*groupsp)[(*start)++] = gid;
-	return NSS_STATUS_SUCCESS;
-}
 
 /*
  * Supplementary groups of user from this source: the admin group when user
@@ -955,15 +815,14 @@ _nss_appuser_initgroups_dyn(const char *user, gid_t group, long int *start,
 
 	if (!name_is_valid(user) || group == 0)
 		return NSS_STATUS_NOTFOUND;
-	state_lock();
-	if ((s = state_get(true, errnop)) != NSS_STATUS_SUCCESS)
+	if ((s = lookup_begin(&lk, PASS_NONE, NULL, NULL, NULL, 0,
+	    errnop)) != NSS_STATUS_SUCCESS)
 		goto out;
-	m = idview_meta(st.view);
+	m = lk.m;
 	if (!admin_group_ok(m) || !id_ok(m, group)) {
 		s = NSS_STATUS_NOTFOUND;
 		goto out;
 	}
-	lk.m = m;
 	lk.uid = group;		/* uid == gid (ids_ok): the record's own gid */
 	if ((s = user_by_name(user, &lk, lookup_admin, errnop)) !=
 	    NSS_STATUS_SUCCESS)
@@ -976,7 +835,10 @@ _nss_appuser_initgroups_dyn(const char *user, gid_t group, long int *start,
 		s = NSS_STATUS_SUCCESS;
 		goto out;
 	}
-	s = add_gid(m->admin_gid, start, size, groupsp, limit, errnop);
+	if (pack_gid(m->admin_gid, start, size, groupsp, limit) != 0) {
+		*errnop = ENOMEM;
+		s = NSS_STATUS_TRYAGAIN;
+	}
  out:
 	state_unlock();
 	return s;

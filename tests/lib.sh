@@ -2,7 +2,11 @@
 #   ok "name"  |  not_ok "name" "why"  |  skip "name" "reason"
 #   check "name" COMMAND...      (ok if COMMAND succeeds)
 #   expect_rc RC "name" COMMAND... (ok if COMMAND exits with RC)
-# and finish with `done_testing`.
+#   is "name" WANT GOT [NOTE]    (ok if the strings are equal)
+#   is_out "name" WANT COMMAND... (ok if COMMAND prints WANT)
+# and finish with `done_testing`.  Also: rc, has/hasnt (below), au (the
+# CLI on the store $S), need_built, syslog_listen (a private syslog),
+# nss_two_users.
 TOP=$(cd "$(dirname "$0")" && while [ ! -f Makefile ] && [ "$PWD" != / ]; do cd ..; done; pwd)
 # the build directory under test: build/, or build-san/ for make check
 # SANITIZE=1 (the Makefile exports APPUSER_BUILD and APPUSER_SANITIZE)
@@ -30,6 +34,16 @@ expect_rc() {
 	if [ "$_rc" -eq "$_want" ]; then ok "$_name"; else not_ok "$_name" "exit $_rc, wanted $_want: $_out"; fi
 }
 is_root() { [ "$(id -u)" = 0 ]; }
+# need_built FILE...: a not ok line and the end of the script unless every
+# FILE has been built
+need_built() {
+	for _f in "$@"; do
+		[ -f "$_f" ] && continue
+		not_ok "built: ${_f#"$TOP"/}" "run make first"
+		done_testing
+		exit 1
+	done
+}
 # rc WANT NAME CMD...: ok if CMD exits WANT; leaves its stdout in $out and
 # stderr in $err (uses the caller's scratch directory $T)
 rc() {
@@ -47,5 +61,49 @@ has() {
 hasnt() {
 	if printf '%s\n' "$3" | grep -Eq -- "$2"; then not_ok "$1" "/$2/ in: $3"
 	else ok "$1"; fi
+}
+# is NAME WANT GOT [NOTE]: ok if GOT = WANT; NOTE (say, stderr) on failure
+is() {
+	if [ "$3" = "$2" ]; then ok "$1"
+	else not_ok "$1" "got:  $3
+want: $2${4:+
+$4}"; fi
+}
+# is_out NAME WANT CMD...: ok if CMD prints WANT (stdout and stderr)
+is_out() {
+	_name=$1 _want=$2; shift 2
+	is "$_name" "$_want" "$("$@" 2>&1)"
+}
+# The CLI on the script's store $S.
+au() { "$APPUSER" --store "$S" "$@"; }
+# syslog_listen SOCKET FILE: start the one syslog listener
+# (tests/e2e/syslog_listener.py) on SOCKET, each message a line of FILE;
+# returns once the socket exists (false after 4 s), its pid in $SYSLOG_PID.
+syslog_listen() {
+	python3 "$TOP/tests/e2e/syslog_listener.py" "$1" "$2" \
+	    </dev/null >/dev/null 2>&1 &
+	SYSLOG_PID=$!
+	for _ in 1 2 3 4 5 6 7 8 9 10 11 12 13 14 15 16 17 18 19 20; do
+		[ -S "$1" ] && return 0
+		sleep 0.2
+	done
+	return 1
+}
+# nss_two_users RUN: the users the NSS scripts look up, made with the
+# script's au: alice (description, home, shell; an admin) and bob (the
+# defaults).  Their ids as `RUN getent` sees them: $UA, $UB, and the admin
+# group's $G.
+nss_two_users() {
+	check "create alice" au create alice --description "Alice bot" \
+	    --home /srv/alice --shell /bin/bash
+	check "create bob" au create bob
+	check "admin grant alice" au admin grant alice
+	UA=$("$1" getent passwd alice | cut -d: -f3)
+	UB=$("$1" getent passwd bob | cut -d: -f3)
+	G=$("$1" getent group appuser-admins | cut -d: -f3)
+	case "$UA$UB$G" in
+	''|*[!0-9]*) not_ok "ids resolved" "alice=$UA bob=$UB admins=$G";;
+	*) ok "ids resolved (alice=$UA bob=$UB admins=$G)";;
+	esac
 }
 done_testing() { echo "1..$_n"; [ "$_failed" -eq 0 ]; }

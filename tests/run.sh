@@ -12,7 +12,7 @@ trap 'rm -f "$log"' EXIT
 export CMOCKA_MESSAGE_OUTPUT=TAP
 APPUSER_BUILD=${APPUSER_BUILD:-build}
 export APPUSER_BUILD
-# test_nss takes the module from here: the test build, which reads
+# test_nss_* take the module from here: the test build, which reads
 # APPUSER_STORE (the installed module never does)
 [ -n "$NSS_APPUSER_SO" ] ||
     NSS_APPUSER_SO=$PWD/$APPUSER_BUILD/test-nss/libnss_appuser.so.2

@@ -8,7 +8,6 @@
 T=$(mktemp -d) || exit 2
 trap 'rm -rf "$T"' EXIT
 S=$T/store
-au() { "$APPUSER" --store "$S" "$@"; }
 
 # py NAME CODE: run python on $out as JSON (variable j), CODE asserts
 py() {
@@ -24,10 +23,7 @@ unchanged() { # NAME: nothing changed since `snapshot before`
 	else not_ok "$1" "$(diff "$T/users.before" "$T/users.after"; diff "$T/tokens.before" "$T/tokens.after")"; fi
 }
 
-if [ ! -x "$APPUSER" ]; then
-	not_ok "build/appuser exists" "run make first"
-	done_testing; exit 1
-fi
+need_built "$APPUSER"
 
 # --- help and usage --------------------------------------------------------
 rc 0 "--help" "$APPUSER" --help

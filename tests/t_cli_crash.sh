@@ -8,7 +8,6 @@
 T=$(mktemp -d) || exit 2
 trap 'rm -rf "$T"' EXIT
 S=$T/store
-au() { "$APPUSER" --store "$S" "$@"; }
 ROUNDS=${CRASH_ROUNDS:-48}
 IMPORT_N=300
 

@@ -27,7 +27,6 @@ T=$(mktemp -d /tmp/t_cli_fullfs.XXXXXX) || exit 2
 mkdir "$T/scratch" "$T/fs"
 mount -t tmpfs -o mode=0755,size=16m t_cli_fullfs "$T/fs" || exit 2
 S=$T/fs/store
-au() { "$APPUSER" --store "$S" "$@"; }
 FULL="No space left on device"
 # full_rc NAME CMD...: exit 2 and the message names ENOSPC
 full_rc() {

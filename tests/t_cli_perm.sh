@@ -22,7 +22,6 @@ chmod 755 "$T"
 cp "$APPUSER" "$T/appuser" && chmod 0755 "$T/appuser" || exit 2
 APPUSER=$T/appuser
 S=$T/store
-au() { "$APPUSER" --store "$S" "$@"; }
 asnobody() { setpriv --reuid=65534 --regid=65534 --clear-groups "$@"; }
 
 au create bot --description "a bot" >/dev/null 2>&1 &&

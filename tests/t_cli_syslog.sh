@@ -20,7 +20,6 @@ if [ "$1" != --in-namespace ]; then
 fi
 T=$2
 S=$T/store
-au() { "$APPUSER" --store "$S" "$@"; }
 
 # a tmpfs over /dev with the few devices needed, and our own /dev/log
 for n in null zero urandom random; do
@@ -30,20 +29,8 @@ mount -t tmpfs -o mode=0755 appuser-test /dev || exit 2
 for n in null zero urandom random; do
 	: >"/dev/$n" && mount --bind "$T/dev-$n" "/dev/$n" || exit 2
 done
-python3 -c '
-import socket, sys
-s = socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM)
-s.bind("/dev/log")
-open(sys.argv[2], "w").close()
-with open(sys.argv[1], "ab", buffering=0) as f:
-    while True:
-        f.write(s.recv(65536) + b"\n")
-' "$T/syslog" "$T/ready" &
-LISTENER=$!
-for _ in 1 2 3 4 5 6 7 8 9 10 11 12 13 14 15 16 17 18 19 20; do
-	[ -e "$T/ready" ] && break
-	sleep 0.1
-done
+syslog_listen /dev/log "$T/syslog"
+trap 'kill "$SYSLOG_PID" 2>/dev/null' EXIT
 [ -S /dev/log ] && ok "private /dev/log is listening" || not_ok "private /dev/log" "no socket"
 logs() { sleep 0.2; cat "$T/syslog"; }
 
@@ -64,7 +51,7 @@ SUDO_USER="$(printf 'mal\nlory')" au delete imp2 >/dev/null 2>>"$T/err1"
 unset SUDO_USER
 au delete logbot >/dev/null 2>>"$T/err1"
 L=$(logs)
-kill "$LISTENER" 2>/dev/null
+kill "$SYSLOG_PID" 2>/dev/null
 
 printf '%s' "$TOK" | grep -Eq '^apu_[A-Za-z0-9]{48}$' && ok "got a token" || not_ok "got a token" "$TOK"
 printf '%s' "$JTOK" | grep -Eq '^apu_[A-Za-z0-9]{48}$' && ok "got a token (--json)" || not_ok "got a json token"

@@ -18,13 +18,7 @@ if ! command -v unshare >/dev/null || ! unshare -m true 2>/dev/null; then
 fi
 # the test build: it takes the store from APPUSER_STORE (the real one never)
 SO="$B/test-nss/libnss_appuser.so.2"
-for f in "$SO" "$APPUSER"; do
-	if [ ! -f "$f" ]; then
-		not_ok "built: $f" "run make first"
-		done_testing
-		exit 1
-	fi
-done
+need_built "$SO" "$APPUSER"
 
 HOST_SUM=$(sha256sum /etc/nsswitch.conf)
 T=$(mktemp -d /tmp/t_nss_getent.XXXXXX) || exit 2
@@ -49,60 +43,43 @@ ns() {
 	    env LD_LIBRARY_PATH="$TOP/build/test-nss" APPUSER_STORE="$STORE" "$@"
 }
 au() { ns "$APPUSER" --store "$STORE" "$@" >/dev/null; }
-is() {
-	_name=$1 _want=$2; shift 2
-	_got=$("$@" 2>&1)
-	if [ "$_got" = "$_want" ]; then ok "$_name"
-	else not_ok "$_name" "got:  $_got
-want: $_want"; fi
-}
 
 # The CLI itself runs with the module enabled, as on a real host: its
 # collision check asks NSS, which now includes our own module.
-check "create alice (module enabled)" au create alice \
-    --description "Alice bot" --home /srv/alice --shell /bin/bash
-check "create bob" au create bob
-check "admin grant alice" au admin grant alice
-UA=$(ns getent passwd alice | cut -d: -f3)
-UB=$(ns getent passwd bob | cut -d: -f3)
-G=$(ns getent group appuser-admins | cut -d: -f3)
-case "$UA$UB$G" in
-''|*[!0-9]*) not_ok "ids resolved" "alice=$UA bob=$UB admins=$G";;
-*) ok "ids resolved (alice=$UA bob=$UB admins=$G)";;
-esac
+nss_two_users ns
 
-is "getent passwd alice" "alice:x:$UA:$UA:Alice bot:/srv/alice:/bin/bash" \
+is_out "getent passwd alice" "alice:x:$UA:$UA:Alice bot:/srv/alice:/bin/bash" \
     ns getent passwd alice
-is "getent passwd UID" "bob:x:$UB:$UB::/nonexistent:/bin/sh" \
+is_out "getent passwd UID" "bob:x:$UB:$UB::/nonexistent:/bin/sh" \
     ns getent passwd "$UB"
-is "local users still from files" "$(getent passwd root)" ns getent passwd root
+is_out "local users still from files" "$(getent passwd root)" ns getent passwd root
 expect_rc 2 "unknown name" ns getent passwd nosuchuser
-is "getent group alice" "alice:x:$UA:" ns getent group alice
+is_out "getent group alice" "alice:x:$UA:" ns getent group alice
 # the admin group lists no member by name: membership comes from
 # initgroups, by uid (a host account named alice must not match)
-is "getent group GID" "appuser-admins:x:$G:" ns getent group "$G"
-is "getent group appuser-admins" "appuser-admins:x:$G:" \
+is_out "getent group GID" "appuser-admins:x:$G:" ns getent group "$G"
+is_out "getent group appuser-admins" "appuser-admins:x:$G:" \
     ns getent group appuser-admins
-is "id alice" "uid=$UA(alice) gid=$UA(alice) groups=$UA(alice),$G(appuser-admins)" \
+is_out "id alice" "uid=$UA(alice) gid=$UA(alice) groups=$UA(alice),$G(appuser-admins)" \
     ns id alice
-is "id bob" "uid=$UB(bob) gid=$UB(bob) groups=$UB(bob)" ns id bob
+is_out "id bob" "uid=$UB(bob) gid=$UB(bob) groups=$UB(bob)" ns id bob
 # getent initgroups asks getgrouplist(name, -1): with no primary gid there
 # is no uid to check, so the admin group is not given (id, login, su and
 # sudo pass the primary gid and get it)
 got=$(ns getent initgroups alice | tr -s " \t" " " | sed "s/ *$//")
-is "getent initgroups alice (no primary gid): no admin group" "alice" echo "$got"
+is "getent initgroups alice (no primary gid): no admin group" "alice" "$got"
 expect_rc 2 "no shadow entry even with 'shadow: files appuser'" \
     ns getent shadow alice
 
 check "admin revoke alice" au admin revoke alice
 check "admin grant bob" au admin grant bob
-is "id alice after revoke" "uid=$UA(alice) gid=$UA(alice) groups=$UA(alice)" \
+is_out "id alice after revoke" "uid=$UA(alice) gid=$UA(alice) groups=$UA(alice)" \
     ns id alice
-is "id bob after grant" "uid=$UB(bob) gid=$UB(bob) groups=$UB(bob),$G(appuser-admins)" \
+is_out "id bob after grant" "uid=$UB(bob) gid=$UB(bob) groups=$UB(bob),$G(appuser-admins)" \
     ns id bob
 got=$(ns getent initgroups alice | tr -s " \t" " " | sed "s/ *$//")
-is "getent initgroups alice after revoke" "alice" echo "$got"
-is "admin group still lists no member by name" "appuser-admins:x:$G:" \
+is "getent initgroups alice after revoke" "alice" "$got"
+is_out "admin group still lists no member by name" "appuser-admins:x:$G:" \
     ns getent group appuser-admins
 
 # Enumeration: every line of the host's files, then every user of ours.
@@ -114,22 +91,22 @@ done >"$T/bulk.jsonl"
 check "import 40 users" au import "$T/bulk.jsonl"
 ns getent passwd >"$T/all" 2>&1
 nhost=$(wc -l </etc/passwd)
-is "getent passwd: host lines + 42" "$((nhost + 42))" sh -c "wc -l <'$T/all' | tr -d ' '"
-is "getent passwd: all of ours, once each" "42" \
+is_out "getent passwd: host lines + 42" "$((nhost + 42))" sh -c "wc -l <'$T/all' | tr -d ' '"
+is_out "getent passwd: all of ours, once each" "42" \
     sh -c "grep -E '^(alice|bob|bulk[0-9][0-9]):x:19' '$T/all' | sort -u | wc -l | tr -d ' '"
 ns getent passwd >"$T/all2" 2>&1
 check "enumeration order is stable" cmp "$T/all" "$T/all2"
 ns getent group >"$T/groups" 2>&1
-is "getent group: admin group + 42 private groups" "43" \
+is_out "getent group: admin group + 42 private groups" "43" \
     sh -c "grep -cE '^(appuser-admins|alice|bob|bulk[0-9][0-9]):x:19' '$T/groups'"
 
 check "delete bob" au delete bob
 expect_rc 2 "deleted user gone" ns getent passwd bob
 expect_rc 2 "deleted user's group gone" ns getent group bob
-is "deleted admin left the group" "appuser-admins:x:$G:" \
+is_out "deleted admin left the group" "appuser-admins:x:$G:" \
     ns getent group appuser-admins
 
 # the host never saw any of it
-is "host nsswitch.conf unchanged" "$HOST_SUM" sha256sum /etc/nsswitch.conf
+is_out "host nsswitch.conf unchanged" "$HOST_SUM" sha256sum /etc/nsswitch.conf
 expect_rc 2 "host does not resolve alice" getent passwd alice
 done_testing

@@ -5,11 +5,7 @@
 . "$(dirname "$0")/lib.sh"
 
 SO="$B/libnss_appuser.so.2"
-if [ ! -f "$SO" ]; then
-	not_ok "module built" "$SO missing: run make"
-	done_testing
-	exit 1
-fi
+need_built "$SO"
 
 defined=$(nm -D --defined-only "$SO" | awk 'NF == 3 { print $3 }')
 bad=$(echo "$defined" | grep -v '^_nss_appuser_' | grep -v '^$')

@@ -47,20 +47,10 @@ mount -t tmpfs -o mode=0755,size=64m t_pam "$W" || die "tmpfs"
 mkdir -m 0700 "$W/secret" && mkdir "$W/pam.d" "$W/devlow" "$W/devorig" ||
     die mkdir
 
-python3 -c '
-import os, socket, sys
-s = socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM)
-s.bind(sys.argv[1] + ".tmp")
-os.chmod(sys.argv[1] + ".tmp", 0o666)
-os.rename(sys.argv[1] + ".tmp", sys.argv[1])
-with open(sys.argv[2], "ab", buffering=0) as out:
-    while True:
-        out.write(s.recv(65536).rstrip(b"\0\n") + b"\n")
-' "$W/log.sock" "$W/syslog.txt" </dev/null >/dev/null 2>&1 &
-LISTENER=$!
-trap 'kill $LISTENER 2>/dev/null' EXIT
-for i in 1 2 3 4 5 6 7 8 9 10; do [ -S "$W/log.sock" ] && break; sleep 0.2; done
-[ -S "$W/log.sock" ] || die "syslog listener did not start"
+syslog_listen "$W/log.sock" "$W/syslog.txt"
+_up=$?
+trap 'kill $SYSLOG_PID 2>/dev/null' EXIT
+[ "$_up" = 0 ] || die "syslog listener did not start"
 
 # /dev/log: a read-only overlay of /dev with a placeholder, then our socket
 touch "$W/devlow/log"
@@ -79,7 +69,6 @@ S=$W/store
 cp "$B/pam_appuser.so" "$W/pam_appuser.so" && chmod 0644 "$W/pam_appuser.so" ||
     die "copy the module to $W"
 MOD=$W/pam_appuser.so
-au() { "$APPUSER" --store "$S" "$@"; }
 cat >/etc/pam.d/t-appuser <<EOF
 auth     required   $MOD store=$S
 account  required   $MOD store=$S
@@ -113,6 +102,13 @@ pt() {
 	pamtester "$@" <"$_f" >"$W/out" 2>&1
 }
 out_has() { grep -qF -- "$1" "$W/out"; }
+# refused NAME TEXT TOKENFILE ARGS...: pt fails and pamtester says TEXT
+refused() {
+	_name=$1 _text=$2; shift 2
+	pt "$@"; _rc=$?
+	if [ $_rc -ne 0 ] && out_has "$_text"; then ok "$_name"
+	else not_ok "$_name" "exit $_rc: $(cat "$W/out")"; fi
+}
 
 check "create application users" sh -c \
     "'$APPUSER' --store '$S' create ci-bot && '$APPUSER' --store '$S' create deploy"
@@ -133,15 +129,11 @@ else not_ok "valid token" "exit $rc: $(cat "$W/out")"; fi
 # a wrong secret with a valid checksum cannot be made in sh; a typo can
 (umask 077; awk '{ c = substr($0, 21, 1); print substr($0, 1, 20) \
     (c == "x" ? "y" : "x") substr($0, 22) }' "$W/secret/ok" >"$W/secret/typo")
-pt "$W/secret/typo" t-appuser ci-bot authenticate; rc=$?
-if [ $rc -ne 0 ] && out_has "Authentication failure"
-then ok "mistyped token: Authentication failure (PAM_AUTH_ERR)"
-else not_ok "mistyped token" "exit $rc: $(cat "$W/out")"; fi
+refused "mistyped token: Authentication failure (PAM_AUTH_ERR)" \
+    "Authentication failure" "$W/secret/typo" t-appuser ci-bot authenticate
 
-pt "$W/secret/dep" t-appuser ci-bot authenticate; rc=$?
-if [ $rc -ne 0 ] && out_has "Authentication failure"
-then ok "another user's token: Authentication failure"
-else not_ok "another user's token" "exit $rc: $(cat "$W/out")"; fi
+refused "another user's token: Authentication failure" \
+    "Authentication failure" "$W/secret/dep" t-appuser ci-bot authenticate
 
 pt "$W/secret/net" -I rhost=10.20.30.40 t-appuser ci-bot authenticate
 rc1=$?
@@ -186,10 +178,9 @@ if [ $rc -eq 0 ] && ! out_has "Token:"
 then ok "local user: never prompted, falls through (PAM_IGNORE)"
 else not_ok "local user falls through" "exit $rc: $(cat "$W/out")"; fi
 
-pt "$W/secret/ok" t-nostore ci-bot authenticate; rc=$?
-if [ $rc -ne 0 ] && out_has "cannot retrieve authentication info"
-then ok "store missing: PAM_AUTHINFO_UNAVAIL"
-else not_ok "store missing" "exit $rc: $(cat "$W/out")"; fi
+refused "store missing: PAM_AUTHINFO_UNAVAIL" \
+    "cannot retrieve authentication info" \
+    "$W/secret/ok" t-nostore ci-bot authenticate
 
 # the shell (root) opens the token file; pamtester runs as nobody
 setpriv --reuid=65534 --regid=65534 --clear-groups \
@@ -199,23 +190,17 @@ if [ $rc -ne 0 ] && out_has "cannot retrieve authentication info"
 then ok "not root (store unreadable): PAM_AUTHINFO_UNAVAIL"
 else not_ok "store unreadable" "exit $rc: $(cat "$W/out")"; fi
 
-pt "$W/secret/ok" t-appuser ci-bot chauthtok; rc=$?
-if [ $rc -ne 0 ] && out_has "tokens, not a password"
-then ok "chauthtok: refused with a clear message"
-else not_ok "chauthtok" "exit $rc: $(cat "$W/out")"; fi
+refused "chauthtok: refused with a clear message" \
+    "tokens, not a password" "$W/secret/ok" t-appuser ci-bot chauthtok
 
 au token revoke ci-bot "$P_OK" >/dev/null 2>&1
-pt "$W/secret/ok" t-appuser ci-bot authenticate; rc=$?
-if [ $rc -ne 0 ] && out_has "Authentication failure"
-then ok "revoked token: Authentication failure"
-else not_ok "revoked token" "exit $rc: $(cat "$W/out")"; fi
+refused "revoked token: Authentication failure" \
+    "Authentication failure" "$W/secret/ok" t-appuser ci-bot authenticate
 
 w=$((T_SHORT_MADE + 3 - $(date +%s)))
 [ $w -gt 0 ] && sleep $w
-pt "$W/secret/short" t-appuser ci-bot authenticate; rc=$?
-if [ $rc -ne 0 ] && out_has "Authentication failure"
-then ok "token with --max-age 2, 3 s later: Authentication failure"
-else not_ok "expired token" "exit $rc: $(cat "$W/out")"; fi
+refused "token with --max-age 2, 3 s later: Authentication failure" \
+    "Authentication failure" "$W/secret/short" t-appuser ci-bot authenticate
 
 # syslog: prefixes and reasons, never a token
 sleep 0.3

@@ -607,6 +607,20 @@ test_token_structure_checks(void **state)
 }
 
 static void
+test_meta_has_admin(void **state)
+{
+	struct meta m = sample_meta(), none = { 0 };
+	size_t i;
+
+	(void)state;
+	for (i = 0; i < m.n_admins; i++)
+		assert_true(meta_has_admin(&m, m.admins[i]));
+	assert_false(meta_has_admin(&m, "nosuch"));
+	assert_false(meta_has_admin(&m, ""));
+	assert_false(meta_has_admin(&none, m.admins[0]));
+}
+
+static void
 test_meta_huge_admin_count(void **state)
 {
 	struct meta d;
@@ -717,6 +731,7 @@ main(void)
 		cmocka_unit_test(test_string_nul_rules),
 		cmocka_unit_test(test_user_admin_byte),
 		cmocka_unit_test(test_token_structure_checks),
+		cmocka_unit_test(test_meta_has_admin),
 		cmocka_unit_test(test_meta_huge_admin_count),
 		cmocka_unit_test(test_fuzz_mutations),
 		cmocka_unit_test(test_fuzz_garbage),

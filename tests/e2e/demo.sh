@@ -8,6 +8,7 @@
 # and shows the next login refused.  It all happens in private mount, pid and
 # network namespaces (tests/e2e/nslib.sh): the host's /etc, /usr and /var are
 # not touched, and everything vanishes at the end.  Needs root.
+. "$(dirname "$0")/../lib.sh"
 . "$(dirname "$0")/nslib.sh"
 
 if [ "$APPUSER_NS_INNER" != 1 ]; then
@@ -16,11 +17,6 @@ if [ "$APPUSER_NS_INNER" != 1 ]; then
 		echo "make demo: cannot run here: $why" >&2
 		exit 2
 	fi
-	for f in appuser pam_appuser.so libnss_appuser.so.2; do
-		[ -f "$NS_TOP/build/$f" ] && continue
-		echo "make demo: build/$f is missing; run make" >&2
-		exit 2
-	done
 	ns_run "$0"
 	rc=$?
 	echo

@@ -1,4 +1,5 @@
-# Private-namespace plumbing shared by tests/e2e/t_e2e.sh and tests/e2e/demo.sh.
+# Private-namespace plumbing shared by tests/e2e/t_e2e.sh, t_admin_name.sh,
+# demo.sh and tests/t_install.sh, t_docs_readme.sh, t_docs_man.sh.
 #
 # The scripts run the real sshd, sudo, su and getent against the built
 # modules.  Everything that changes happens inside a private mount namespace
@@ -12,15 +13,22 @@
 # Host side:   ns_host_state            fingerprint of the host's config
 #              ns_supported             why we cannot run ("" if we can)
 #              ns_run SCRIPT ARGS...    SCRIPT inside fresh namespaces
+#              ns_run_relayed SCRIPT [NAME]  ns_run, its TAP lines ours;
+#                                       the host unchanged
 # Inside:      ns_setup                 overlays, /dev/log, loopback
 #              ns_install               make install + the README's steps
+#              ns_doc_host              ns_install + sshd on :22, for the docs
 #              ns_start_sshd            sshd on 127.0.0.1:$NS_PORT
+#              run NAME CMD...          CMD's output in $O/NAME, $RC $OUT $ERR
+#              ns_mint FILE USER [OPTS] a token into a root-only file, $PFX
 #              ns_ssh SECRETFILE USER CMD   ssh, answering prompts from the file
 #              ns_sudo USER SECRETFILE CMD  sudo -S as USER
 #              ns_su FROM TO SECRETFILE CMD  su - TO, typed on a pty by FROM
 #
 # Secrets only ever travel in root-only files (0600, in a 0700 tmpfs) or on
 # a pipe: never in argv or the environment of a child.
+#
+# Source tests/lib.sh first: the TAP helpers and syslog_listen come from it.
 
 NS_LIBDIR=${NS_LIBDIR:-$(cd "$(dirname "$0")" && pwd)}
 NS_TOP=$(cd "$NS_LIBDIR/../.." && pwd)
@@ -60,6 +68,10 @@ ns_supported()
 		    [ -x "/usr/sbin/$c" ] || { echo "missing $c (make deps)"; return; }
 	done
 	[ -n "$NS_PY" ] || { echo "missing python3 (make deps)"; return; }
+	for _f in appuser pam_appuser.so libnss_appuser.so.2; do
+		[ -f "$NS_TOP/build/$_f" ] ||
+		    { echo "build/$_f is missing (run make)"; return; }
+	done
 	grep -qw overlay /proc/filesystems ||
 	    modprobe overlay 2>/dev/null; grep -qw overlay /proc/filesystems ||
 	    { echo "kernel has no overlayfs"; return; }
@@ -82,10 +94,11 @@ ns_run()
 	return $_rc
 }
 
-# ns_run_relayed SCRIPT: ns_run SCRIPT, renumbering its "ok - "/"not ok - "
-# lines into the caller's TAP stream (ok/not_ok of tests/lib.sh); then the
-# namespace part must have run to the end and the host's configuration
-# (and /srv, /opt, /mnt, where examples may write) must be unchanged.
+# ns_run_relayed SCRIPT [NAME]: ns_run SCRIPT, its TAP lines ("ok - name"
+# or lib.sh's numbered "ok 3 - name", and the not ok ones) renumbered into
+# the caller's stream; then the namespace part must have run to the end, and
+# the host's configuration (and /srv, /opt, /mnt, where examples may write)
+# be unchanged: the test NAME, with a diff when it is not.
 ns_run_relayed()
 {
 	_before=$(ns_host_state; ls -la /srv /opt /mnt 2>&1)
@@ -96,14 +109,18 @@ ns_run_relayed()
 		case $_l in
 		"ok - "*) ok "${_l#ok - }";;
 		"not ok - "*) not_ok "${_l#not ok - }";;
+		"ok "[0-9]*" - "*) ok "${_l#ok * - }";;
+		"not ok "[0-9]*" - "*) not_ok "${_l#not ok * - }";;
+		1..[0-9]*) ;;
 		*) echo "$_l";;
 		esac
 	done <"$_log"
-	rm -f "$_log"
 	[ "$_nrc" = 0 ] || not_ok "namespace part ran to the end" "exit $_nrc"
-	[ "$_before" = "$(ns_host_state; ls -la /srv /opt /mnt 2>&1)" ] &&
-	    ok "host's configuration unchanged" ||
-	    not_ok "host's configuration unchanged"
+	{ ns_host_state; ls -la /srv /opt /mnt 2>&1; } >"$_log"
+	_name=${2:-"host's configuration unchanged"}
+	if [ "$_before" = "$(cat "$_log")" ]; then ok "$_name"
+	else not_ok "$_name" "$(printf '%s\n' "$_before" | diff - "$_log")"; fi
+	rm -f "$_log"
 }
 
 # --- inside the namespace ---------------------------------------------------
@@ -155,15 +172,10 @@ ns_setup()
 
 	# syslog: a datagram socket of ours, bind-mounted on /dev/log
 	NS_SYSLOG=$NS_W/syslog.txt
-	: >"$NS_SYSLOG"
-	"$NS_PY" "$NS_LIBDIR/syslog_listener.py" "$NS_W/sock/log" \
-	    "$NS_SYSLOG" </dev/null >/dev/null 2>&1 &
-	NS_SYSLOG_PID=$!
-	for _i in 1 2 3 4 5 6 7 8 9 10; do
-		[ -S "$NS_W/sock/log" ] && break
-		sleep 0.2
-	done
-	[ -S "$NS_W/sock/log" ] || ns_die "syslog listener did not start"
+	syslog_listen "$NS_W/sock/log" "$NS_SYSLOG"
+	_up=$?
+	NS_SYSLOG_PID=$SYSLOG_PID
+	[ "$_up" = 0 ] || ns_die "syslog listener did not start"
 	touch "$NS_W/dev/log"
 	mkdir -p "$NS_W/ovl/_dev/orig"
 	mount --rbind /dev "$NS_W/ovl/_dev/orig" || ns_die "rbind /dev"
@@ -215,6 +227,36 @@ ns_install()
 	mount -t tmpfs -o mode=0755 appuser-store /var/lib/appuser || return 1
 }
 
+# What the documentation tests (tests/t_docs_*.sh) stand on: appuser
+# installed as the README says, a first-time ssh client (no keys, no
+# known_hosts), tmpfs on /srv, /opt and /mnt (where examples may write: not
+# on the host), and the system's sshd (its sshd_config plus the drop-in) on
+# 127.0.0.1:22.
+ns_doc_host()
+{
+	ns_install || return 1
+	mount -t tmpfs -o mode=0700 appuser-root /root || return 1
+	for _d in /srv /opt /mnt; do
+		mount -t tmpfs -o mode=0755 appuser-docs "$_d" || return 1
+	done
+	/usr/sbin/sshd -t || return 1
+	/usr/sbin/sshd -D -o ListenAddress=127.0.0.1 \
+	    -o PidFile="$NS_W/sshd.pid" -E "$NS_W/sshd.log" </dev/null &
+	NS_SSHD_PID=$!
+	ns_sshd_listening
+}
+
+# Waits up to 5 s for sshd to say it listens.
+ns_sshd_listening()
+{
+	for _i in $(seq 1 50); do
+		grep -q 'Server listening' "$NS_W/sshd.log" 2>/dev/null &&
+		    return 0
+		sleep 0.1
+	done
+	return 1
+}
+
 # sshd on 127.0.0.1:$NS_PORT: the system's defaults plus the documented
 # drop-in; only keyboard-interactive (through PAM) is offered.
 ns_start_sshd()
@@ -240,11 +282,7 @@ ns_start_sshd()
 	/usr/sbin/sshd -D -f "$NS_W/sshd_config" -E "$NS_W/sshd.log" \
 	    </dev/null >/dev/null 2>&1 &
 	NS_SSHD_PID=$!
-	for _i in $(seq 1 50); do
-		grep -q 'Server listening' "$NS_W/sshd.log" 2>/dev/null && break
-		sleep 0.1
-	done
-	grep -q 'Server listening' "$NS_W/sshd.log" 2>/dev/null
+	ns_sshd_listening
 	cat >"$NS_W/ssh_config" <<-EOF
 	Host *
 	  Port $NS_PORT
@@ -257,6 +295,30 @@ ns_start_sshd()
 	  NumberOfPasswordPrompts 1
 	  ConnectTimeout 10
 	EOF
+}
+
+# run NAME CMD...: stdout in $O/NAME (and, without carriage returns, in
+# $OUT), stderr in $O/NAME.err (its last lines in $ERR), the status in $RC.
+# The caller sets $O, a directory.
+run()
+{
+	_r=$1; shift
+	"$@" >"$O/$_r" 2>"$O/$_r.err"
+	RC=$?
+	OUT=$(tr -d '\r' <"$O/$_r")
+	ERR=$(tail -n 5 "$O/$_r.err")
+}
+
+# ns_mint FILE USER [OPTIONS]: a token for USER into the root-only
+# $NS_W/secret/FILE, its public prefix in $PFX.  The token goes from
+# appuser's stdout straight into the file, never through argv or a variable.
+ns_mint()
+{
+	_f=$NS_W/secret/$1 _u=$2; shift 2
+	(umask 077 && /usr/sbin/appuser token create "$_u" "$@" >"$_f") ||
+	    return 1
+	grep -qE '^apu_[0-9A-Za-z]{48}$' "$_f" || return 1
+	PFX=$(cut -c1-16 "$_f")
 }
 
 # Store a secret in a root-only file; prints the file's name.  The secret

@@ -13,38 +13,15 @@
 
 # --- host side: run the body below in the namespaces, then compare ----------
 if [ "$APPUSER_NS_INNER" != 1 ]; then
-	why=$(ns_supported)
 	# it installs build/ (make install); and sshd, sudo and su are not
 	# built with ASan, su and sudo are setuid (an LD_PRELOAD of the ASan
-	# runtime is ignored): plain make check runs it
-	other_build && why="$APPUSER_BUILD/ under test: installs build/, and setuid sudo/su and sshd cannot load an ASan module (runs under plain make check)"
+	# runtime is ignored): ns_supported says so under make check SANITIZE=1
+	why=$(ns_supported)
 	if [ -n "$why" ]; then
 		skip "end to end with sshd, sudo, su and getent" "$why"
-		done_testing
-		exit
-	fi
-	for f in appuser pam_appuser.so libnss_appuser.so.2; do
-		[ -f "$B/$f" ] && continue
-		not_ok "build/$f exists (run make first)"
-		done_testing
-		exit
-	done
-	before=$(ns_host_state)
-	log=$(mktemp) || exit 2
-	ns_run "$0" >"$log" 2>&1
-	rc=$?
-	cat "$log"
-	_n=$(grep -cE '^(ok|not ok) ' "$log")
-	_failed=$(grep -c '^not ok ' "$log")
-	rm -f "$log"
-	[ "$rc" -eq 0 ] || not_ok "namespace body ran to the end" "exit $rc"
-	after=$(ns_host_state)
-	if [ "$before" = "$after" ]; then
-		ok "host's nsswitch.conf, pam.d, sudoers, passwd, sshd config unchanged"
 	else
-		not_ok "host's configuration unchanged" \
-		    "$(printf '%s\n' "$before" >/tmp/.e2e.b.$$; printf '%s\n' "$after" |
-		    diff /tmp/.e2e.b.$$ -; rm -f /tmp/.e2e.b.$$)"
+		ns_run_relayed "$0" \
+		    "host's nsswitch.conf, pam.d, sudoers, passwd, sshd config unchanged"
 	fi
 	done_testing
 	exit
@@ -58,27 +35,7 @@ O=$NS_W/out
 mkdir -p "$O"
 AU=/usr/sbin/appuser
 
-# run NAME CMD...: stdout in $O/NAME (and $OUT), stderr in $O/NAME.err, $RC
-run()
-{
-	_r=$1; shift
-	"$@" >"$O/$_r" 2>"$O/$_r.err"
-	RC=$?
-	OUT=$(cat "$O/$_r")
-}
-is() { if [ "$2" = "$3" ]; then ok "$1"; else not_ok "$1" "got '$3', wanted '$2'$(tail -n 5 "$O/$_r.err" 2>/dev/null | sed 's/^/ | /')"; fi; }
 logged() { grep -qF -- "$2" "$NS_SYSLOG" && ok "$1" || not_ok "$1" "no syslog line with: $2"; }
-
-# mint FILE USER [OPTIONS]: a token into the root-only $NS_W/secret/FILE,
-# its public prefix in $PFX.  The token goes from appuser's stdout straight
-# into the file, never through argv or a variable.
-mint()
-{
-	_f=$NS_W/secret/$1 _u=$2; shift 2
-	(umask 077 && "$AU" token create "$_u" "$@" >"$_f") || return 1
-	grep -qE '^apu_[0-9A-Za-z]{48}$' "$_f" || return 1
-	PFX=$(cut -c1-16 "$_f")
-}
 
 # An id-correct token with another secret and a valid checksum: it gets
 # past the format checks and must fail on the secret itself.
@@ -116,7 +73,7 @@ fi
 auth=$(grep -v '^#' /etc/pam.d/common-auth | grep -oE 'pam_(appuser|unix)\.so' | tr '\n' ' ')
 is "common-auth asks pam_appuser first, then pam_unix" "pam_appuser.so pam_unix.so " "$auth"
 run visudo visudo -cf /etc/sudoers.d/appuser
-is "installed sudoers drop-in passes visudo -c" 0 "$RC"
+is "installed sudoers drop-in passes visudo -c" 0 "$RC" "$ERR"
 
 # a local account, made the usual way (useradd/chpasswd write the private /etc)
 useradd -m -s /bin/sh e2e-local && useradd -m -s /bin/sh e2e-other &&
@@ -132,13 +89,13 @@ chmod 0440 /etc/sudoers.d/e2e
 
 # --- application users ----------------------------------------------------------
 run create-ci "$AU" create ci-bot --description "CI bot" --home /home/ci-bot
-is "appuser create ci-bot" 0 "$RC"
+is "appuser create ci-bot" 0 "$RC" "$ERR"
 run create-ops "$AU" create ops-bot --description "operations bot" --home /home/ops-bot
-is "appuser create ops-bot" 0 "$RC"
+is "appuser create ops-bot" 0 "$RC" "$ERR"
 run grant "$AU" admin grant ops-bot
-is "appuser admin grant ops-bot" 0 "$RC"
+is "appuser admin grant ops-bot" 0 "$RC" "$ERR"
 run create-gone "$AU" create gone-bot --home /home/gone-bot
-is "appuser create gone-bot" 0 "$RC"
+is "appuser create gone-bot" 0 "$RC" "$ERR"
 for u in ci-bot ops-bot gone-bot; do
 	install -d -o "$u" -g "$u" -m 0750 "/home/$u" 2>/dev/null
 done
@@ -156,7 +113,7 @@ fi
 is "getent: ci-bot's home and shell" "/home/ci-bot /bin/sh" "$CI_HOME $CI_SHELL"
 run getent-admins getent group appuser-admins
 ADMIN_GID=$(echo "$OUT" | cut -d: -f3)
-is "getent group appuser-admins lists no member by name (by uid only)" "" "$(echo "$OUT" | cut -d: -f4)"
+is "getent group appuser-admins lists no member by name (by uid only)" "" "$(echo "$OUT" | cut -d: -f4)" "$ERR"
 run id-ops id -Gn ops-bot
 case " $OUT " in
 *" appuser-admins "*) ok "id ops-bot: member of appuser-admins";;
@@ -165,15 +122,15 @@ esac
 OPS_UID=$(id -u ops-bot)
 
 # --- tokens -------------------------------------------------------------------
-mint ci ci-bot --description "CI pipeline" && CI_PFX=$PFX &&
-mint ops ops-bot && OPS_PFX=$PFX &&
-mint ci-revoked ci-bot && REV_PFX=$PFX &&
-mint ci-expiring ci-bot --max-age 2 && EXP_PFX=$PFX &&
-mint ci-10net ci-bot --allow-from 10.0.0.0/8 && NET_PFX=$PFX &&
-mint ci-loopback ci-bot --allow-from "127.0.0.1,::1" && LOOP_PFX=$PFX &&
-mint ci-sudo-only ci-bot --scope sudo && SUDO_PFX=$PFX &&
-mint ops-sshd-only ops-bot --scope sshd && SSHD_PFX=$PFX &&
-mint gone gone-bot && GONE_PFX=$PFX &&
+ns_mint ci ci-bot --description "CI pipeline" && CI_PFX=$PFX &&
+ns_mint ops ops-bot && OPS_PFX=$PFX &&
+ns_mint ci-revoked ci-bot && REV_PFX=$PFX &&
+ns_mint ci-expiring ci-bot --max-age 2 && EXP_PFX=$PFX &&
+ns_mint ci-10net ci-bot --allow-from 10.0.0.0/8 && NET_PFX=$PFX &&
+ns_mint ci-loopback ci-bot --allow-from "127.0.0.1,::1" && LOOP_PFX=$PFX &&
+ns_mint ci-sudo-only ci-bot --scope sudo && SUDO_PFX=$PFX &&
+ns_mint ops-sshd-only ops-bot --scope sshd && SSHD_PFX=$PFX &&
+ns_mint gone gone-bot && GONE_PFX=$PFX &&
 forge ci ci-wrong
 is "appuser token create: 9 tokens of the documented format" 0 $?
 EXP_MINTED=$(date +%s)
@@ -194,7 +151,7 @@ REMOTE='id -u; id -G; id -un; echo "$HOME"; pwd'
 
 ssh_as ci-bot "$NS_W/secret/ci" "$REMOTE"
 is "ssh ci-bot with its token: id, groups, home" \
-    "$CI_UID|$CI_GID|ci-bot|/home/ci-bot|/home/ci-bot" "$(echo "$OUT" | tr '\n' '|' | sed 's/|$//')"
+    "$CI_UID|$CI_GID|ci-bot|/home/ci-bot|/home/ci-bot" "$(echo "$OUT" | tr '\n' '|' | sed 's/|$//')" "$ERR"
 is "ssh asked with pam_appuser's prompt" "(ci-bot@127.0.0.1) Token: " "$PROMPT"
 logged "syslog: accepted token $CI_PFX (sshd, 127.0.0.1)" \
     "accepted token $CI_PFX for user=ci-bot service=sshd rhost=127.0.0.1"
@@ -208,51 +165,51 @@ case " $(echo "$OUT" | sed -n 2p) " in
 esac
 
 ssh_as ci-bot "$NS_W/secret/ci-wrong" id
-is "ssh refused: ci-bot's token id with a wrong secret" "255:" "$RC:$OUT"
+is "ssh refused: ci-bot's token id with a wrong secret" "255:" "$RC:$OUT" "$ERR"
 logged "syslog: reason=secret mismatch" "refused user=ci-bot reason=secret mismatch token=$CI_PFX service=sshd"
 ssh_as ci-bot "$NS_W/secret/garbage" id
-is "ssh refused: not a token at all" "255:" "$RC:$OUT"
+is "ssh refused: not a token at all" "255:" "$RC:$OUT" "$ERR"
 logged "syslog: reason=malformed token, no prefix" "refused user=ci-bot reason=malformed token token=- service=sshd"
 ssh_as ci-bot "$NS_W/secret/ops" id
-is "ssh refused: ops-bot's token for ci-bot" "255:" "$RC:$OUT"
+is "ssh refused: ops-bot's token for ci-bot" "255:" "$RC:$OUT" "$ERR"
 logged "syslog: reason=token belongs to another user" "refused user=ci-bot reason=token belongs to another user token=$OPS_PFX"
 
 ssh_as ci-bot "$NS_W/secret/ci-revoked" 'id -un'
-is "ssh with a second token (before revocation)" "0:ci-bot" "$RC:$OUT"
+is "ssh with a second token (before revocation)" "0:ci-bot" "$RC:$OUT" "$ERR"
 run revoke "$AU" token revoke ci-bot "$REV_PFX"
-is "appuser token revoke ci-bot $REV_PFX" 0 "$RC"
+is "appuser token revoke ci-bot $REV_PFX" 0 "$RC" "$ERR"
 ssh_as ci-bot "$NS_W/secret/ci-revoked" id
-is "ssh refused: revoked token" "255:" "$RC:$OUT"
+is "ssh refused: revoked token" "255:" "$RC:$OUT" "$ERR"
 logged "syslog: reason=revoked" "refused user=ci-bot reason=revoked token=$REV_PFX"
 
 ssh_as ci-bot "$NS_W/secret/ci-10net" id
-is "ssh refused: token with allow_from 10.0.0.0/8 from 127.0.0.1" "255:" "$RC:$OUT"
+is "ssh refused: token with allow_from 10.0.0.0/8 from 127.0.0.1" "255:" "$RC:$OUT" "$ERR"
 logged "syslog: reason=address not allowed" "refused user=ci-bot reason=address not allowed token=$NET_PFX"
 ssh_as ci-bot "$NS_W/secret/ci-loopback" 'id -un'
-is "ssh accepted: token with allow_from 127.0.0.1,::1" "0:ci-bot" "$RC:$OUT"
+is "ssh accepted: token with allow_from 127.0.0.1,::1" "0:ci-bot" "$RC:$OUT" "$ERR"
 logged "syslog: accepted $LOOP_PFX from 127.0.0.1" "accepted token $LOOP_PFX for user=ci-bot service=sshd rhost=127.0.0.1"
 ssh_as ci-bot "$NS_W/secret/ci-sudo-only" id
-is "ssh refused: token scoped to sudo" "255:" "$RC:$OUT"
+is "ssh refused: token scoped to sudo" "255:" "$RC:$OUT" "$ERR"
 logged "syslog: reason=service not allowed" "refused user=ci-bot reason=service not allowed token=$SUDO_PFX service=sshd"
 ssh_as ops-bot "$NS_W/secret/ops-sshd-only" 'id -un'
-is "ssh accepted: token scoped to sshd" "0:ops-bot" "$RC:$OUT"
+is "ssh accepted: token scoped to sshd" "0:ops-bot" "$RC:$OUT" "$ERR"
 
 ssh_as gone-bot "$NS_W/secret/gone" 'id -un'
-is "ssh gone-bot before deletion" "0:gone-bot" "$RC:$OUT"
+is "ssh gone-bot before deletion" "0:gone-bot" "$RC:$OUT" "$ERR"
 logged "syslog: accepted token $GONE_PFX for gone-bot" "accepted token $GONE_PFX for user=gone-bot service=sshd"
 run delete "$AU" delete gone-bot
-is "appuser delete gone-bot" 0 "$RC"
+is "appuser delete gone-bot" 0 "$RC" "$ERR"
 run getent-gone getent passwd gone-bot
-is "getent passwd gone-bot after deletion: not found" "2:" "$RC:$OUT"
+is "getent passwd gone-bot after deletion: not found" "2:" "$RC:$OUT" "$ERR"
 ssh_as gone-bot "$NS_W/secret/gone" id
-is "ssh refused: deleted user" "255:" "$RC:$OUT"
+is "ssh refused: deleted user" "255:" "$RC:$OUT" "$ERR"
 
 # --- sudo -----------------------------------------------------------------------
 run sudo-ops ns_sudo ops-bot "$NS_W/secret/ops" id -u
-is "sudo -S id -u as ops-bot (admin) with its token" "0:0" "$RC:$OUT"
+is "sudo -S id -u as ops-bot (admin) with its token" "0:0" "$RC:$OUT" "$ERR"
 logged "syslog: accepted token for sudo" "accepted token $OPS_PFX for user=ops-bot service=sudo"
 run sudo-ops-wrong ns_sudo ops-bot "$NS_W/secret/ci" id -u
-is "sudo refused: ops-bot with ci-bot's token" "1:" "$RC:$OUT"
+is "sudo refused: ops-bot with ci-bot's token" "1:" "$RC:$OUT" "$ERR"
 run sudo-ci ns_sudo ci-bot "$NS_W/secret/ci" id -u
 if [ "$RC" = 1 ] && [ -z "$OUT" ] && grep -q 'not in the sudoers file' "$O/sudo-ci.err"; then
 	ok "sudo refused by policy: ci-bot is not an admin"
@@ -260,10 +217,10 @@ else
 	not_ok "sudo refused by policy for ci-bot" "rc $RC: $OUT $(cat "$O/sudo-ci.err")"
 fi
 run sudo-sshd-only ns_sudo ops-bot "$NS_W/secret/ops-sshd-only" id -u
-is "sudo refused: ops-bot's token scoped to sshd" "1:" "$RC:$OUT"
+is "sudo refused: ops-bot's token scoped to sshd" "1:" "$RC:$OUT" "$ERR"
 logged "syslog: service not allowed for sudo" "refused user=ops-bot reason=service not allowed token=$SSHD_PFX service=sudo"
 run revoke-admin "$AU" admin revoke ops-bot
-is "appuser admin revoke ops-bot" 0 "$RC"
+is "appuser admin revoke ops-bot" 0 "$RC" "$ERR"
 run sudo-ops-after ns_sudo ops-bot "$NS_W/secret/ops" id -u
 if [ "$RC" = 1 ] && [ -z "$OUT" ] && grep -q 'not in the sudoers file' "$O/sudo-ops-after.err"; then
 	ok "sudo refused once ops-bot is no longer an admin"
@@ -274,7 +231,7 @@ fi
 # --- su ---------------------------------------------------------------------------
 run su-ci ns_su e2e-local ci-bot "$NS_W/secret/ci" 'id -un'
 is "su - ci-bot from a local user, token typed on the terminal" "0:ci-bot" \
-    "$RC:$(tail -n 1 "$O/su-ci" | tr -d '\r')"
+    "$RC:$(tail -n 1 "$O/su-ci" | tr -d '\r')" "$ERR"
 run su-ci-wrong ns_su e2e-local ci-bot "$NS_W/secret/ci-wrong" 'id -un'
 if [ "$RC" = 1 ] && grep -q 'Authentication failure' "$O/su-ci-wrong" &&
     ! grep -q '^ci-bot' "$O/su-ci-wrong"; then
@@ -286,20 +243,20 @@ fi
 # --- expiry (minted above with --max-age 2) ------------------------------------
 while [ $(($(date +%s) - EXP_MINTED)) -lt 3 ]; do sleep 1; done
 ssh_as ci-bot "$NS_W/secret/ci-expiring" id
-is "ssh refused: expired token (--max-age 2)" "255:" "$RC:$OUT"
+is "ssh refused: expired token (--max-age 2)" "255:" "$RC:$OUT" "$ERR"
 logged "syslog: reason=expired" "refused user=ci-bot reason=expired token=$EXP_PFX"
 
 # --- local accounts are not disturbed --------------------------------------------
 ssh_as e2e-local "$NS_W/secret/local-pw" 'id -un'
-is "ssh e2e-local (local account) with its password, through pam_unix" "0:e2e-local" "$RC:$OUT"
+is "ssh e2e-local (local account) with its password, through pam_unix" "0:e2e-local" "$RC:$OUT" "$ERR"
 is "a local account gets pam_unix's prompt, not pam_appuser's" "(e2e-local@127.0.0.1) Password: " "$PROMPT"
 ssh_as e2e-local "$NS_W/secret/local-bad" id
-is "ssh refused: local account, wrong password" "255:" "$RC:$OUT"
+is "ssh refused: local account, wrong password" "255:" "$RC:$OUT" "$ERR"
 run sudo-local ns_sudo e2e-local "$NS_W/secret/local-pw" id -u
-is "sudo -S id -u as a local sudoer with its password" "0:0" "$RC:$OUT"
+is "sudo -S id -u as a local sudoer with its password" "0:0" "$RC:$OUT" "$ERR"
 run su-local ns_su e2e-other e2e-local "$NS_W/secret/local-pw" 'id -un'
 is "su - e2e-local with its password" "0:e2e-local" \
-    "$RC:$(tail -n 1 "$O/su-local" | tr -d '\r')"
+    "$RC:$(tail -n 1 "$O/su-local" | tr -d '\r')" "$ERR"
 
 # --- bookkeeping ------------------------------------------------------------------
 run tlist "$AU" --json token list ci-bot
@@ -322,7 +279,7 @@ else
 	not_ok "appuser --json token list ci-bot" "$(tail -n 3 "$O/tlist.err" "$O/tlist.py")"
 fi
 run check "$AU" check
-is "appuser check: the store is consistent after all this" 0 "$RC"
+is "appuser check: the store is consistent after all this" 0 "$RC" "$ERR"
 
 # --- no secret anywhere ------------------------------------------------------------
 # Patterns go through a root-only file (grep -f), not argv.
