@@ -94,6 +94,27 @@ def parse_locks(text, files):
     return out
 
 
+def fdinfo_locks(pid, files):
+    """The locks of pid's open file descriptions on the store, from
+    /proc/PID/fdinfo (OFD locks show pid -1 in /proc/locks: this is how we
+    tell ours from a su's)."""
+    res = []
+    try:
+        fds = os.listdir("/proc/%d/fdinfo" % pid)
+    except OSError:
+        return res
+    for fd in fds:
+        try:
+            with open("/proc/%d/fdinfo/%s" % (pid, fd)) as f:
+                text = f.read()
+        except OSError:
+            continue
+        res += parse_locks("\n".join(l.split("\t", 1)[1]
+                                     for l in text.splitlines()
+                                     if l.startswith("lock:")), files)
+    return res
+
+
 class LockWatch:
     def __init__(self, store):
         self.store = store
@@ -141,8 +162,6 @@ class Holder:
         self.done = set()
         self.fds = []
         self.taken = {"flock": 0, "posix": 0, "ofd": 0}
-        # our OFD locks as /proc/locks shows them (pid -1, like anyone's)
-        self.ofd = {}
 
     def take(self, files):
         for key, path in files.items():
@@ -177,9 +196,6 @@ class Holder:
             try:
                 fcntl.fcntl(fd3, F_OFD_SETLK, flock_struct(ltype))
                 self.taken["ofd"] += 1
-                k = ("OFDLCK", "WRITE" if wr else "READ", -1, key, "0",
-                     "EOF")
-                self.ofd[k] = self.ofd.get(k, 0) + 1
             except OSError:
                 pass
 
@@ -206,7 +222,7 @@ def spawn_su(argv, answer):
     return Child(pid, fd, "su", answer)
 
 
-def spawn_sudo(answer):
+def spawn_pipe(argv, answer, kind):
     r, w = os.pipe()
     pid = os.fork()
     if pid == 0:
@@ -217,7 +233,7 @@ def spawn_sudo(answer):
             os.dup2(nul, 1)
             os.dup2(nul, 2)
             os.setsid()
-            os.execvp("sudo", ["sudo", "-S", "-p", "pw:", "true"])
+            os.execvp(argv[0], argv)
         finally:
             os._exit(127)
     os.close(r)
@@ -226,7 +242,7 @@ def spawn_sudo(answer):
     except OSError:
         pass
     os.close(w)
-    c = Child(pid, None, "sudo", answer)
+    c = Child(pid, None, kind, answer)
     c.answered = time.monotonic()
     return c
 
@@ -251,16 +267,34 @@ def attack(a):
         jobs.append(("su", ["su", u, "-c", "true"], token))
     for u in a.su_wrong_user:
         jobs.append(("su", ["su", u, "-c", "true"], bad_token))
-    jobs.append(("sudo", None, b"not-my-password"))
+    jobs.append(("sudo", ["sudo", "-S", "-p", "pw:", "true"],
+                 b"not-my-password"))
+    if a.pipe_job:
+        # only these: "ANSWERFILE ARGV...", the answer fed on a pipe
+        jobs = []
+        for spec in a.pipe_job:
+            f = spec.split()
+            with open(f[0], "rb") as fh:
+                jobs.append((os.path.basename(f[1]), f[1:],
+                             fh.readline().strip()))
 
     w = LockWatch(a.store)
     h = Holder()
-    h.take(w.files)
+    if not a.no_hold:
+        h.take(w.files)
     mine = os.getpid()
-    base = h.ofd
+    base = {}		# OFD locks (pid -1) of ours and of --ignore-locks-of
+
+    def refresh_base():
+        base.clear()
+        for p in [mine] + a.ignore_locks_of:
+            for l in fdinfo_locks(p, w.files):
+                if l[2] == -1:
+                    base[l] = base.get(l, 0) + 1
+    refresh_base()
 
     kids = {}
-    st = dict(spawned=0, su=0, sudo=0, stops=0, hits=0, misses=0,
+    st = dict(spawned=0, stops=0, hits=0, misses=0,
               eperm=0, polls=0, exited=0, random_stops=0, lock_stops=0)
     hitfiles = {}
     end = time.monotonic() + a.seconds
@@ -274,16 +308,19 @@ def attack(a):
     cool = {}
     hit_pids = set()
 
-    def foreign(locks):
+    def foreign(locks, fresh=False):
         seen = {}
         res = []
         for l in locks:
-            if l[2] == mine:
+            if l[2] == mine or l[2] in a.ignore_locks_of:
                 continue
             if l[2] == -1:
                 seen[l] = seen.get(l, 0) + 1
                 if seen[l] <= base.get(l, 0):
                     continue
+                if not fresh:	# a lock of ours we have not seen yet?
+                    refresh_base()
+                    return foreign(locks, True)
             res.append(l)
         return res
 
@@ -341,13 +378,13 @@ def attack(a):
                 kind, argv, ans = jobs[ji % len(jobs)]
                 ji += 1
                 try:
-                    c = spawn_sudo(ans) if kind == "sudo" else \
-                        spawn_su(argv, ans)
+                    c = spawn_su(argv, ans) if kind == "su" else \
+                        spawn_pipe(argv, ans, kind)
                 except OSError:
                     break
                 kids[c.pid] = c
                 st["spawned"] += 1
-                st[kind] += 1
+                st[kind] = st.get(kind, 0) + 1
             # the watcher: any lock of any of our children on the store
             st["polls"] += 1
             locks = foreign(w.held())
@@ -367,7 +404,9 @@ def attack(a):
                 continue
             if now - w.rescanned > 0.1:
                 w.rescan()
-                h.take(w.files)
+                if not a.no_hold:
+                    h.take(w.files)
+                refresh_base()
             # answer prompts, drain output
             fds = [c.fd for c in kids.values() if c.fd is not None]
             r = select.select(fds, [], [], 0)[0] if fds else []
@@ -430,6 +469,22 @@ def attack(a):
     out.flush()
 
 
+def hold(a):
+    """Locks on every store file we can open, kept (and extended to new
+    files) until stdin closes."""
+    w = LockWatch(a.store)
+    h = Holder()
+    h.take(w.files)
+    sys.stdout.write("HELD flock%d/posix%d/ofd%d\n" % (
+        h.taken["flock"], h.taken["posix"], h.taken["ofd"]))
+    sys.stdout.flush()
+    while not select.select([sys.stdin], [], [], 0.1)[0]:
+        w.rescan()
+        h.take(w.files)
+    sys.stdout.write("HELD flock%d/posix%d/ofd%d\n" % (
+        h.taken["flock"], h.taken["posix"], h.taken["ofd"]))
+
+
 # --- the orchestrator (root) --------------------------------------------------------
 
 
@@ -451,14 +506,46 @@ def kill_uid(uid):
                 pass
 
 
+def kill_children(ppid):
+    """CONT then KILL the children of ppid (and their setpriv'd selves)."""
+    kids = []
+    for d in os.listdir("/proc"):
+        if not d.isdigit():
+            continue
+        try:
+            with open("/proc/%s/status" % d) as f:
+                for line in f:
+                    if line.startswith("PPid:"):
+                        if int(line.split()[1]) == ppid:
+                            kids.append(int(d))
+                        break
+        except (OSError, ValueError):
+            pass
+    for s in (signal.SIGCONT, signal.SIGKILL):
+        for k in kids:
+            try:
+                os.kill(k, s)
+            except OSError:
+                pass
+
+
 def run(a):
     import pwd
     pw = pwd.getpwnam(a.user)
     me = os.path.abspath(a.attacker_copy)
-    argv = ["setpriv", "--reuid=%d" % pw.pw_uid, "--regid=%d" % pw.pw_gid,
-            "--init-groups", "--reset-env", sys.executable, me, "attack",
+    argv = [sys.executable, me, "attack",
             "--store", a.store, "--seconds", str(a.seconds),
             "--parallel", str(a.parallel)]
+    if pw.pw_uid != 0:
+        argv = ["setpriv", "--reuid=%d" % pw.pw_uid,
+                "--regid=%d" % pw.pw_gid, "--init-groups",
+                "--reset-env"] + argv
+    if a.no_hold:
+        argv.append("--no-hold")
+    for i in a.ignore_locks_of:
+        argv += ["--ignore-locks-of", str(i)]
+    for j in a.pipe_job:
+        argv += ["--pipe-job", j]
     if a.token:
         argv += ["--token", a.token]
     for u in a.su_token_user:
@@ -491,7 +578,7 @@ def run(a):
             # measure at every lock hit, and at some other stop points
             # a round must fit in what is left; once operations hang
             # (tmo lowered), measure only every slow_every-th hit
-            est = 8 * tmo + 2
+            est = tmo + (a.ops - 1) * min(tmo, a.timeout_after_slow) + 1
             nhit = stops.count("hit")
             measure = rounds < a.max_rounds and \
                 time.monotonic() + est < deadline and (
@@ -536,9 +623,13 @@ def run(a):
         try:
             p.wait(timeout=5)
         except subprocess.TimeoutExpired:
+            # it did not clean up after itself: its children first (by
+            # parent pid, while they are still its), then it
+            kill_children(p.pid)
             os.killpg(p.pid, signal.SIGKILL)
             p.wait()
-        kill_uid(pw.pw_uid)
+        if pw.pw_uid != 0:
+            kill_uid(pw.pw_uid)
     with open(a.out, "w") as f:
         f.write("attack %s\n" % done)
         f.write("measured rounds=%d hits_measured=%d seconds=%.1f\n" % (
@@ -552,13 +643,17 @@ def run(a):
 
 def main():
     ap = argparse.ArgumentParser()
-    ap.add_argument("mode", choices=["attack", "run"])
+    ap.add_argument("mode", choices=["attack", "run", "hold"])
     ap.add_argument("--store", required=True)
     ap.add_argument("--seconds", type=float, default=25)
     ap.add_argument("--parallel", type=int, default=4)
     ap.add_argument("--token")
     ap.add_argument("--su-token-user", action="append", default=[])
     ap.add_argument("--su-wrong-user", action="append", default=[])
+    ap.add_argument("--pipe-job", action="append", default=[])
+    ap.add_argument("--no-hold", action="store_true")
+    ap.add_argument("--ignore-locks-of", type=int, action="append",
+                    default=[])
     # run only
     ap.add_argument("--user")
     ap.add_argument("--attacker-copy", default=__file__)
@@ -570,9 +665,14 @@ def main():
     ap.add_argument("--miss-every", type=int, default=8)
     ap.add_argument("--slow-every", type=int, default=10)
     ap.add_argument("--max-rounds", type=int, default=50)
+    ap.add_argument("--ops", type=int, default=8,
+                    help="operations in one measuring round")
     a = ap.parse_args()
     if a.mode == "attack":
         attack(a)
+        return 0
+    if a.mode == "hold":
+        hold(a)
         return 0
     return run(a)
 
