@@ -529,6 +529,70 @@ def kill_children(ppid):
                 pass
 
 
+class Measurer:
+    """Runs the measuring script (one "NAME MS RC" line per operation)
+    while something is stopped, and keeps the figures per operation.
+
+    The first operation of the first round may take --timeout (to show
+    that a stalled one really hangs); once one took 1 s or more, every
+    later one gets --timeout-after-slow.  After --max-slow-rounds rounds
+    with a slow or failed operation the failure is shown: is_done_slow()
+    then tells the caller to stop measuring where it stalls, so that a
+    broken store does not eat the whole budget."""
+
+    def __init__(self, a, deadline):
+        self.a = a
+        self.deadline = deadline
+        self.ops = {}		# name -> [n, max_ms, n_over, n_fail]
+        self.rounds = self.hits = self.slow_rounds = 0
+        self.tmo = a.timeout
+
+    def fits(self):
+        est = self.tmo + (self.a.ops - 1) * \
+            min(self.tmo, self.a.timeout_after_slow) + 1
+        return self.rounds < self.a.max_rounds and \
+            time.monotonic() + est < self.deadline
+
+    def done_slow(self):
+        return self.slow_rounds >= self.a.max_slow_rounds
+
+    def round(self, tag, what):
+        self.rounds += 1
+        self.hits += tag == "hit"
+        env = dict(os.environ, TMO=str(self.tmo),
+                   TMO_SLOW=str(self.a.timeout_after_slow))
+        r = subprocess.run(["sh", self.a.measure], env=env,
+                           stdout=subprocess.PIPE,
+                           stderr=subprocess.DEVNULL, text=True)
+        slow = []
+        for m in r.stdout.splitlines():
+            f = m.split()
+            if len(f) != 3:
+                continue
+            name, ms, rc = f[0], int(f[1]), int(f[2])
+            o = self.ops.setdefault(name, [0, 0, 0, 0])
+            o[0] += 1
+            o[1] = max(o[1], ms)
+            o[2] += ms >= 1000
+            o[3] += rc != 0
+            if ms >= 1000 or rc != 0:
+                slow.append("%s=%dms/rc%d" % (name, ms, rc))
+        print("# %s: %s" % (what, " ".join(slow) or
+                            "all operations under 1 s"), flush=True)
+        if slow:
+            self.slow_rounds += 1
+            self.tmo = min(self.tmo, self.a.timeout_after_slow)
+
+    def write(self, f, t0):
+        f.write("measured rounds=%d hits_measured=%d slow_rounds=%d "
+                "seconds=%.1f\n" % (self.rounds, self.hits,
+                                    self.slow_rounds,
+                                    time.monotonic() - t0))
+        for name, (n, mx, over, fail) in sorted(self.ops.items()):
+            f.write("op %s n=%d max_ms=%d over_1s=%d failed=%d\n" % (
+                name, n, mx, over, fail))
+
+
 def run(a):
     import pwd
     pw = pwd.getpwnam(a.user)
@@ -554,9 +618,7 @@ def run(a):
         argv += ["--su-wrong-user", u]
     t0 = time.monotonic()
     deadline = t0 + a.budget
-    ops = {}		# name -> [n, max_ms, n_over, n_fail]
-    rounds = hits_measured = 0
-    tmo = a.timeout
+    m = Measurer(a, deadline)
     stops = []
     sigs = set()	# lock sets already seen held by a stopped child
     done = ""
@@ -575,43 +637,18 @@ def run(a):
             new_sig = tag == "hit" and what not in sigs
             if tag == "hit":
                 sigs.add(what)
-            # measure at every lock hit, and at some other stop points
-            # a round must fit in what is left; once operations hang
-            # (tmo lowered), measure only every slow_every-th hit
-            est = tmo + (a.ops - 1) * min(tmo, a.timeout_after_slow) + 1
+            # measure at every lock hit (once operations stall, at a new
+            # lock set or every slow_every-th hit, and no more at all
+            # after max_slow_rounds stalled rounds), and at some misses
             nhit = stops.count("hit")
-            measure = rounds < a.max_rounds and \
-                time.monotonic() + est < deadline and (
-                (tag == "hit" and (tmo == a.timeout or new_sig or
-                                   nhit % a.slow_every == 1)) or
+            measure = m.fits() and (
+                (tag == "hit" and not m.done_slow() and (
+                    m.tmo == a.timeout or new_sig or
+                    nhit % a.slow_every == 1)) or
                 (tag == "miss" and len(stops) % a.miss_every == 0))
             if measure:
-                rounds += 1
-                hits_measured += tag == "hit"
-                env = dict(os.environ, TMO=str(tmo),
-                           TMO_SLOW=str(a.timeout_after_slow))
-                r = subprocess.run(["sh", a.measure], env=env,
-                                   stdout=subprocess.PIPE,
-                                   stderr=subprocess.DEVNULL, text=True)
-                slow = []
-                for m in r.stdout.splitlines():
-                    f = m.split()
-                    if len(f) != 3:
-                        continue
-                    name, ms, rc = f[0], int(f[1]), int(f[2])
-                    o = ops.setdefault(name, [0, 0, 0, 0])
-                    o[0] += 1
-                    o[1] = max(o[1], ms)
-                    o[2] += ms >= 1000
-                    o[3] += rc != 0
-                    if ms >= 1000 or rc != 0:
-                        slow.append("%s=%dms/rc%d" % (name, ms, rc))
-                print("# stop %d (%s; %s %s holds %s): %s" % (
-                    len(stops), tag, kind, pids, what,
-                    " ".join(slow) or "all operations under 1 s"),
-                    flush=True)
-                if slow:
-                    tmo = min(tmo, a.timeout_after_slow)
+                m.round(tag, "stop %d (%s; %s %s holds %s)" % (
+                    len(stops), tag, kind, pids, what))
             go = time.monotonic() < deadline
             p.stdin.write("CONT\n" if go else "QUIT\n")
             p.stdin.flush()
@@ -632,29 +669,144 @@ def run(a):
             kill_uid(pw.pw_uid)
     with open(a.out, "w") as f:
         f.write("attack %s\n" % done)
-        f.write("measured rounds=%d hits_measured=%d seconds=%.1f\n" % (
-            rounds, hits_measured, time.monotonic() - t0))
+        m.write(f, t0)
         f.write("signatures %d %s\n" % (len(sigs), " ".join(sorted(sigs))))
-        for name, (n, mx, over, fail) in sorted(ops.items()):
-            f.write("op %s n=%d max_ms=%d over_1s=%d failed=%d\n" % (
-                name, n, mx, over, fail))
+    return 0
+
+
+# --- the sweep (root): stop a PAM caller at each of its lock calls ----------------
+
+
+def held_by(pid, w):
+    """Every lock pid holds on the store: POSIX and flock ones from
+    /proc/locks (by pid), OFD ones from its fdinfo."""
+    locks = [l for l in w.held() if l[2] == pid]
+    locks += [l for l in fdinfo_locks(pid, w.files) if l[2] == -1]
+    return locks
+
+
+def sweep_once(a, w, m, job, k):
+    """Run job under strace, SIGSTOPped right after its k-th fcntl/flock
+    call; measure while it is stopped.  Returns (stopped, exit status,
+    the call it stopped after, the locks it held)."""
+    answer, argv = job
+    r, wfd = os.pipe()
+    with open(answer, "rb") as fin:
+        p = subprocess.Popen(
+            ["strace", "-f", "-qq", "-o", "/dev/fd/%d" % wfd,
+             "-e", "trace=fcntl,flock", "-e",
+             "inject=fcntl,flock:signal=SIGSTOP:when=%d" % k, "--"] + argv,
+            stdin=fin, stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL, pass_fds=[wfd],
+            start_new_session=True)
+    os.close(wfd)
+    last, stopped, held, buf = {}, None, [], b""
+    end = time.monotonic() + a.sweep_timeout
+    try:
+        while time.monotonic() < end:
+            if not select.select([r], [], [], 0.1)[0]:
+                continue
+            data = os.read(r, 65536)
+            if not data:
+                break		# strace, and so the job, has ended
+            buf += data
+            while b"\n" in buf:
+                line, buf = buf.split(b"\n", 1)
+                f = line.decode(errors="replace").split(" ", 1)
+                if len(f) != 2 or not f[0].isdigit():
+                    continue
+                pid = int(f[0])
+                if f[1].startswith("--- stopped by SIGSTOP"):
+                    stopped = pid
+                elif not f[1].startswith("---"):
+                    last[pid] = f[1].strip()
+            if stopped is None:
+                continue
+            w.rescan()
+            held = held_by(stopped, w)
+            tag = "hit" if held else "miss"
+            if m.fits() and (tag == "miss" or not m.done_slow()):
+                m.round(tag, "sweep `%s`, stopped after fcntl/flock call %d "
+                        "[%s], holds %s" % (
+                            " ".join(argv), k,
+                            last.get(stopped, "?"),
+                            w.describe(held) or "-"))
+            os.kill(stopped, signal.SIGCONT)
+            end = time.monotonic() + a.sweep_timeout
+            break
+        # let it finish (draining strace's output), within the timeout
+        while p.poll() is None and time.monotonic() < end:
+            if select.select([r], [], [], 0.05)[0] and not os.read(r, 65536):
+                break
+    finally:
+        os.close(r)
+        try:
+            p.wait(timeout=max(0.1, end - time.monotonic()))
+        except subprocess.TimeoutExpired:
+            kill_children(p.pid)
+            os.killpg(p.pid, signal.SIGKILL)
+            p.wait()
+    return stopped is not None, p.returncode, last.get(stopped, ""), held
+
+
+def sweep(a):
+    """For each job: stop it after its 1st, 2nd, ... fcntl/flock call
+    (strace signal injection: a real SIGSTOP, at a known point), until it
+    runs to its end without making another one.  What a local user does
+    to its own su at random instants, here at every lock call in turn."""
+    t0 = time.monotonic()
+    m = Measurer(a, t0 + a.budget)
+    w = LockWatch(a.store)
+    lines = []
+    for spec in a.pipe_job:
+        f = spec.split()
+        job = (f[0], f[1:])
+        name = " ".join(f[1:])
+        points = hits = 0
+        what = {}
+        status = "-"
+        for k in range(1, a.max_calls + 2):
+            if m.done_slow() or not m.fits():
+                status = "cut"
+                break
+            stopped, rc, call, held = sweep_once(a, w, m, job, k)
+            if not stopped:
+                status = "rc%s" % rc
+                break
+            points += 1
+            if held:
+                hits += 1
+                d = w.describe(held)
+                what[d] = what.get(d, 0) + 1
+        else:
+            status = "more than %d lock calls" % a.max_calls
+        lines.append("sweep stop_points=%d hits=%d end=%s job=%s "
+                     "held=%s\n" % (points, hits, status.replace(" ", "_"),
+                                    name.replace(" ", "_"),
+                                    ";".join("%s*%d" % kv for kv in
+                                             sorted(what.items())) or "-"))
+    with open(a.out, "w") as f:
+        for l in lines:
+            f.write(l)
+        m.write(f, t0)
     return 0
 
 
 def main():
     ap = argparse.ArgumentParser()
-    ap.add_argument("mode", choices=["attack", "run", "hold"])
+    ap.add_argument("mode", choices=["attack", "run", "hold", "sweep"])
     ap.add_argument("--store", required=True)
     ap.add_argument("--seconds", type=float, default=25)
     ap.add_argument("--parallel", type=int, default=4)
     ap.add_argument("--token")
     ap.add_argument("--su-token-user", action="append", default=[])
     ap.add_argument("--su-wrong-user", action="append", default=[])
-    ap.add_argument("--pipe-job", action="append", default=[])
+    ap.add_argument("--pipe-job", action="append", default=[],
+                    help='"ANSWERFILE ARGV...": a job fed on a pipe')
     ap.add_argument("--no-hold", action="store_true")
     ap.add_argument("--ignore-locks-of", type=int, action="append",
                     default=[])
-    # run only
+    # run and sweep
     ap.add_argument("--user")
     ap.add_argument("--attacker-copy", default=__file__)
     ap.add_argument("--measure")
@@ -665,8 +817,15 @@ def main():
     ap.add_argument("--miss-every", type=int, default=8)
     ap.add_argument("--slow-every", type=int, default=10)
     ap.add_argument("--max-rounds", type=int, default=50)
+    ap.add_argument("--max-slow-rounds", type=int, default=2,
+                    help="stop measuring where it stalls after this many "
+                    "rounds with a slow or failed operation")
     ap.add_argument("--ops", type=int, default=8,
                     help="operations in one measuring round")
+    # sweep only
+    ap.add_argument("--max-calls", type=int, default=200,
+                    help="lock calls per job at most")
+    ap.add_argument("--sweep-timeout", type=float, default=10)
     a = ap.parse_args()
     if a.mode == "attack":
         attack(a)
@@ -674,6 +833,8 @@ def main():
     if a.mode == "hold":
         hold(a)
         return 0
+    if a.mode == "sweep":
+        return sweep(a)
     return run(a)
 
 
