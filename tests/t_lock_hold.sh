@@ -12,6 +12,13 @@
 #     root's, which pam_appuser must step aside from) and every `appuser`
 #     command tried (token create and revoke, create, delete) must finish,
 #     and succeed, in under 1 s.
+#   - then, not left to chance (a lock held for microseconds is rarely
+#     caught in /proc/locks): each pamtester job is run again and again
+#     under strace, which SIGSTOPs it right after its 1st, 2nd, 3rd...
+#     fcntl/flock call, until it runs to its end; the same operations are
+#     timed at every one of those stops (needs strace; skipped without).
+# The operations include a login with the very token the stopped pamtester
+# is using (its bookkeeping may wait for that slot, but not for 1 s).
 # The full attack, with the real su and sudo run by an unprivileged user,
 # is tests/e2e/t_lock_hostage.sh.  Knob: HOLD_SECONDS (attack time, 8).
 . "$(dirname "$0")/lib.sh"
@@ -41,6 +48,7 @@ fi
 
 # --- inside the private mount namespace -------------------------------------
 W=$2
+STRACE=$(command -v strace)
 if [ -n "$SAN_PRELOAD" ]; then
 	export LD_PRELOAD="$SAN_PRELOAD"
 	export ASAN_OPTIONS="${ASAN_OPTIONS:+$ASAN_OPTIONS:}detect_leaks=0"
@@ -84,13 +92,13 @@ au create ci-bot >/dev/null && au create busy-bot >/dev/null &&
 printf 'apu_000000000000WrongWrongWrongWrongWrongWrong000000\n' >"$W/secret/bad"
 printf 'x\n' >"$W/secret/none"
 : >"$W/pool"
-for i in $(seq 1 40); do
+for i in $(seq 1 80); do
 	au token create ci-bot 2>/dev/null | cut -c1-16 >>"$W/pool"
 done
-seq -f 'gone%02g' 1 40 >"$W/users"
+seq -f 'gone%02g' 1 80 >"$W/users"
 sed 's/.*/{"name": "&"}/' "$W/users" >"$W/users.json"
 au import "$W/users.json" >/dev/null 2>&1 || die "import"
-ok "store with ci-bot, busy-bot, 40 tokens to revoke, 40 users to delete"
+ok "store with ci-bot, busy-bot, 80 tokens to revoke, 80 users to delete"
 
 cat >"$W/measure.sh" <<EOF
 t() {
@@ -104,6 +112,7 @@ t() {
 }
 t root-login "$W/secret/none" pamtester t-stack root authenticate
 t app-login "$W/secret/ci" pamtester t-hold ci-bot authenticate acct_mgmt
+t same-token-login "$W/secret/busy" pamtester t-hold busy-bot authenticate
 t token-create /dev/null sh -c "umask 077 && '$APPUSER' --store '$S' token create ci-bot >'$W/secret/t.new'"
 _p=\$(head -n 1 "$W/pool"); sed -i 1d "$W/pool"
 t token-revoke /dev/null "$APPUSER" --store "$S" token revoke ci-bot "\$_p"
@@ -113,8 +122,8 @@ t delete /dev/null "$APPUSER" --store "$S" delete "\$_u"
 EOF
 quiet=$(TMO=5 sh "$W/measure.sh")
 [ -z "$(echo "$quiet" | awk '$2 >= 1000 || $3 != 0')" ] &&
-    [ "$(echo "$quiet" | wc -l)" -eq 6 ] &&
-    ok "control, no attack: 6 operations succeed under 1 s" ||
+    [ "$(echo "$quiet" | wc -l)" -eq 7 ] &&
+    ok "control, no attack: 7 operations succeed under 1 s" ||
     not_ok "control: operations succeed quickly without an attack" "$quiet"
 
 # nobody holds locks on all it can open, for the whole run
@@ -129,32 +138,65 @@ echo "# nobody's locks: $(head -n 1 "$W/hold.out")"
 
 R=$W/result
 python3 "$W/lock_hostage.py" run --user root --no-hold --store "$S" \
-    --ignore-locks-of "$HOLDER" --ops 6 \
+    --ignore-locks-of "$HOLDER" --ops 7 --max-rounds 30 \
     --seconds "${HOLD_SECONDS:-8}" --budget $((${HOLD_SECONDS:-8} + 12)) \
     --parallel 3 --miss-every 4 --measure "$W/measure.sh" --out "$R" \
     --pipe-job "$W/secret/busy pamtester t-hold busy-bot authenticate" \
     --pipe-job "$W/secret/bad pamtester t-hold ci-bot authenticate" \
     --pipe-job "$W/secret/none pamtester t-stack root authenticate" ||
     not_ok "attack ran"
+SW=$W/sweep
+if [ -n "$STRACE" ]; then
+	python3 "$W/lock_hostage.py" sweep --store "$S" --ops 7 \
+	    --timeout 2 --max-slow-rounds 1 --max-rounds 30 --budget 25 \
+	    --measure "$W/measure.sh" --out "$SW" \
+	    --pipe-job "$W/secret/busy pamtester t-hold busy-bot authenticate acct_mgmt" \
+	    --pipe-job "$W/secret/bad pamtester t-hold ci-bot authenticate" \
+	    --pipe-job "$W/secret/none pamtester t-stack root authenticate" ||
+	    not_ok "sweep ran"
+fi
 exec 7>&-
 wait "$HOLDER"
+echo "# nobody's locks at the end: $(tail -n 1 "$W/hold.out")"
+
+# opcheck RESULT WHAT: one line per operation from RESULT's "op" lines
+opcheck()
+{
+	for op in root-login app-login same-token-login token-create \
+	    token-revoke create delete; do
+		l=$(grep "^op $op " "$1")
+		n=$(echo "$l" | sed -n 's/.* n=\([0-9]*\).*/\1/p')
+		mx=$(echo "$l" | sed -n 's/.* max_ms=\([0-9]*\).*/\1/p')
+		ov=$(echo "$l" | sed -n 's/.* over_1s=\([0-9]*\).*/\1/p')
+		fl=$(echo "$l" | sed -n 's/.* failed=\([0-9]*\).*/\1/p')
+		if [ "${n:-0}" -gt 0 ] && [ "$ov" = 0 ] && [ "$fl" = 0 ]; then
+			ok "$op with $2: $n runs, max $mx ms"
+		else
+			not_ok "$op under 1 s with $2" \
+			    "${n:-0} runs, max ${mx:-?} ms, ${ov:-?} took >= 1 s, ${fl:-?} failed or timed out"
+		fi
+	done
+}
+
 sed 's/^/# /' "$R"
 val() { sed -n "s/.*[ ]$1=\([^ ]*\).*/\1/p" "$R" | head -n 1; }
 [ "$(val stops)" -ge 10 ] 2>/dev/null &&
     ok "$(val spawned) pamtester runs, $(val stops) stops, $(val hits) holding a store lock ($(val hit_files))" ||
     not_ok "at least 10 stops" "$(head -n 1 "$R")"
-for op in root-login app-login token-create token-revoke create delete; do
-	l=$(grep "^op $op " "$R")
-	n=$(echo "$l" | sed -n 's/.* n=\([0-9]*\).*/\1/p')
-	mx=$(echo "$l" | sed -n 's/.* max_ms=\([0-9]*\).*/\1/p')
-	ov=$(echo "$l" | sed -n 's/.* over_1s=\([0-9]*\).*/\1/p')
-	fl=$(echo "$l" | sed -n 's/.* failed=\([0-9]*\).*/\1/p')
-	if [ "${n:-0}" -gt 0 ] && [ "$ov" = 0 ] && [ "$fl" = 0 ]; then
-		ok "$op with pamtester stopped and nobody's locks: $n runs, max $mx ms"
-	else
-		not_ok "$op under 1 s with pamtester stopped and nobody's locks" \
-		    "${n:-0} runs, max ${mx:-?} ms, ${ov:-?} took >= 1 s, ${fl:-?} failed or timed out"
-	fi
-done
+opcheck "$R" "pamtester stopped at random and on seen locks, nobody's locks"
+
+if [ -z "$STRACE" ]; then
+	skip "pamtester stopped after each of its fcntl/flock calls" "missing strace (make deps)"
+else
+	sed 's/^/# /' "$SW"
+	# the logins with a token must have made lock calls (bookkeeping on
+	# the fixed store, tdb's locks before), and every job ran to its end
+	pts=$(sed -n 's/^sweep stop_points=\([0-9]*\) .*job=pamtester_t-hold_busy-bot.*/\1/p' "$SW")
+	cut=$(grep -c '^sweep .* end=cut ' "$SW")
+	[ "${pts:-0}" -gt 0 ] && [ "$cut" -eq 0 ] &&
+	    ok "sweep: pamtester stopped after each of its fcntl/flock calls in turn ($(grep -c '^sweep ' "$SW") jobs, $(grep '^sweep ' "$SW" | sed 's/.*stop_points=\([0-9]*\) hits=\([0-9]*\).*/\1\/\2/' | paste -sd' ') stops/holding)" ||
+	    not_ok "sweep: every fcntl/flock call of every job stopped and measured" "$(grep '^sweep ' "$SW")"
+	opcheck "$SW" "pamtester stopped after each fcntl/flock call"
+fi
 check "appuser check: the store is consistent afterwards" au check
 done_testing
