@@ -506,8 +506,7 @@ def kill_uid(uid):
                 pass
 
 
-def kill_children(ppid):
-    """CONT then KILL the children of ppid (and their setpriv'd selves)."""
+def children(ppid):
     kids = []
     for d in os.listdir("/proc"):
         if not d.isdigit():
@@ -521,6 +520,12 @@ def kill_children(ppid):
                         break
         except (OSError, ValueError):
             pass
+    return kids
+
+
+def kill_children(ppid):
+    """CONT then KILL the children of ppid (and their setpriv'd selves)."""
+    kids = children(ppid)
     for s in (signal.SIGCONT, signal.SIGKILL):
         for k in kids:
             try:
@@ -692,8 +697,11 @@ def sweep_once(a, w, m, job, k):
     answer, argv = job
     r, wfd = os.pipe()
     with open(answer, "rb") as fin:
+        # "-o |CMD": strace line-buffers a pipe to a command (a file, even
+        # /dev/fd/N, is block-buffered: "stopped by SIGSTOP" would sit in
+        # strace's buffer while the job stays stopped)
         p = subprocess.Popen(
-            ["strace", "-f", "-qq", "-o", "/dev/fd/%d" % wfd,
+            ["strace", "-f", "-qq", "-o", "|exec cat >&%d" % wfd,
              "-e", "trace=fcntl,flock", "-e",
              "inject=fcntl,flock:signal=SIGSTOP:when=%d" % k, "--"] + argv,
             stdin=fin, stdout=subprocess.DEVNULL,
@@ -743,6 +751,12 @@ def sweep_once(a, w, m, job, k):
         try:
             p.wait(timeout=max(0.1, end - time.monotonic()))
         except subprocess.TimeoutExpired:
+            print("# sweep `%s`, call %d: no end after %.0f s; strace's last "
+                  "lines %s; its children %s" % (
+                      " ".join(argv), k, a.sweep_timeout,
+                      list(last.items())[-3:] + [buf.decode(errors="replace")],
+                      [(c, proc_state(c)) for c in children(p.pid)]),
+                  flush=True)
             kill_children(p.pid)
             os.killpg(p.pid, signal.SIGKILL)
             p.wait()
