@@ -720,14 +720,15 @@ def sweep_once(a, w, m, job, k):
             buf += data
             while b"\n" in buf:
                 line, buf = buf.split(b"\n", 1)
-                f = line.decode(errors="replace").split(" ", 1)
+                # "PID  call..." (strace pads short pids with spaces)
+                f = line.decode(errors="replace").split(None, 1)
                 if len(f) != 2 or not f[0].isdigit():
                     continue
-                pid = int(f[0])
-                if f[1].startswith("--- stopped by SIGSTOP"):
+                pid, what = int(f[0]), f[1].strip()
+                if what.startswith("--- stopped by SIGSTOP"):
                     stopped = pid
-                elif not f[1].startswith("---"):
-                    last[pid] = f[1].strip()
+                elif not what.startswith("---"):
+                    last[pid] = what
             if stopped is None:
                 continue
             w.rescan()
