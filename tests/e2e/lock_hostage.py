@@ -697,11 +697,8 @@ def sweep_once(a, w, m, job, k):
     answer, argv = job
     r, wfd = os.pipe()
     with open(answer, "rb") as fin:
-        # "-o |CMD": strace line-buffers a pipe to a command (a file, even
-        # /dev/fd/N, is block-buffered: "stopped by SIGSTOP" would sit in
-        # strace's buffer while the job stays stopped)
         p = subprocess.Popen(
-            ["strace", "-f", "-qq", "-o", "|exec cat >&%d" % wfd,
+            ["strace", "-f", "-qq", "-o", "/dev/fd/%d" % wfd,
              "-e", "trace=fcntl,flock", "-e",
              "inject=fcntl,flock:signal=SIGSTOP:when=%d" % k, "--"] + argv,
             stdin=fin, stdout=subprocess.DEVNULL,
