@@ -149,6 +149,7 @@ SW=$W/sweep
 if [ -n "$STRACE" ]; then
 	python3 "$W/lock_hostage.py" sweep --store "$S" --ops 7 \
 	    --timeout 2 --max-slow-rounds 1 --max-rounds 30 --budget 25 \
+	    --miss-every 1 \
 	    --measure "$W/measure.sh" --out "$SW" \
 	    --pipe-job "$W/secret/busy pamtester t-hold busy-bot authenticate acct_mgmt" \
 	    --pipe-job "$W/secret/bad pamtester t-hold ci-bot authenticate" \

@@ -690,20 +690,42 @@ def held_by(pid, w):
     return locks
 
 
+def descendants(pid):
+    """pid's children, their children... (a pty or setsid does not hide
+    them from this, unlike from a process group kill)."""
+    ppid = {}
+    for d in os.listdir("/proc"):
+        if d.isdigit():
+            try:
+                with open("/proc/%s/stat" % d) as f:
+                    ppid[int(d)] = int(f.read().rsplit(")", 1)[1].split()[1])
+            except (OSError, IndexError, ValueError):
+                pass
+    out, todo = [], [pid]
+    while todo:
+        q = todo.pop()
+        kids = [c for c, pp in ppid.items() if pp == q]
+        out += kids
+        todo += kids
+    return out
+
+
 def sweep_once(a, w, m, job, k):
     """Run job under strace, SIGSTOPped right after its k-th fcntl/flock
-    call; measure while it is stopped.  Returns (stopped, exit status,
+    call (in each of its processes); measure while the first one is
+    stopped, continue any other at once.  Returns (stopped, exit status,
     the call it stopped after, the locks it held)."""
     answer, argv = job
+    cmd = ["strace", "-f", "-qq"] + (["-u", a.as_user] if a.as_user else [])
     r, wfd = os.pipe()
-    with open(answer, "rb") as fin:
-        p = subprocess.Popen(
-            ["strace", "-f", "-qq", "-o", "/dev/fd/%d" % wfd,
-             "-e", "trace=fcntl,flock", "-e",
-             "inject=fcntl,flock:signal=SIGSTOP:when=%d" % k, "--"] + argv,
-            stdin=fin, stdout=subprocess.DEVNULL,
-            stderr=subprocess.DEVNULL, pass_fds=[wfd],
-            start_new_session=True)
+    cmd += ["-o", "/dev/fd/%d" % wfd, "-e", "trace=fcntl,flock", "-e",
+            "inject=fcntl,flock:signal=SIGSTOP:when=%d" % k, "--"] + argv
+    if a.pty:		# the answer typed on a terminal (su reads from it)
+        cmd = [sys.executable, a.pty, answer, "--"] + cmd
+    with open("/dev/null" if a.pty else answer, "rb") as fin:
+        p = subprocess.Popen(cmd, stdin=fin, stdout=subprocess.DEVNULL,
+                             stderr=subprocess.DEVNULL, pass_fds=[wfd],
+                             start_new_session=True)
     os.close(wfd)
     last, stopped, held, buf = {}, None, [], b""
     end = time.monotonic() + a.sweep_timeout
@@ -722,41 +744,41 @@ def sweep_once(a, w, m, job, k):
                 if len(f) != 2 or not f[0].isdigit():
                     continue
                 pid, what = int(f[0]), f[1].strip()
-                if what.startswith("--- stopped by SIGSTOP"):
+                if not what.startswith("--- stopped by SIGSTOP"):
+                    if not what.startswith("---"):
+                        last[pid] = what
+                    continue
+                if stopped is None:
                     stopped = pid
-                elif not what.startswith("---"):
-                    last[pid] = what
-            if stopped is None:
-                continue
-            w.rescan()
-            held = held_by(stopped, w)
-            tag = "hit" if held else "miss"
-            if m.fits() and (tag == "miss" or not m.done_slow()):
-                m.round(tag, "sweep `%s`, stopped after fcntl/flock call %d "
-                        "[%s], holds %s" % (
-                            " ".join(argv), k,
-                            last.get(stopped, "?"),
-                            w.describe(held) or "-"))
-            os.kill(stopped, signal.SIGCONT)
-            end = time.monotonic() + a.sweep_timeout
-            break
-        # let it finish (draining strace's output), within the timeout
-        while p.poll() is None and time.monotonic() < end:
-            if select.select([r], [], [], 0.05)[0] and not os.read(r, 65536):
-                break
+                    w.rescan()
+                    held = held_by(pid, w)
+                    tag = "hit" if held else "miss"
+                    if m.fits() and ((tag == "hit" and not m.done_slow()) or
+                                     (tag == "miss" and
+                                      k % a.miss_every == 0)):
+                        m.round(tag, "sweep `%s`, stopped after fcntl/flock "
+                                "call %d [%s], holds %s" % (
+                                    " ".join(argv), k, last.get(pid, "?"),
+                                    w.describe(held) or "-"))
+                    end = time.monotonic() + a.sweep_timeout
+                os.kill(pid, signal.SIGCONT)
     finally:
         os.close(r)
         try:
             p.wait(timeout=max(0.1, end - time.monotonic()))
         except subprocess.TimeoutExpired:
+            kids = descendants(p.pid)
             print("# sweep `%s`, call %d: no end after %.0f s; strace's last "
-                  "lines %s; its children %s" % (
+                  "lines %s; its processes %s" % (
                       " ".join(argv), k, a.sweep_timeout,
                       list(last.items())[-3:] + [buf.decode(errors="replace")],
-                      [(c, proc_state(c)) for c in children(p.pid)]),
-                  flush=True)
-            kill_children(p.pid)
-            os.killpg(p.pid, signal.SIGKILL)
+                      [(c, proc_state(c)) for c in kids]), flush=True)
+            for sig in (signal.SIGCONT, signal.SIGKILL):
+                for c in [p.pid] + kids:
+                    try:
+                        os.kill(c, sig)
+                    except OSError:
+                        pass
             p.wait()
     return stopped is not None, p.returncode, last.get(stopped, ""), held
 
@@ -838,6 +860,11 @@ def main():
     ap.add_argument("--max-calls", type=int, default=200,
                     help="lock calls per job at most")
     ap.add_argument("--sweep-timeout", type=float, default=10)
+    ap.add_argument("--as-user", help="strace -u: run the job as this user "
+                    "(setuid programs keep their privilege under a root "
+                    "tracer)")
+    ap.add_argument("--pty", help="pty_answer.py: type the answer on a "
+                    "terminal instead of a pipe")
     a = ap.parse_args()
     if a.mode == "attack":
         attack(a)
