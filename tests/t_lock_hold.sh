@@ -192,6 +192,7 @@ else
 	sed 's/^/# /' "$SW"
 	# the logins with a token must have made lock calls (bookkeeping on
 	# the fixed store, tdb's locks before), and every job ran to its end
+	# or to a stall (end=stalled: then the operations below fail)
 	pts=$(sed -n 's/^sweep stop_points=\([0-9]*\) .*job=pamtester_t-hold_busy-bot.*/\1/p' "$SW")
 	cut=$(grep -c '^sweep .* end=cut ' "$SW")
 	[ "${pts:-0}" -gt 0 ] && [ "$cut" -eq 0 ] &&

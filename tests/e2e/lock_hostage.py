@@ -800,7 +800,10 @@ def sweep(a):
         what = {}
         status = "-"
         for k in range(1, a.max_calls + 2):
-            if m.done_slow() or not m.fits():
+            if m.done_slow():	# shown: the "op" lines fail
+                status = "stalled"
+                break
+            if not m.fits():	# out of budget or rounds: no verdict
                 status = "cut"
                 break
             stopped, rc, call, held = sweep_once(a, w, m, job, k)

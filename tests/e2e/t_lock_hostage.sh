@@ -211,7 +211,7 @@ else
 	pts=$(sed -n 's/^sweep stop_points=\([0-9]*\) hits=\([0-9]*\) end=\([^ ]*\) .*/\1 \2 \3/p' "$SW")
 	set -- $pts
 	[ "${1:-0}" -gt 0 ] && [ "$3" != cut ] &&
-	    ok "sweep: mallory's su to hostbot stopped after each of its $1 fcntl/flock calls in turn, $2 holding a store lock" ||
+	    ok "sweep: mallory's su to hostbot stopped after each of its fcntl/flock calls in turn ($1 stops, $2 holding a store lock, end $3)" ||
 	    not_ok "sweep: every fcntl/flock call of su stopped and measured" "$(grep '^sweep ' "$SW")"
 	opcheck "$SW" "su stopped after each fcntl/flock call"
 fi
