@@ -154,8 +154,8 @@ bad=$(echo "$quiet" | awk '$2 >= 1000 || $3 != 0')
 R=$NS_W/result
 "$NS_PY" "$NS_LIBDIR/lock_hostage.py" run --user mallory \
     --attacker-copy /home/mallory/lock_hostage.py --store "$S" \
-    --seconds "$HS" --parallel "$HP" --budget $((HS + 20)) \
-    --ops 9 --max-rounds 40 \
+    --seconds "$HS" --parallel "$HP" --budget $((HS + 16)) \
+    --ops 9 --max-rounds 35 --timeout 3 \
     --token /home/mallory/hostbot.tok --su-token-user hostbot \
     --su-wrong-user appbot --measure "$NS_W/measure.sh" --out "$R"
 rc=$?
@@ -203,7 +203,7 @@ if ! command -v strace >/dev/null 2>&1; then
 else
 	"$NS_PY" "$NS_LIBDIR/lock_hostage.py" sweep --store "$S" \
 	    --as-user mallory --pty "$NS_LIBDIR/pty_answer.py" --ops 9 \
-	    --timeout 2 --max-slow-rounds 1 --max-rounds 15 --budget 25 \
+	    --timeout 1.2 --max-slow-rounds 1 --max-rounds 15 --budget 25 \
 	    --miss-every 4 --measure "$NS_W/measure.sh" --out "$SW" \
 	    --pipe-job "/home/mallory/hostbot.tok su hostbot -c true" ||
 	    not_ok "sweep ran"
