@@ -51,7 +51,7 @@ DEB_BUILD_DEPS := build-essential pkg-config libpam0g-dev libsodium-dev \
 	libtdb-dev libcmocka-dev libjansson-dev libcurl4-openssl-dev
 DEB_TEST_DEPS := libpam-wrapper libpamtest0-dev libnss-wrapper pamtester \
 	openssh-server openssh-client sudo sshpass tdb-tools man-db \
-	valgrind util-linux procps passwd python3 iproute2 \
+	valgrind util-linux procps passwd python3 iproute2 strace \
 	etcd-server etcd-client openssl curl
 # make fuzz (clang's libFuzzer), make analyze, make coverage
 DEB_DEV_DEPS := clang libclang-rt-dev cppcheck gcovr

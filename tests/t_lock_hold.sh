@@ -1,0 +1,204 @@
+#!/bin/sh
+# Issue 8, section 1, the quick variant (no sshd, su or sudo; only a
+# private mount namespace for /etc/pam.d, as tests/t_pam_pamtester.sh):
+#   - nobody takes flock, fcntl and OFD locks on every file of the store it
+#     can open and keeps them (tests/e2e/lock_hostage.py hold);
+#   - pamtester runs pam_appuser over and over (an application user with its
+#     token, so logins write bookkeeping; one with a wrong token; root), and
+#     is SIGSTOPped whenever it holds ANY lock on ANY file of the store
+#     (/proc/locks, by major:minor:inode) -- what a local user does to its
+#     own setuid su;
+#   - meanwhile every PAM call (an application user's login with its token,
+#     root's, which pam_appuser must step aside from) and every `appuser`
+#     command tried (token create and revoke, create, delete) must finish,
+#     and succeed, in under 1 s.
+#   - then, not left to chance (a lock held for microseconds is rarely
+#     caught in /proc/locks): each pamtester job is run again and again
+#     under strace, which SIGSTOPs it right after its 1st, 2nd, 3rd...
+#     fcntl/flock call, until it runs to its end; the same operations are
+#     timed at every one of those stops (needs strace; skipped without).
+# The operations include a login with the very token the stopped pamtester
+# is using (its bookkeeping may wait for that slot, but not for 1 s).
+# The full attack, with the real su and sudo run by an unprivileged user,
+# is tests/e2e/t_lock_hostage.sh.  Knob: HOLD_SECONDS (attack time, 8).
+. "$(dirname "$0")/lib.sh"
+LH=$TOP/tests/e2e/lock_hostage.py
+
+if [ "$1" != --inner ]; then
+	why=
+	is_root || why="needs root (mount namespace over /etc/pam.d)"
+	for c in pamtester unshare mount python3 setpriv timeout; do
+		[ -n "$why" ] || command -v "$c" >/dev/null 2>&1 ||
+		    why="missing $c (make deps)"
+	done
+	[ -n "$why" ] || [ -x "$APPUSER" ] || why="build/appuser not built"
+	[ -n "$why" ] || [ -f "$B/pam_appuser.so" ] ||
+	    why="build/pam_appuser.so not built"
+	if [ -n "$why" ]; then
+		skip "store locks held, pamtester stopped holding a lock" "$why"
+		done_testing
+		exit 0
+	fi
+	W=$(mktemp -d /tmp/t_lock_hold.XXXXXX) || exit 2
+	unshare --mount --propagation private sh "$0" --inner "$W"
+	rc=$?
+	rmdir "$W" 2>/dev/null	# everything inside was on a private tmpfs
+	exit $rc
+fi
+
+# --- inside the private mount namespace -------------------------------------
+W=$2
+STRACE=$(command -v strace)
+if [ -n "$SAN_PRELOAD" ]; then
+	export LD_PRELOAD="$SAN_PRELOAD"
+	export ASAN_OPTIONS="${ASAN_OPTIONS:+$ASAN_OPTIONS:}detect_leaks=0"
+fi
+die() { echo "not ok - setup: $*"; echo "1..$((_n + 1))"; exit 1; }
+[ "$(readlink /proc/self/ns/mnt)" != "$(readlink /proc/1/ns/mnt)" ] ||
+    die "not in a private mount namespace"
+mount -t tmpfs -o mode=0755,size=64m t_lock_hold "$W" || die "tmpfs"
+mkdir -m 0700 "$W/secret" && mkdir "$W/pam.d" || die mkdir
+mount --bind "$W/pam.d" /etc/pam.d || die "bind /etc/pam.d"
+# the module's log lines go nowhere rather than to the host's syslog
+[ -e /dev/log ] && { mount --bind /dev/null /dev/log || die "bind /dev/log"; }
+
+S=$W/store
+cp "$B/pam_appuser.so" "$W/pam_appuser.so" && chmod 0644 "$W/pam_appuser.so" ||
+    die "copy the module"
+cp "$LH" "$W/lock_hostage.py" && chmod 0755 "$W/lock_hostage.py" ||
+    die "copy lock_hostage.py"
+MOD=$W/pam_appuser.so
+cat >/etc/pam.d/t-hold <<EOF
+auth     required   $MOD store=$S
+account  required   $MOD store=$S
+EOF
+# a local user: pam_appuser steps aside, pam_permit stands for pam_unix
+cat >/etc/pam.d/t-stack <<EOF
+auth     sufficient $MOD store=$S
+auth     required   pam_permit.so
+EOF
+cat >/etc/pam.d/other <<EOF
+auth     required   pam_deny.so
+account  required   pam_deny.so
+password required   pam_deny.so
+session  required   pam_deny.so
+EOF
+au() { "$APPUSER" --store "$S" "$@"; }
+
+au create ci-bot >/dev/null && au create busy-bot >/dev/null &&
+(umask 077 && au token create ci-bot >"$W/secret/ci" 2>/dev/null) &&
+(umask 077 && au token create busy-bot >"$W/secret/busy" 2>/dev/null) ||
+    die "users and tokens"
+printf 'apu_000000000000WrongWrongWrongWrongWrongWrong000000\n' >"$W/secret/bad"
+printf 'x\n' >"$W/secret/none"
+: >"$W/pool"
+for i in $(seq 1 80); do
+	au token create ci-bot 2>/dev/null | cut -c1-16 >>"$W/pool"
+done
+seq -f 'gone%02g' 1 80 >"$W/users"
+sed 's/.*/{"name": "&"}/' "$W/users" >"$W/users.json"
+au import "$W/users.json" >/dev/null 2>&1 || die "import"
+ok "store with ci-bot, busy-bot, 80 tokens to revoke, 80 users to delete"
+
+cat >"$W/measure.sh" <<EOF
+t() {
+	_name=\$1 _in=\$2; shift 2
+	_s=\$(date +%s%N)
+	timeout -k 1 "\$TMO" "\$@" <"\$_in" >"$W/m.out" 2>&1
+	_rc=\$?
+	_ms=\$(( (\$(date +%s%N) - _s) / 1000000 ))
+	echo "\$_name \$_ms \$_rc"
+	[ "\$_ms" -lt 1000 ] || TMO=\${TMO_SLOW:-\$TMO}
+}
+t root-login "$W/secret/none" pamtester t-stack root authenticate
+t app-login "$W/secret/ci" pamtester t-hold ci-bot authenticate acct_mgmt
+t same-token-login "$W/secret/busy" pamtester t-hold busy-bot authenticate
+t token-create /dev/null sh -c "umask 077 && '$APPUSER' --store '$S' token create ci-bot >'$W/secret/t.new'"
+_p=\$(head -n 1 "$W/pool"); sed -i 1d "$W/pool"
+t token-revoke /dev/null "$APPUSER" --store "$S" token revoke ci-bot "\$_p"
+t create /dev/null "$APPUSER" --store "$S" create "new\$(date +%N)"
+_u=\$(head -n 1 "$W/users"); sed -i 1d "$W/users"
+t delete /dev/null "$APPUSER" --store "$S" delete "\$_u"
+EOF
+quiet=$(TMO=5 sh "$W/measure.sh")
+[ -z "$(echo "$quiet" | awk '$2 >= 1000 || $3 != 0')" ] &&
+    [ "$(echo "$quiet" | wc -l)" -eq 7 ] &&
+    ok "control, no attack: 7 operations succeed under 1 s" ||
+    not_ok "control: operations succeed quickly without an attack" "$quiet"
+
+# nobody holds locks on all it can open, for the whole run
+mkfifo "$W/hold.in" || die mkfifo
+setpriv --reuid=65534 --regid=65534 --clear-groups --reset-env \
+    python3 "$W/lock_hostage.py" hold --store "$S" <"$W/hold.in" >"$W/hold.out" 2>&1 &
+HOLDER=$!
+exec 7>"$W/hold.in"
+trap 'exec 7>&-; kill $HOLDER 2>/dev/null' EXIT
+for i in $(seq 1 50); do [ -s "$W/hold.out" ] && break; sleep 0.1; done
+echo "# nobody's locks: $(head -n 1 "$W/hold.out")"
+
+R=$W/result
+python3 "$W/lock_hostage.py" run --user root --no-hold --store "$S" \
+    --ignore-locks-of "$HOLDER" --ops 7 --max-rounds 30 \
+    --seconds "${HOLD_SECONDS:-8}" --budget $((${HOLD_SECONDS:-8} + 12)) \
+    --parallel 3 --miss-every 4 --measure "$W/measure.sh" --out "$R" \
+    --pipe-job "$W/secret/busy pamtester t-hold busy-bot authenticate" \
+    --pipe-job "$W/secret/bad pamtester t-hold ci-bot authenticate" \
+    --pipe-job "$W/secret/none pamtester t-stack root authenticate" ||
+    not_ok "attack ran"
+SW=$W/sweep
+if [ -n "$STRACE" ]; then
+	python3 "$W/lock_hostage.py" sweep --store "$S" --ops 7 \
+	    --timeout 2 --max-slow-rounds 1 --max-rounds 30 --budget 25 \
+	    --miss-every 1 \
+	    --measure "$W/measure.sh" --out "$SW" \
+	    --pipe-job "$W/secret/busy pamtester t-hold busy-bot authenticate acct_mgmt" \
+	    --pipe-job "$W/secret/bad pamtester t-hold ci-bot authenticate" \
+	    --pipe-job "$W/secret/none pamtester t-stack root authenticate" ||
+	    not_ok "sweep ran"
+fi
+exec 7>&-
+wait "$HOLDER"
+echo "# nobody's locks at the end: $(tail -n 1 "$W/hold.out")"
+
+# opcheck RESULT WHAT: one line per operation from RESULT's "op" lines
+opcheck()
+{
+	for op in root-login app-login same-token-login token-create \
+	    token-revoke create delete; do
+		l=$(grep "^op $op " "$1")
+		n=$(echo "$l" | sed -n 's/.* n=\([0-9]*\).*/\1/p')
+		mx=$(echo "$l" | sed -n 's/.* max_ms=\([0-9]*\).*/\1/p')
+		ov=$(echo "$l" | sed -n 's/.* over_1s=\([0-9]*\).*/\1/p')
+		fl=$(echo "$l" | sed -n 's/.* failed=\([0-9]*\).*/\1/p')
+		if [ "${n:-0}" -gt 0 ] && [ "$ov" = 0 ] && [ "$fl" = 0 ]; then
+			ok "$op with $2: $n runs, max $mx ms"
+		else
+			not_ok "$op under 1 s with $2" \
+			    "${n:-0} runs, max ${mx:-?} ms, ${ov:-?} took >= 1 s, ${fl:-?} failed or timed out"
+		fi
+	done
+}
+
+sed 's/^/# /' "$R"
+val() { sed -n "s/.*[ ]$1=\([^ ]*\).*/\1/p" "$R" | head -n 1; }
+[ "$(val stops)" -ge 10 ] 2>/dev/null &&
+    ok "$(val spawned) pamtester runs, $(val stops) stops, $(val hits) holding a store lock ($(val hit_files))" ||
+    not_ok "at least 10 stops" "$(head -n 1 "$R")"
+opcheck "$R" "pamtester stopped at random and on seen locks, nobody's locks"
+
+if [ -z "$STRACE" ]; then
+	skip "pamtester stopped after each of its fcntl/flock calls" "missing strace (make deps)"
+else
+	sed 's/^/# /' "$SW"
+	# the logins with a token must have made lock calls (bookkeeping on
+	# the fixed store, tdb's locks before), and every job ran to its end
+	# or to a stall (end=stalled: then the operations below fail)
+	pts=$(sed -n 's/^sweep stop_points=\([0-9]*\) .*job=pamtester_t-hold_busy-bot.*/\1/p' "$SW")
+	cut=$(grep -c '^sweep .* end=cut ' "$SW")
+	[ "${pts:-0}" -gt 0 ] && [ "$cut" -eq 0 ] &&
+	    ok "sweep: pamtester stopped after each of its fcntl/flock calls in turn ($(grep -c '^sweep ' "$SW") jobs, $(grep '^sweep ' "$SW" | sed 's/.*stop_points=\([0-9]*\) hits=\([0-9]*\).*/\1\/\2/' | paste -sd' ') stops/holding)" ||
+	    not_ok "sweep: every fcntl/flock call of every job stopped and measured" "$(grep '^sweep ' "$SW")"
+	opcheck "$SW" "pamtester stopped after each fcntl/flock call"
+fi
+check "appuser check: the store is consistent afterwards" au check
+done_testing
