@@ -239,7 +239,7 @@ int
 cmd_config_set(struct cli *c, int argc, char **argv)
 {
 	struct store *st = NULL;
-	const char *range = NULL, *group = NULL, *key, *first = NULL;
+	const char *range = NULL, *group = NULL, *key;
 	uint32_t min = 0, max = 0;
 	int r, i;
 
@@ -261,8 +261,6 @@ cmd_config_set(struct cli *c, int argc, char **argv)
 			range = argv[i + 1];
 		else
 			group = argv[i + 1];
-		if (first == NULL)
-			first = key;
 	}
 	if (range != NULL && parse_id_range(range, &min, &max) != 0) {
 		cli_err(c, "uid-range '%s' is not valid (MIN-MAX with "
@@ -293,8 +291,8 @@ cmd_config_set(struct cli *c, int argc, char **argv)
 		r = cli_store_err(c, r, "cannot change the settings");
 		goto out;
 	}
-	r = print_setting(c, st, range != NULL && group != NULL ? "both" :
-	    first);
+	r = print_setting(c, st, range == NULL ? "admin-group" :
+	    group == NULL ? "uid-range" : "both");
  out:
 	store_close(st);
 	return r;
