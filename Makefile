@@ -181,7 +181,22 @@ $(BUILD)/bench/%: bench/%.c $(LIBCORE) $(TARGETS)
 	@mkdir -p $(dir $@)
 	$(CC) $(CPPFLAGS) $(CFLAGS) $(LDHARDEN) -o $@ $< $(LIBCORE) -lpam -lcrypt $(CORE_LIBS) -ldl
 
-bench-bins: $(TARGETS) $(NSSTEST) $(BENCH_BIN)
+# make bench only: pam_appuser built again from the same sources with its
+# bookkeeping call (store_token_touch) made a no-op (bench/nobook/), the
+# baseline bench_pam divides the real module's login rate by.
+NOBOOK_OBJ := $(PAM_SRC:%.c=$(BUILD)/bench-nobook/%.o) \
+	$(BUILD)/bench/nobook/touch_skipped.o
+NOBOOK_SO := $(BUILD)/bench/pam_appuser_nobook.so
+$(BUILD)/bench-nobook/%.o: %.c $(wildcard libappuser/*.h) Makefile
+	@mkdir -p $(dir $@)
+	$(CC) $(CPPFLAGS) $(CFLAGS) -Dstore_token_touch=bench_touch_skipped \
+		-MMD -MP -c -o $@ $<
+$(NOBOOK_SO): $(NOBOOK_OBJ) $(LIBCORE) pam_appuser/pam_appuser.map
+	$(CC) $(CFLAGS) $(LDHARDEN) -shared -Wl,-z,defs \
+		-Wl,--version-script=pam_appuser/pam_appuser.map \
+		-o $@ $(NOBOOK_OBJ) $(LIBCORE) -lpam $(CORE_LIBS)
+
+bench-bins: $(TARGETS) $(NSSTEST) $(BENCH_BIN) $(NOBOOK_SO)
 
 bench: bench-bins
 	@sh bench/run.sh

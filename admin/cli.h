@@ -52,6 +52,11 @@ struct cli {
 	char		 what[64];	/* "token create": prefix of errors */
 	int		 exit;		/* set by cli_getopt when it stops */
 	bool		 stdout_closed;	/* started without a stdout */
+	/* config set on a store that does not exist yet: the admin group it
+	 * will publish, for cli_open_write's host check (NULL / 0: the
+	 * defaults) */
+	const char	*new_admin_group;
+	uint32_t	 new_admin_gid;
 };
 
 /* Long options every command accepts besides its own. */
@@ -121,7 +126,11 @@ int cli_help_main(struct cli *c, int argc, char **argv);
 /*
  * Open the master for a change: refuses (EXIT_ERROR) unless the caller owns
  * the store directory, opens with STORE_WRITE and installs the NSS
- * collision check.  Returns an exit status; *stp on success.
+ * collision check, which then ignores the store's own admin group.  When
+ * the store does not exist yet, the admin group it would create (the
+ * defaults, or c->new_admin_*) first gets the host check users get: a name
+ * or gid the host resolves is refused (EXIT_REFUSED) and nothing is
+ * created.  Returns an exit status; *stp on success.
  */
 int cli_open_write(struct cli *c, struct store **stp);
 
@@ -154,6 +163,13 @@ int nss_collision(const char *name, uint32_t id, void *arg);
 const char *nss_check_last(const struct nss_check *n);
 bool nss_check_name_hit(const struct nss_check *n);
 bool nss_check_id_hit(const struct nss_check *n);
+/*
+ * The store's own admin group (name copied; NULL: none): with appuser in
+ * nsswitch.conf our module answers for it, and a host answer with exactly
+ * this name and gid is that, not a collision.
+ */
+void nss_check_own_group(struct nss_check *n, const char *name,
+    uint32_t gid);
 /*
  * Speed-ups for import: look up these names and ids in parallel now; later
  * calls of nss_collision for them use the answers.  Answers expire when

@@ -85,7 +85,8 @@ cmd_config_show(struct cli *c, int argc, char **argv)
 	return r;
 }
 
-/* Print what a successful config set left in place. */
+/* Print what a successful config set left in place (key: "uid-range",
+ * "admin-group" or "both"). */
 static int
 print_setting(struct cli *c, struct store *st, const char *key)
 {
@@ -100,11 +101,11 @@ print_setting(struct cli *c, struct store *st, const char *key)
 		    "uid_max", (json_int_t)m.uid_max,
 		    "admin_group", m.admin_group,
 		    "admin_gid", (json_int_t)m.admin_gid));
-	if (strcmp(key, "uid-range") == 0)
+	if (strcmp(key, "admin-group") != 0)
 		printf("uid range is now %lu-%lu (admin group %s: gid %lu)\n",
 		    (unsigned long)m.uid_min, (unsigned long)m.uid_max,
 		    m.admin_group, (unsigned long)m.admin_gid);
-	else
+	if (strcmp(key, "uid-range") != 0)
 		printf("admin group is now %s (gid %lu)\n", m.admin_group,
 		    (unsigned long)m.admin_gid);
 	return EXIT_OK;
@@ -178,16 +179,12 @@ range_refused(struct cli *c, struct store *st, int r, uint32_t min,
 }
 
 static int
-set_range(struct cli *c, struct store *st, const char *value)
+set_range(struct cli *c, struct store *st, uint32_t min, uint32_t max)
 {
 	struct meta m;
-	uint32_t min, max, omin = 0, omax = 0, ogid = 0;
+	uint32_t omin = 0, omax = 0, ogid = 0;
 	int r;
 
-	if (parse_id_range(value, &min, &max) != 0) {
-		cli_err(c, RANGE_INVALID, value);
-		return EXIT_ERROR;
-	}
 	if (store_get_meta(st, &m) == 0) {
 		omin = m.uid_min;
 		omax = m.uid_max;
@@ -196,6 +193,7 @@ set_range(struct cli *c, struct store *st, const char *value)
 	nss_check_reset(cli_nss());
 	if ((r = store_set_range(st, min, max)) != 0)
 		return range_refused(c, st, r, min, max);
+	/* logged before the commit: a failed commit is reported after it */
 	if (store_get_meta(st, &m) == 0 && m.admin_gid != ogid)
 		cli_log("config set uid-range=%lu-%lu was=%lu-%lu "
 		    "admin_gid=%lu was=%lu", (unsigned long)min,
@@ -206,7 +204,7 @@ set_range(struct cli *c, struct store *st, const char *value)
 		cli_log("config set uid-range=%lu-%lu was=%lu-%lu",
 		    (unsigned long)min, (unsigned long)max,
 		    (unsigned long)omin, (unsigned long)omax);
-	return print_setting(c, st, "uid-range");
+	return EXIT_OK;
 }
 
 static int
@@ -232,73 +230,73 @@ set_admin_group(struct cli *c, struct store *st, const char *value)
 		return cli_store_err(c, r, "cannot rename the admin group");
 	}
 	cli_log("config set admin-group=%s", value);
-	return print_setting(c, st, "admin-group");
+	return EXIT_OK;
 }
 
 /*
- * Without a store, opening it for writing would create one: check first
- * what a new store would refuse (the host's name or id for the admin
- * group), so that a refused command leaves nothing behind.
+ * KEY VALUE [KEY VALUE]: both settings in one transaction, so that a new
+ * store whose default admin group collides with the host in name and gid
+ * can be given another name and range at once, before anything exists
+ * (cli_open_write checks the group the new store would publish).
  */
-static int
-precheck_new_store(struct cli *c, const char *key, const char *value)
-{
-	struct nss_check *n = cli_nss();
-	uint32_t min, max, gid = APPUSER_DEFAULT_UID_MIN;
-	const char *name = NULL;
-	int r;
-
-	if (!cli_store_missing(c))
-		return EXIT_OK;		/* exists, or the store code says why */
-	if (strcmp(key, "uid-range") == 0) {
-		if (parse_id_range(value, &min, &max) != 0)
-			return EXIT_OK;	/* set_range says why */
-		if (gid >= min && gid <= max)
-			return EXIT_OK;
-		gid = min;
-	} else
-		name = value;
-	nss_check_reset(n);
-	if ((r = nss_collision(name, gid, n)) == 0)
-		return EXIT_OK;
-	if (r == APPUSER_ERR_EXISTS && name == NULL)
-		cli_err(c, "the admin group would take gid %lu, but %s; choose "
-		    "a range whose first id is free", (unsigned long)gid,
-		    nss_check_last(n));
-	else
-		cli_err(c, "%s", nss_check_last(n));
-	return r == APPUSER_ERR_EXISTS ? EXIT_REFUSED : EXIT_ERROR;
-}
-
 int
 cmd_config_set(struct cli *c, int argc, char **argv)
 {
 	struct store *st = NULL;
-	const char *key, *value;
-	uint32_t min, max;
-	int r;
+	const char *range = NULL, *group = NULL, *key;
+	uint32_t min = 0, max = 0;
+	int r, i;
 
-	if (!cli_plain_args(c, argc, argv, 2, 2))
+	if (!cli_plain_args(c, argc, argv, 2, 4))
 		return c->exit;
-	key = argv[optind];
-	value = argv[optind + 1];
-	if (strcmp(key, "uid-range") != 0 && strcmp(key, "admin-group") != 0)
-		return cli_usage(c, "unknown setting '%s' (uid-range or "
-		    "admin-group)", key);
-	if (strcmp(key, "uid-range") == 0) {
-		if (parse_id_range(value, &min, &max) != 0) {
-			cli_err(c, RANGE_INVALID, value);
-			return EXIT_ERROR;
-		}
-	} else if ((r = cli_check_name(c, "admin-group: ", value)) != EXIT_OK)
+	if ((argc - optind) % 2 != 0)
+		return cli_usage(c, "setting '%s' without a value",
+		    argv[argc - 1]);
+	for (i = optind; i < argc; i += 2) {
+		key = argv[i];
+		if (strcmp(key, "uid-range") != 0 &&
+		    strcmp(key, "admin-group") != 0)
+			return cli_usage(c, "unknown setting '%s' (uid-range "
+			    "or admin-group)", key);
+		if (strcmp(key, "uid-range") == 0 ? range != NULL :
+		    group != NULL)
+			return cli_usage(c, "setting '%s' given twice", key);
+		if (strcmp(key, "uid-range") == 0)
+			range = argv[i + 1];
+		else
+			group = argv[i + 1];
+	}
+	if (range != NULL && parse_id_range(range, &min, &max) != 0) {
+		cli_err(c, RANGE_INVALID, range);
+		return EXIT_ERROR;
+	}
+	if (group != NULL &&
+	    (r = cli_check_name(c, "admin-group: ", group)) != EXIT_OK)
 		return r;
-	if ((r = precheck_new_store(c, key, value)) != EXIT_OK ||
-	    (r = cli_open_write(c, &st)) != EXIT_OK)
+	/* what a store created now would publish: a range without the
+	 * default gid gives the admin group its MIN (store_set_range) */
+	c->new_admin_group = group;
+	if (range != NULL && (APPUSER_DEFAULT_UID_MIN < min ||
+	    APPUSER_DEFAULT_UID_MIN > max))
+		c->new_admin_gid = min;
+	if ((r = cli_open_write(c, &st)) != EXIT_OK)
 		return r;
-	if (strcmp(key, "uid-range") == 0)
-		r = set_range(c, st, value);
-	else
-		r = set_admin_group(c, st, value);
+	if ((r = store_begin(st)) != 0) {
+		r = cli_store_err(c, r, "cannot change the settings");
+		goto out;
+	}
+	if ((range != NULL && (r = set_range(c, st, min, max)) != EXIT_OK) ||
+	    (group != NULL && (r = set_admin_group(c, st, group)) != EXIT_OK)) {
+		store_cancel(st);
+		goto out;
+	}
+	if ((r = store_commit(st)) != 0) {
+		r = cli_store_err(c, r, "cannot change the settings");
+		goto out;
+	}
+	r = print_setting(c, st, range == NULL ? "admin-group" :
+	    group == NULL ? "uid-range" : "both");
+ out:
 	store_close(st);
 	return r;
 }

@@ -95,13 +95,18 @@ static const struct command commands[] = {
 	  "Prints the id range, the admin group, the number of users, the store\n"
 	  "directory and its generation.\n" },
 	{ "config", "set", cmd_config_set,
-	  "config set uid-range MIN-MAX\n               config set admin-group NAME",
+	  "config set uid-range MIN-MAX\n               config set admin-group NAME\n"
+	  "               config set uid-range MIN-MAX admin-group NAME",
 	  "change the id range or the admin group's name",
 	  "uid-range MIN-MAX  ids for new users (every existing id must stay\n"
 	  "                   inside; 0 < MIN < MAX < 2147483647).  The admin\n"
 	  "                   group's gid moves to MIN if it would fall outside\n"
 	  "                   and the group has no member yet.\n"
-	  "admin-group NAME   name of the group of organization admins\n" },
+	  "admin-group NAME   name of the group of organization admins\n"
+	  "Both settings given together change in one transaction.  The first\n"
+	  "write creates the store; it is refused, and nothing is created, while\n"
+	  "the host already resolves the admin group's name or gid: set another\n"
+	  "name or range first (both in one command if both clash).\n" },
 	{ NULL, "check", cmd_check,
 	  "check",
 	  "verify the store's consistency",

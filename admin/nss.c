@@ -10,6 +10,13 @@
  * written, which hides the latency of network sources and uses every core.
  * Only "free" answers are kept; a taken name or an error is looked up again
  * when the store asks, for the message.
+ *
+ * With appuser in nsswitch.conf, NSS also answers with what the store
+ * publishes itself.  The store checks its own names and ids before it asks
+ * the host, so the one such answer that reaches us is its admin group
+ * (config set admin-group checks the gid the group keeps): a group with
+ * exactly the store's admin group name and gid (nss_check_own_group) is
+ * not a collision.  A host group holding that gid under another name is.
  */
 #include <errno.h>
 #include <grp.h>
@@ -30,7 +37,13 @@ struct nbuf {
 	size_t	 len;
 };
 
+struct own_group {
+	char		 name[APPUSER_NAME_MAX + 1];	/* "" if none */
+	uint32_t	 gid;
+};
+
 struct prefetch {
+	const struct own_group *own;	/* the nss_check's */
 	const char *const *names;	/* the caller's, alive for the batch */
 	size_t		 nnames;
 	uint32_t	*slots;		/* hash of names: index + 1, 0 empty */
@@ -44,6 +57,7 @@ struct prefetch {
 
 struct nss_check {
 	struct nbuf	 buf;
+	struct own_group own;	/* read by the prefetch threads too */
 	char		 last[512];
 	bool		 name_hit;
 	bool		 id_hit;
@@ -80,8 +94,8 @@ is_notfound(int e)
  * who), or -errno when a source failed: then we cannot tell, and refuse.
  */
 static int
-host_lookup(struct nbuf *b, const char *name, uint32_t id, char *who,
-    size_t wholen)
+host_lookup(struct nbuf *b, const struct own_group *own, const char *name,
+    uint32_t id, char *who, size_t wholen)
 {
 	struct passwd pw, *pwp;
 	struct group gr, *grp;
@@ -105,6 +119,9 @@ host_lookup(struct nbuf *b, const char *name, uint32_t id, char *who,
 		e = name != NULL ? getgrnam_r(name, &gr, b->p, b->len, &grp) :
 		    getgrgid_r((gid_t)id, &gr, b->p, b->len, &grp);
 	} while (e == ERANGE && nbuf_grow(b) == 0);
+	if (grp != NULL && own->name[0] != '\0' && gr.gr_gid == own->gid &&
+	    strcmp(gr.gr_name, own->name) == 0)
+		grp = NULL;	/* the store's admin group, through our module */
 	if (grp != NULL) {
 		snprintf(who, wholen, "%s", gr.gr_name);
 		return HOST_GROUP;
@@ -162,7 +179,8 @@ nss_collision(const char *name, uint32_t id, void *arg)
 	int h;
 
 	if (name != NULL && name[0] != '\0' && !pf_name_free(&n->pf, name)) {
-		if ((h = host_lookup(&n->buf, name, 0, who, sizeof(who))) < 0)
+		if ((h = host_lookup(&n->buf, &n->own, name, 0, who,
+		    sizeof(who))) < 0)
 			goto fail;
 		if (h != HOST_FREE) {
 			n->name_hit = true;
@@ -174,7 +192,8 @@ nss_collision(const char *name, uint32_t id, void *arg)
 	}
 	what = "the id";
 	if (id != 0 && !pf_id_free(&n->pf, id)) {
-		if ((h = host_lookup(&n->buf, NULL, id, who, sizeof(who))) < 0)
+		if ((h = host_lookup(&n->buf, &n->own, NULL, id, who,
+		    sizeof(who))) < 0)
 			goto fail;
 		if (h != HOST_FREE) {
 			n->id_hit = true;
@@ -203,11 +222,11 @@ pf_worker(void *arg)
 
 	while ((i = atomic_fetch_add(&pf->next, 1)) < total) {
 		if (i < pf->nnames)
-			pf->name_free[i] = host_lookup(&b, pf->names[i], 0,
-			    who, sizeof(who)) == HOST_FREE;
+			pf->name_free[i] = host_lookup(&b, pf->own,
+			    pf->names[i], 0, who, sizeof(who)) == HOST_FREE;
 		else
-			pf->id_free[i - pf->nnames] = host_lookup(&b, NULL,
-			    pf->id_first + (uint32_t)(i - pf->nnames), who,
+			pf->id_free[i - pf->nnames] = host_lookup(&b, pf->own,
+			    NULL, pf->id_first + (uint32_t)(i - pf->nnames), who,
 			    sizeof(who)) == HOST_FREE;
 	}
 	free(b.p);
@@ -261,6 +280,7 @@ nss_check_prefetch(struct nss_check *n, const char *const *names,
 		return APPUSER_ERR_INVALID;
 	if (id_first == 0 || nids > UINT32_MAX - id_first)
 		nids = 0;
+	pf->own = &n->own;
 	pf->names = names;
 	pf->nnames = nnames;
 	pf->id_first = id_first;
@@ -287,6 +307,17 @@ nss_check_prefetch(struct nss_check *n, const char *const *names,
 	if (r != 0)
 		pf_clear(pf);
 	return r;
+}
+
+void
+nss_check_own_group(struct nss_check *n, const char *name, uint32_t gid)
+{
+	n->own.name[0] = '\0';
+	n->own.gid = 0;
+	if (name == NULL || strlen(name) >= sizeof(n->own.name))
+		return;
+	memcpy(n->own.name, name, strlen(name) + 1);
+	n->own.gid = gid;
 }
 
 void

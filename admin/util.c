@@ -257,18 +257,69 @@ cli_open_user_write(struct cli *c, const char *name, struct store **stp)
 	return cli_open_write(c, stp);
 }
 
+/*
+ * A store about to be created publishes an admin group (the defaults, or
+ * what config set is about to give it): its name and gid get the host
+ * check users get, before anything exists, or a host group of that name
+ * or gid (and its members) would silently be shared.  Exit status.
+ */
+static int
+new_admin_group_check(struct cli *c)
+{
+	struct nss_check *n = cli_nss();
+	const char *name = c->new_admin_group != NULL ? c->new_admin_group :
+	    APPUSER_DEFAULT_ADMIN_GROUP;
+	uint32_t gid = c->new_admin_gid != 0 ? c->new_admin_gid :
+	    APPUSER_DEFAULT_UID_MIN;
+	int r;
+
+	nss_check_reset(n);
+	nss_check_own_group(n, NULL, 0);	/* nothing of ours published */
+	if ((r = nss_collision(name, 0, n)) == 0 &&
+	    (r = nss_collision(NULL, gid, n)) == 0)
+		return EXIT_OK;
+	if (r != APPUSER_ERR_EXISTS) {
+		cli_err(c, "cannot create the store %s: %s", c->store_dir,
+		    nss_check_last(n));
+		return EXIT_ERROR;
+	}
+	if (nss_check_name_hit(n))
+		cli_err(c, "cannot create the store %s: its admin group's %s; "
+		    "choose another name first with `appuser config set "
+		    "admin-group NAME` (uid-range MIN-MAX can be given in the "
+		    "same command); nothing was created", c->store_dir,
+		    nss_check_last(n));
+	else
+		cli_err(c, "cannot create the store %s: the admin group would "
+		    "take gid %lu, but %s; choose a range whose first id is "
+		    "free first with `appuser config set uid-range MIN-MAX` "
+		    "(admin-group NAME can be given in the same command); "
+		    "nothing was created", c->store_dir, (unsigned long)gid,
+		    nss_check_last(n));
+	return EXIT_REFUSED;
+}
+
 int
 cli_open_write(struct cli *c, struct store **stp)
 {
 	struct store *st = NULL;
+	struct meta m;
 	int r;
 
 	if ((r = owner_precheck(c, "writes need")) != -1)
+		return r;
+	if (cli_store_missing(c) && (r = new_admin_group_check(c)) != EXIT_OK)
 		return r;
 	errno = 0;
 	if ((r = store_open(c->store_dir, STORE_WRITE, &st)) != 0)
 		return cli_store_err(c, r, "cannot open the store %s for "
 		    "writing", c->store_dir);
+	if ((r = store_get_meta(st, &m)) != 0) {
+		store_close(st);
+		return cli_store_err(c, r, "cannot read the store %s",
+		    c->store_dir);
+	}
+	nss_check_own_group(cli_nss(), m.admin_group, m.admin_gid);
 	store_set_collision_check(st, nss_collision, cli_nss());
 	*stp = st;
 	return EXIT_OK;

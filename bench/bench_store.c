@@ -1,12 +1,29 @@
 /*
- * Store benchmark: bulk import in one transaction, its commit (snapshot
- * rebuild included), a single change on a large store (copy + delta),
- * snapshot lookups and enumeration (what the NSS module does), token
- * verification (what the PAM module does).
+ * Store benchmark: bulk import of N users and N tokens (one each) in one
+ * transaction, its commit (snapshot rebuild included), a single change on
+ * the large store, snapshot lookups and enumeration (what the NSS module
+ * does), token verification (what the PAM module does), the store's size
+ * on disk, and then the real `appuser` binary on the large store: median
+ * latency of `token revoke`, `token create`, `create` and `delete` (issue
+ * 8, s. 1: <= 50 ms each at 1M users and 1M tokens).  The same commands
+ * on a store of BASE_USERS users and tokens, run in the same process just
+ * before, are the baseline of each ratio (what a command costs when the
+ * store's size does not matter: process start, NSS checks, fsync).
  *
- *   bench_store [N_USERS] [DIR]     (default 1000000, a fresh mkdtemp dir)
+ * Writes only through the public API (store.h) and the CLI.
+ *
+ *   bench_store N_USERS [DIR [APPUSER]]
+ *     DIR      where the store goes (must not exist; kept afterwards so
+ *              that bench_store.sh can point bench_nss at it); default a
+ *              fresh mkdtemp directory, removed at the end
+ *     APPUSER  the CLI to time (default build/appuser); "-" skips it
  */
 #include <sys/stat.h>
+#include <sys/wait.h>
+#include <dirent.h>
+#include <fcntl.h>
+#include <spawn.h>
+#include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -22,8 +39,13 @@
 
 #include "../tests/store_fixture.h"
 
-#define N_TOKENS	1000
+#define N_TOKENS	1000	/* sampled for store_verify */
 #define N_LOOKUPS	1000000
+#define N_CLI		11	/* runs of each command, median */
+#define BASE_USERS	1000
+#define CLI_GOAL_MS	50.0
+
+extern char **environ;
 
 static double
 now_s(void)
@@ -32,6 +54,21 @@ now_s(void)
 
 	clock_gettime(CLOCK_MONOTONIC, &ts);
 	return ts.tv_sec + ts.tv_nsec / 1e9;
+}
+
+static int
+cmp_double(const void *a, const void *b)
+{
+	double x = *(const double *)a, y = *(const double *)b;
+
+	return (x > y) - (x < y);
+}
+
+static double
+median(double *v, size_t n)
+{
+	qsort(v, n, sizeof(*v), cmp_double);
+	return n % 2 ? v[n / 2] : (v[n / 2 - 1] + v[n / 2]) / 2;
 }
 
 static void
@@ -50,15 +87,35 @@ row(const char *what, double secs, double n)
 		printf("%-44s %10.3f s\n", what, secs);
 }
 
-static void
-import(struct store *st, long n)
-{
-	struct user in;
-	char name[32];
-	double t0, t1, t2;
-	long i;
-	int r;
+static int failed_goals;
 
+static void
+goal(const char *what, const char *value, const char *target, bool met)
+{
+	printf("FIGURE %-56s %16s  goal %-10s %s\n", what, value, target,
+	    met ? "MET" : "NOT MET");
+	if (!met)
+		failed_goals++;
+}
+
+/* Sampled tokens: every (n / N_TOKENS)th user's, for verify and revoke. */
+static char toks[N_TOKENS][TOKEN_LEN + 1];
+static char names[N_TOKENS][32];
+
+/* n users u0000000... with one token each, in one transaction. */
+static void
+import(const char *dir, long n, bool verbose)
+{
+	struct store *st = NULL;
+	struct user in, *u = NULL;
+	struct token t;
+	char name[32], tok[TOKEN_LEN + 1];
+	long i, step = n / N_TOKENS;
+	double t0, t1, t2;
+	int r, k;
+
+	if ((r = store_open(dir, STORE_WRITE, &st)) != 0)
+		die("open", r);
 	t0 = now_s();
 	if ((r = store_begin(st)) != 0)
 		die("begin", r);
@@ -66,33 +123,58 @@ import(struct store *st, long n)
 		snprintf(name, sizeof(name), "u%07ld", i);
 		memset(&in, 0, sizeof(in));
 		in.name = name;
-		if ((r = store_user_add(st, &in, NULL)) != 0)
+		if ((r = store_user_add(st, &in, &u)) != 0)
 			die("user add", r);
+		memset(&t, 0, sizeof(t));
+		if ((r = token_generate(tok, t.id, t.verifier)) != 0)
+			die("token_generate", r);
+		t.user = name;
+		t.uid = u->uid;
+		t.description = "bench";
+		t.create_time = (int64_t)time(NULL);
+		t.last_ip = "";
+		t.last_service = "";
+		user_free(u);
+		u = NULL;
+		if ((r = store_token_add(st, &t)) != 0)
+			die("token add", r);
+		if (i % step == 0 && (k = (int)(i / step)) < N_TOKENS) {
+			memcpy(toks[k], tok, sizeof(tok));
+			snprintf(names[k], sizeof(names[k]), "%s", name);
+		}
 	}
+	sodium_memzero(tok, sizeof(tok));
 	t1 = now_s();
 	if ((r = store_commit(st)) != 0)
 		die("commit", r);
 	t2 = now_s();
-	row("import: store_user_add x N (master, in txn)", t1 - t0, n);
+	store_close(st);
+	if (!verbose)
+		return;
+	row("import: user+token add x N (in one txn)", t1 - t0, n);
 	row("import: store_commit (snapshot + master)", t2 - t1, 0);
 	row("import: total", t2 - t0, n);
 }
 
 static void
-one_change(struct store *st)
+one_change(const char *dir)
 {
 	struct user in = { .name = "one-more" };
+	struct store *st = NULL;
 	double t0;
 	int r;
 
+	if ((r = store_open(dir, STORE_WRITE, &st)) != 0)
+		die("open", r);
 	t0 = now_s();
 	if ((r = store_user_add(st, &in, NULL)) != 0)
 		die("one add", r);
-	row("one user add on the big store (copy+delta)", now_s() - t0, 0);
+	row("one store_user_add on the big store", now_s() - t0, 0);
 	t0 = now_s();
 	if ((r = store_user_delete(st, "one-more")) != 0)
 		die("one delete", r);
-	row("one user delete on the big store", now_s() - t0, 0);
+	row("one store_user_delete on the big store", now_s() - t0, 0);
+	store_close(st);
 }
 
 static int
@@ -137,29 +219,12 @@ lookups(const char *dir, long n)
 }
 
 static void
-verify(const char *dir, struct store *st, long n)
+verify(const char *dir)
 {
-	static char toks[N_TOKENS][TOKEN_LEN + 1];
-	static char names[N_TOKENS][32];
-	struct user *u = NULL;
-	struct token t;
+	struct store *st = NULL;
 	double t0;
 	int i, r;
 
-	for (i = 0; i < N_TOKENS; i++) {
-		snprintf(names[i], sizeof(names[i]), "u%07ld", (long)i * n /
-		    N_TOKENS);
-		if ((r = store_user_get(st, names[i], &u)) != 0)
-			die("user get", r);
-		memset(&t, 0, sizeof(t));
-		token_generate(toks[i], t.id, t.verifier);
-		t.user = names[i];
-		t.uid = u->uid;
-		user_free(u);
-		if ((r = store_token_add(st, &t)) != 0)
-			die("token add", r);
-	}
-	store_close(st);
 	if ((r = store_open(dir, STORE_AUTH, &st)) != 0)
 		die("open auth", r);
 	t0 = now_s();
@@ -168,54 +233,166 @@ verify(const char *dir, struct store *st, long n)
 		    NULL, time(NULL), NULL) != VERIFY_OK)
 			die("verify", APPUSER_ERR_DENIED);
 	row("store_verify (STORE_AUTH handle)", now_s() - t0, N_TOKENS);
-	t0 = now_s();
-	for (i = 0; i < 100; i++) {
-		char id[TOKEN_ID_LEN + 1];
-
-		memcpy(id, toks[i] + TOKEN_MAGIC_LEN, TOKEN_ID_LEN);
-		id[TOKEN_ID_LEN] = '\0';
-		store_verify(st, names[i], toks[i], TOKEN_LEN, "sshd", NULL,
-		    time(NULL), NULL);
-		if ((r = store_token_touch(st, id, time(NULL), NULL, "sshd",
-		    1000)) != 0)
-			die("touch", r);
-	}
-	row("store_verify + store_token_touch", now_s() - t0, 100);
-	sodium_memzero(toks, sizeof(toks));
 	store_close(st);
+}
+
+/* Bytes the store's files take on disk (blocks) and their sizes. */
+static void
+disk_usage(const char *dir, double *diskp, double *sizep, bool verbose)
+{
+	char path[PATH_MAX];
+	struct dirent *e;
+	struct stat sb;
+	DIR *d;
+
+	*diskp = *sizep = 0;
+	if ((d = opendir(dir)) == NULL)
+		return;
+	while ((e = readdir(d)) != NULL) {
+		if (snprintf(path, sizeof(path), "%s/%s", dir, e->d_name) >=
+		    (int)sizeof(path) || lstat(path, &sb) != 0 ||
+		    !S_ISREG(sb.st_mode))
+			continue;
+		*diskp += (double)sb.st_blocks * 512;
+		*sizep += (double)sb.st_size;
+		if (verbose)
+			printf("  %-42s %10.1f MB\n", e->d_name, sb.st_size / 1e6);
+	}
+	closedir(d);
+}
+
+/* Run the CLI with args (stdout/stderr to /dev/null); seconds, or < 0. */
+static double
+run_cli(const char *cli, const char *dir, const char *a1, const char *a2,
+    const char *a3, const char *a4)
+{
+	const char *argv[] = { cli, "--store", dir, a1, a2, a3, a4, NULL };
+	posix_spawn_file_actions_t fa;
+	double t0, t;
+	pid_t pid;
+	int status;
+
+	posix_spawn_file_actions_init(&fa);
+	posix_spawn_file_actions_addopen(&fa, 1, "/dev/null", O_WRONLY, 0);
+	posix_spawn_file_actions_addopen(&fa, 2, "/dev/null", O_WRONLY, 0);
+	t0 = now_s();
+	if (posix_spawn(&pid, cli, &fa, NULL, (char *const *)argv,
+	    environ) != 0) {
+		posix_spawn_file_actions_destroy(&fa);
+		return -1;
+	}
+	if (waitpid(pid, &status, 0) != pid)
+		status = -1;
+	t = now_s() - t0;
+	posix_spawn_file_actions_destroy(&fa);
+	if (!WIFEXITED(status) || WEXITSTATUS(status) != 0) {
+		fprintf(stderr, "bench_store: %s --store %s %s %s %s %s: "
+		    "failed (status %d)\n", cli, dir, a1, a2 ? a2 : "",
+		    a3 ? a3 : "", a4 ? a4 : "", status);
+		return -1;
+	}
+	return t;
+}
+
+#define OP_REVOKE	0
+#define OP_TCREATE	1
+#define OP_CREATE	2
+#define OP_DELETE	3
+static const char *const op_name[] = {
+	"token revoke", "token create", "create", "delete"
+};
+
+/* Median ms of each command (N_CLI runs) on the store in dir. */
+static void
+cli_latencies(const char *cli, const char *dir, double ms[4])
+{
+	double t[4][N_CLI];
+	char name[32], prefix[TOKEN_PREFIX_LEN + 1];
+	int i, k;
+
+	for (i = 0; i < N_CLI; i++) {
+		k = (i * 97) % N_TOKENS;	/* spread over the store */
+		memcpy(prefix, toks[k], TOKEN_PREFIX_LEN);
+		prefix[TOKEN_PREFIX_LEN] = '\0';
+		t[OP_REVOKE][i] = run_cli(cli, dir, "token", "revoke",
+		    names[k], prefix);
+		t[OP_TCREATE][i] = run_cli(cli, dir, "token", "create",
+		    names[(k + 1) % N_TOKENS], NULL);
+		snprintf(name, sizeof(name), "benchnew%d", i);
+		t[OP_CREATE][i] = run_cli(cli, dir, "create", name, NULL,
+		    NULL);
+	}
+	for (i = 0; i < N_CLI; i++) {
+		snprintf(name, sizeof(name), "benchnew%d", i);
+		t[OP_DELETE][i] = run_cli(cli, dir, "delete", name, NULL,
+		    NULL);
+	}
+	for (k = 0; k < 4; k++) {
+		for (i = 0; i < N_CLI; i++)
+			if (t[k][i] < 0)
+				die(op_name[k], APPUSER_ERR_SYSTEM);
+		ms[k] = median(t[k], N_CLI) * 1e3;
+	}
 }
 
 int
 main(int argc, char **argv)
 {
-	char base[32], dir[64];
-	struct store *st = NULL;
-	struct stat sb;
-	char path[128];
+	char base[64], dir[PATH_MAX], sdir[PATH_MAX], what[96], v[64];
+	const char *cli = argc > 3 ? argv[3] : "build/appuser";
+	double disk, size, big[4], small[4];
 	long n = argc > 1 ? atol(argv[1]) : 1000000;
-	int r;
+	bool own_dir = argc <= 2;
+	int k;
 
 	if (n < N_TOKENS || crypto_init() != 0)
-		die("arguments", APPUSER_ERR_INVALID);
-	if (argc > 2)
-		snprintf(dir, sizeof(dir), "%s", argv[2]);
-	else if (fx_make_base(base, sizeof(base), "/tmp/appuser-bench-XXXXXX",
-	    dir, sizeof(dir)) != 0)
+		die("arguments (N_USERS >= 1000)", APPUSER_ERR_INVALID);
+	if (fx_make_base(base, sizeof(base), "/tmp/appuser-bench-XXXXXX",
+	    sdir, sizeof(sdir)) != 0)
 		die("mkdtemp", APPUSER_ERR_SYSTEM);
-	printf("store benchmark, %ld users, %s\n", n, dir);
-	if ((r = store_open(dir, STORE_WRITE, &st)) != 0)
-		die("open", r);
-	import(st, n);
-	one_change(st);
-	snprintf(path, sizeof(path), "%s/" APPUSER_MASTER_FILE, dir);
-	if (stat(path, &sb) == 0)
-		printf("%-44s %10.1f MB\n", "store.tdb size", sb.st_size / 1e6);
-	snprintf(path, sizeof(path), "%s/" APPUSER_IDENTITY_FILE, dir);
-	if (stat(path, &sb) == 0)
-		printf("%-44s %10.1f MB\n", "identity.tdb size", sb.st_size / 1e6);
+	if (own_dir)
+		snprintf(dir, sizeof(dir), "%s/big", base);
+	else
+		snprintf(dir, sizeof(dir), "%s", argv[2]);
+	if (strcmp(cli, "-") != 0 && access(cli, X_OK) != 0) {
+		perror(cli);
+		return 2;
+	}
+
+	/* the baseline: the same commands on a store of BASE_USERS */
+	if (strcmp(cli, "-") != 0) {
+		import(sdir, BASE_USERS, false);
+		cli_latencies(cli, sdir, small);
+	}
+
+	printf("store benchmark, %ld users and %ld tokens, %s\n", n, n, dir);
+	import(dir, n, true);
+	one_change(dir);
+	disk_usage(dir, &disk, &size, true);
+	printf("%-44s %10.1f MB (%.1f MB on disk)\n", "store size, all files",
+	    size / 1e6, disk / 1e6);
 	lookups(dir, n);
-	verify(dir, st, n);
-	if (argc <= 2)
-		fx_remove_tree(base);
+	verify(dir);
+	if (strcmp(cli, "-") != 0) {
+		cli_latencies(cli, dir, big);
+		for (k = 0; k < 4; k++) {
+			printf("%-44s %10.1f ms (%d users: %.1f ms, %.1fx)\n",
+			    op_name[k], big[k], BASE_USERS, small[k],
+			    big[k] / small[k]);
+		}
+		for (k = 0; k < 4; k++) {
+			snprintf(what, sizeof(what), "appuser %s, median, "
+			    "%ldk users+tokens", op_name[k], n / 1000);
+			snprintf(v, sizeof(v), "%.1f ms", big[k]);
+			goal(what, v, "<= 50 ms", big[k] <= CLI_GOAL_MS);
+		}
+		disk_usage(dir, &disk, &size, false);
+		snprintf(what, sizeof(what), "store size on disk, %ldk users+"
+		    "tokens (after the commands)", n / 1000);
+		snprintf(v, sizeof(v), "%.1f MB", disk / 1e6);
+		printf("FIGURE %-56s %16s  (no goal)\n", what, v);
+	}
+	sodium_memzero(toks, sizeof(toks));
+	fx_remove_tree(base);	/* the baseline's store, and dir if ours */
 	return 0;
 }

@@ -318,6 +318,26 @@ has "... names the host's account" "gid 65534, but id 65534 is already used on t
 rc 1 "fresh store: admin group named like a host group: refused" "$APPUSER" --store "$N" config set admin-group daemon
 [ ! -e "$N" ] && ok "... and left no store directory behind" ||
     not_ok "... left no store directory behind" "$(ls -la "$N")"
+rc 1 "fresh store: range and admin group, the name a host group's: refused" "$APPUSER" --store "$N" config set uid-range 3000000-3999999 admin-group daemon
+has "... says the name clashes" "admin group's name 'daemon' is already used on this host" "$err"
+[ ! -e "$N" ] && ok "... and left no store directory behind" ||
+    not_ok "... left no store directory behind" "$(ls -la "$N")"
+
+# config set: both settings in one command and one transaction
+rc 2 "config set: a setting without a value" au config set uid-range 1-2 admin-group
+has "... says so" "setting 'admin-group' without a value" "$err"
+rc 2 "config set: a setting given twice" au config set admin-group a1 admin-group a2
+has "... says so" "setting 'admin-group' given twice" "$err"
+rc 2 "config set: an unknown second setting" au config set admin-group a1 colour blue
+P=$T/pair
+rc 0 "fresh store: uid-range and admin-group at once" "$APPUSER" --store "$P" config set admin-group pairadm uid-range 3000000-3999999
+has "... prints the range" "^uid range is now 3000000-3999999 \(admin group pairadm: gid 3000000\)$" "$out"
+has "... and the group" "^admin group is now pairadm \(gid 3000000\)$" "$out"
+rc 0 "... --json, both again" "$APPUSER" --store "$P" --json config set uid-range 3000000-3999999 admin-group pairadm2
+py "... one object with both" 'assert j == {"uid_min": 3000000, "uid_max": 3999999, "admin_group": "pairadm2", "admin_gid": 3000000}, j'
+rc 1 "both, the group named like a host account: refused" "$APPUSER" --store "$P" config set uid-range 2000000-3999999 admin-group daemon
+rc 0 "... config show" "$APPUSER" --store "$P" --json config show
+py "... the range did not change either" 'assert j["uid_min"] == 3000000 and j["admin_group"] == "pairadm2", j'
 
 # --- import ---------------------------------------------------------------------------
 cat >"$T/imp.jsonl" <<'EOF'
