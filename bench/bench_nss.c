@@ -34,7 +34,7 @@
 #define BATCHES		7
 #define NNAMES		4096		/* random names cycled through */
 #define NADMINS		10
-#define MODULE_DEFAULT	"build/libnss_appuser.so.2"
+#define MODULE_DEFAULT	"build/test-nss/libnss_appuser.so.2"	/* reads APPUSER_STORE */
 
 typedef enum nss_status (*pwnam_fn)(const char *, struct passwd *, char *,
     size_t, int *);

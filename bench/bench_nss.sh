@@ -15,7 +15,7 @@ TOP=$(pwd)
 BIN="$TOP/build/bench/bench_nss"
 SIZES=${NSS_BENCH_SIZES:-"1000 100000 1000000"}
 
-if [ ! -x "$BIN" ] || [ ! -f "$TOP/build/libnss_appuser.so.2" ]; then
+if [ ! -x "$BIN" ] || [ ! -f "$TOP/build/test-nss/libnss_appuser.so.2" ]; then
 	echo "bench_nss: run make bench-bins first" >&2
 	exit 2
 fi
@@ -65,7 +65,7 @@ in_ns() {
 		mount --bind "$3" /etc/group || exit 99
 		shift 3
 		exec "$@"' sh "$NSSCONF" "$_pw" "$T/group" \
-	    env LD_LIBRARY_PATH="$TOP/build" APPUSER_STORE="$_st" "$@"
+	    env LD_LIBRARY_PATH="$TOP/build/test-nss" APPUSER_STORE="$_st" "$@"
 }
 
 # record SIZE COMMAND...: append "SIZE key value" lines

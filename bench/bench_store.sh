@@ -12,7 +12,7 @@
 cd "$(dirname "$0")/.." || exit 2
 N=${1:-${BENCH_USERS:-1000000}}
 for f in build/bench/bench_store build/bench/bench_nss build/appuser \
-    build/libnss_appuser.so.2; do
+    build/test-nss/libnss_appuser.so.2; do
 	[ -x "$f" ] || [ -f "$f" ] || { echo "bench_store: $f missing (make bench-bins)"; exit 2; }
 done
 T=$(mktemp -d /tmp/bench_store.XXXXXX) || exit 2
