@@ -50,6 +50,13 @@ size_t rbuf_left(const struct rbuf *r);
 int rbuf_finish(const struct rbuf *r);
 
 /* Are the n bytes at s all base62 digits [0-9A-Za-z]?  Constant time. */
+/* Little-endian fixed-width integers in the on-disk files (snapshot and
+ * usage files; records use the big-endian wbuf/rbuf above). */
+uint32_t le32_get(const uint8_t *p);
+uint64_t le64_get(const uint8_t *p);
+void le32_put(uint8_t *p, uint32_t v);
+void le64_put(uint8_t *p, uint64_t v);
+
 bool base62_valid(const char *s, size_t n);
 
 #endif

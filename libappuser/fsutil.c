@@ -10,6 +10,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "fsutil.h"
@@ -308,4 +309,13 @@ fs_remove_prefixed(const char *dir, const char *prefix)
 	if (r != 0)
 		errno = e;	/* unlinkat's cause, not readdir's/close's */
 	return r;
+}
+
+int64_t
+fs_mono_ms(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
 }

@@ -53,4 +53,7 @@ int fs_fsync_dir(const char *dir);
 /* Unlink every entry of dir whose name starts with prefix. */
 int fs_remove_prefixed(const char *dir, const char *prefix);
 
+/* CLOCK_MONOTONIC in milliseconds: the deadlines of lock attempts. */
+int64_t fs_mono_ms(void);
+
 #endif

@@ -13,6 +13,7 @@
 #include <string.h>
 #include <unistd.h>
 
+#include "codec.h"
 #include "fsutil.h"
 #include "snapfile.h"
 
@@ -34,35 +35,6 @@ struct snapr {
 	dev_t		 dev;
 	ino_t		 ino;
 };
-
-static uint32_t
-le32(const uint8_t *p)
-{
-	return (uint32_t)p[0] | (uint32_t)p[1] << 8 | (uint32_t)p[2] << 16 |
-	    (uint32_t)p[3] << 24;
-}
-
-static uint64_t
-le64(const uint8_t *p)
-{
-	return (uint64_t)le32(p) | (uint64_t)le32(p + 4) << 32;
-}
-
-static void
-put32(uint8_t *p, uint32_t v)
-{
-	p[0] = (uint8_t)v;
-	p[1] = (uint8_t)(v >> 8);
-	p[2] = (uint8_t)(v >> 16);
-	p[3] = (uint8_t)(v >> 24);
-}
-
-static void
-put64(uint8_t *p, uint64_t v)
-{
-	put32(p, (uint32_t)v);
-	put32(p + 4, (uint32_t)(v >> 32));
-}
 
 uint32_t
 snapfile_hash(const void *key, size_t klen)
@@ -91,17 +63,17 @@ header_parse(struct snapr *r, int kind)
 	if (r->size < SNAPFILE_HEADER ||
 	    memcmp(h, SNAPFILE_MAGIC, sizeof(SNAPFILE_MAGIC)) != 0)
 		return APPUSER_ERR_CORRUPT;
-	if (le32(h + 8) > SNAPFILE_FORMAT)
+	if (le32_get(h + 8) > SNAPFILE_FORMAT)
 		return APPUSER_ERR_VERSION;
-	if (le32(h + 8) == 0 || le32(h + 12) != (uint32_t)kind)
+	if (le32_get(h + 8) == 0 || le32_get(h + 12) != (uint32_t)kind)
 		return APPUSER_ERR_CORRUPT;
-	r->gen = le64(h + 16);
-	r->base_gen = le64(h + 24);
-	r->flags = le32(h + 32);
-	r->nslots = le32(h + 36);
-	r->nrecords = le32(h + 40);
-	r->index_off = le64(h + 48);
-	r->slots_off = le64(h + 56);
+	r->gen = le64_get(h + 16);
+	r->base_gen = le64_get(h + 24);
+	r->flags = le32_get(h + 32);
+	r->nslots = le32_get(h + 36);
+	r->nrecords = le32_get(h + 40);
+	r->index_off = le64_get(h + 48);
+	r->slots_off = le64_get(h + 56);
 	if ((r->flags & ~(uint32_t)SNAPFILE_DELTA) != 0 || r->nslots == 0 ||
 	    (r->nslots & (r->nslots - 1)) != 0 ||
 	    r->nrecords > r->nslots / 2 || r->base_gen > r->gen ||
@@ -202,8 +174,8 @@ rec_at(const struct snapr *r, uint64_t off, struct snaprec *recp)
 
 	if (off < SNAPFILE_HEADER || off > end || end - off < REC_HEAD)
 		return APPUSER_ERR_CORRUPT;
-	klen = le32(r->map + off);
-	vlen = le32(r->map + off + 4);
+	klen = le32_get(r->map + off);
+	vlen = le32_get(r->map + off + 4);
 	off += REC_HEAD;
 	if (klen == 0 || klen > SNAPFILE_MAX_KEY || klen > end - off)
 		return APPUSER_ERR_CORRUPT;
@@ -227,7 +199,7 @@ snapr_at(const struct snapr *r, uint32_t i, struct snaprec *recp)
 {
 	if (i >= r->nrecords)
 		return APPUSER_ERR_NOT_FOUND;
-	return rec_at(r, le64(r->map + r->index_off +
+	return rec_at(r, le64_get(r->map + r->index_off +
 	    (uint64_t)i * INDEX_ENTRY), recp);
 }
 
@@ -245,9 +217,9 @@ snapr_get(const struct snapr *r, const void *key, size_t klen,
 	h = snapfile_hash(key, klen);
 	for (n = 0, i = h & mask; n < r->nslots; n++, i = (i + 1) & mask) {
 		slot = r->map + r->slots_off + (uint64_t)i * SLOT_SIZE;
-		if ((num = le32(slot + 4)) == 0)
+		if ((num = le32_get(slot + 4)) == 0)
 			return APPUSER_ERR_NOT_FOUND;
-		if (le32(slot) != h)
+		if (le32_get(slot) != h)
 			continue;
 		if ((ret = snapr_at(r, num - 1, &rec)) != 0)
 			return ret == APPUSER_ERR_NOT_FOUND ?
@@ -498,11 +470,11 @@ snapw_create(const char *path, int kind, uint32_t flags, uint64_t gen,
 		return fs_errno(e, APPUSER_ERR_SYSTEM);
 	}
 	memcpy(w->head, SNAPFILE_MAGIC, sizeof(SNAPFILE_MAGIC));
-	put32(w->head + 8, SNAPFILE_FORMAT);
-	put32(w->head + 12, (uint32_t)kind);
-	put64(w->head + 16, gen);
-	put64(w->head + 24, base_gen);
-	put32(w->head + 32, flags);
+	le32_put(w->head + 8, SNAPFILE_FORMAT);
+	le32_put(w->head + 12, (uint32_t)kind);
+	le64_put(w->head + 16, gen);
+	le64_put(w->head + 24, base_gen);
+	le32_put(w->head + 32, flags);
 	/* the header is written last, over these zeros */
 	memset(w->buf, 0, SNAPFILE_HEADER);
 	w->blen = SNAPFILE_HEADER;
@@ -533,8 +505,8 @@ snapw_add(struct snapw *w, const void *key, size_t klen, const void *val,
 		w->recs = nrecs;
 		w->cap = ncap;
 	}
-	put32(head, (uint32_t)klen);
-	put32(head + 4, val == NULL ? SNAPFILE_TOMBSTONE : (uint32_t)vlen);
+	le32_put(head, (uint32_t)klen);
+	le32_put(head + 4, val == NULL ? SNAPFILE_TOMBSTONE : (uint32_t)vlen);
 	if ((w->err = w_put(w, head, sizeof(head))) != 0 ||
 	    (w->err = w_put(w, key, klen)) != 0 ||
 	    (val != NULL && (w->err = w_put(w, val, vlen)) != 0))
@@ -559,7 +531,7 @@ w_tables(struct snapw *w)
 		nslots *= 2;
 	mask = nslots - 1;
 	for (k = 0; r == 0 && k < w->n; k++) {
-		put64(e, w->recs[k].off);
+		le64_put(e, w->recs[k].off);
 		r = w_put(w, e, sizeof(e));
 	}
 	if (r != 0)
@@ -568,15 +540,15 @@ w_tables(struct snapw *w)
 		return APPUSER_ERR_NOMEM;
 	for (k = 0; k < w->n; k++) {
 		i = w->recs[k].hash & mask;
-		while (le32(slots + (uint64_t)i * SLOT_SIZE + 4) != 0)
+		while (le32_get(slots + (uint64_t)i * SLOT_SIZE + 4) != 0)
 			i = (i + 1) & mask;
-		put32(slots + (uint64_t)i * SLOT_SIZE, w->recs[k].hash);
-		put32(slots + (uint64_t)i * SLOT_SIZE + 4, (uint32_t)k + 1);
+		le32_put(slots + (uint64_t)i * SLOT_SIZE, w->recs[k].hash);
+		le32_put(slots + (uint64_t)i * SLOT_SIZE + 4, (uint32_t)k + 1);
 	}
-	put32(w->head + 36, nslots);
-	put32(w->head + 40, (uint32_t)w->n);
-	put64(w->head + 48, index_off);
-	put64(w->head + 56, w->off);
+	le32_put(w->head + 36, nslots);
+	le32_put(w->head + 40, (uint32_t)w->n);
+	le64_put(w->head + 48, index_off);
+	le64_put(w->head + 56, w->off);
 	if ((r = w_flush(w)) == 0) {
 		for (k = 0; r == 0 && k < nslots; k += WBUF_FLUSH / SLOT_SIZE) {
 			size_t n = nslots - k < WBUF_FLUSH / SLOT_SIZE ?

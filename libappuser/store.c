@@ -713,15 +713,6 @@ store_alloc(const char *dir, int flags, struct store **stp)
 	return 0;
 }
 
-static int64_t
-mono_ms(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
-}
-
 /* Who holds the lock (0 if nobody now, or unknown). */
 static pid_t
 lock_holder(int fd)
@@ -755,7 +746,7 @@ static int
 lock_wait(struct store *st)
 {
 	struct timespec pause = { 0, 1000000L };
-	int64_t deadline = mono_ms() + APPUSER_LOCK_WAIT_MS;
+	int64_t deadline = fs_mono_ms() + APPUSER_LOCK_WAIT_MS;
 	struct flock fl;
 
 	appuser_busy_pid = 0;
@@ -767,7 +758,7 @@ lock_wait(struct store *st)
 			return 0;
 		if (errno != EACCES && errno != EAGAIN && errno != EINTR)
 			return fs_errno(errno, APPUSER_ERR_SYSTEM);
-		if (mono_ms() >= deadline) {
+		if (fs_mono_ms() >= deadline) {
 			appuser_busy_pid = lock_holder(st->lockfd);
 			return APPUSER_ERR_BUSY;
 		}

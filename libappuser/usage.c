@@ -10,6 +10,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "codec.h"
 #include "fsutil.h"
 #include "token.h"
 #include "usage.h"
@@ -23,33 +24,10 @@
 #define SLEEP_MIN_NS	50000L		/* 50 us, doubling */
 #define SLEEP_MAX_NS	2000000L	/* 2 ms */
 
-static uint32_t
-le32(const uint8_t *p)
-{
-	return (uint32_t)p[0] | (uint32_t)p[1] << 8 | (uint32_t)p[2] << 16 |
-	    (uint32_t)p[3] << 24;
-}
-
-static void
-put32(uint8_t *p, uint32_t v)
-{
-	p[0] = (uint8_t)v;
-	p[1] = (uint8_t)(v >> 8);
-	p[2] = (uint8_t)(v >> 16);
-	p[3] = (uint8_t)(v >> 24);
-}
-
-static void
-put64(uint8_t *p, int64_t v)
-{
-	put32(p, (uint32_t)(uint64_t)v);
-	put32(p + 4, (uint32_t)((uint64_t)v >> 32));
-}
-
 static int64_t
 get64(const uint8_t *p)
 {
-	return (int64_t)((uint64_t)le32(p) | (uint64_t)le32(p + 4) << 32);
+	return (int64_t)le64_get(p);
 }
 
 static bool
@@ -69,7 +47,7 @@ usage_read(int fd, uint32_t slot, const char *id, struct usage *up)
 	if (pread(fd, b, sizeof(b), (off_t)slot * USAGE_SLOT_SIZE) !=
 	    (ssize_t)sizeof(b))
 		return APPUSER_ERR_NOT_FOUND;
-	if (le32(b) != USAGE_MAGIC || le32(b + OFF_CRC) !=
+	if (le32_get(b) != USAGE_MAGIC || le32_get(b + OFF_CRC) !=
 	    crc32_ieee(b, OFF_CRC) || memcmp(b + OFF_ID, id, TOKEN_ID_LEN) != 0)
 		return APPUSER_ERR_NOT_FOUND;
 	u.last_used = get64(b + OFF_USED);
@@ -122,22 +100,13 @@ put_text(uint8_t *dst, const char *s, size_t n)
 		dst[i] = (s[i] < 0x21 || s[i] > 0x7e) ? '?' : (uint8_t)s[i];
 }
 
-static int64_t
-mono_ms(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
-}
-
 /* F_OFD_SETLK on the slot's bytes, retried with backoff until deadline. */
 static int
 slot_lock(int fd, uint32_t slot, short type, int timeout_ms)
 {
 	struct timespec pause = { 0, SLEEP_MIN_NS };
 	struct flock fl;
-	int64_t deadline = mono_ms() + (timeout_ms > 0 ? timeout_ms : 0);
+	int64_t deadline = fs_mono_ms() + (timeout_ms > 0 ? timeout_ms : 0);
 
 	for (;;) {
 		memset(&fl, 0, sizeof(fl));
@@ -149,7 +118,7 @@ slot_lock(int fd, uint32_t slot, short type, int timeout_ms)
 			return 0;
 		if (errno != EAGAIN && errno != EACCES && errno != EINTR)
 			return fs_errno(errno, APPUSER_ERR_SYSTEM);
-		if (type == F_UNLCK || mono_ms() >= deadline)
+		if (type == F_UNLCK || fs_mono_ms() >= deadline)
 			return APPUSER_ERR_BUSY;
 		nanosleep(&pause, NULL);
 		pause.tv_nsec = pause.tv_nsec < SLEEP_MAX_NS / 2 ?
@@ -169,13 +138,13 @@ usage_write(int fd, uint32_t slot, const char *id, int64_t now,
 	    strlen(id) != TOKEN_ID_LEN)
 		return APPUSER_ERR_INVALID;
 	memset(b, 0, sizeof(b));
-	put32(b, USAGE_MAGIC);
+	le32_put(b, USAGE_MAGIC);
 	memcpy(b + OFF_ID, id, TOKEN_ID_LEN);
-	put64(b + OFF_USED, now);
-	put64(b + OFF_EXPIRY, expiry);
+	le64_put(b + OFF_USED, (uint64_t)now);
+	le64_put(b + OFF_EXPIRY, (uint64_t)expiry);
 	put_text(b + OFF_IP, rhost, USAGE_IP_LEN);
 	put_text(b + OFF_SERVICE, service, USAGE_SERVICE_LEN);
-	put32(b + OFF_CRC, crc32_ieee(b, OFF_CRC));
+	le32_put(b + OFF_CRC, crc32_ieee(b, OFF_CRC));
 	if ((r = slot_lock(fd, slot, F_WRLCK, timeout_ms)) != 0)
 		return r;
 	n = pwrite(fd, b, sizeof(b), (off_t)slot * USAGE_SLOT_SIZE);
