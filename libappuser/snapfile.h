@@ -177,7 +177,8 @@ int snapset_get(const struct snapset *s, const void *key, size_t klen,
  * Enumeration in a stable order: the delta's live records, then the base's
  * records the delta does not shadow.  Start with *posp = 0; each call
  * returns the next live record (0) and advances *posp, NOT_FOUND at the end.
- * Bounded: at most snapr_count(delta) + snapr_count(base) steps in all.
+ * A damaged record gives CORRUPT and is passed over too, so the caller may
+ * go on.  Bounded: at most snapr_count(delta) + snapr_count(base) steps.
  */
 int snapset_next(const struct snapset *s, uint64_t *posp,
     struct snaprec *recp);
