@@ -333,6 +333,30 @@ slot_of(struct store *st, const char *id)
 }
 
 static int64_t
+last_used(struct store *st, const char *id)
+{
+	struct token *t = NULL;
+	int64_t v;
+
+	assert_int_equal(store_token_get(st, id, &t), 0);
+	v = t->last_used_time;
+	token_free(t);
+	return v;
+}
+
+static int64_t
+expiry_of(struct store *st, const char *id)
+{
+	struct token *t = NULL;
+	int64_t v;
+
+	assert_int_equal(store_token_get(st, id, &t), 0);
+	v = t->expiry_time;
+	token_free(t);
+	return v;
+}
+
+static int64_t
 mono_ms(void)
 {
 	struct timespec ts;
@@ -1382,6 +1406,12 @@ test_touch(void **state)
 	reopen(f, STORE_AUTH);
 	assert_int_equal(verify(f->st, "alice", r.str, "sshd", NULL, now + 10),
 	    VERIFY_REVOKED);
+	/* a reader's handle records nothing, verified or not */
+	reopen(f, STORE_READ);
+	assert_int_equal(verify(f->st, "alice", a.str, "sshd", NULL, now), 0);
+	assert_int_equal(store_token_touch(f->st, a.t.id, now + 20, NULL,
+	    "sshd", 1000), APPUSER_ERR_PERMISSION);
+	assert_int_equal(last_used(f->st, a.t.id), now + 6);
 }
 
 /* Take (F_OFD_SETLK) or drop a write lock on a token's usage slot through
@@ -1726,30 +1756,6 @@ write_slot(struct fx *f, uint32_t slot, const char *id, int64_t used,
 	assert_int_equal(pwrite(fd, b, sizeof(b),
 	    (off_t)slot * USAGE_SLOT_SIZE), sizeof(b));
 	close(fd);
-}
-
-static int64_t
-last_used(struct store *st, const char *id)
-{
-	struct token *t = NULL;
-	int64_t v;
-
-	assert_int_equal(store_token_get(st, id, &t), 0);
-	v = t->last_used_time;
-	token_free(t);
-	return v;
-}
-
-static int64_t
-expiry_of(struct store *st, const char *id)
-{
-	struct token *t = NULL;
-	int64_t v;
-
-	assert_int_equal(store_token_get(st, id, &t), 0);
-	v = t->expiry_time;
-	token_free(t);
-	return v;
 }
 
 /*
