@@ -1933,6 +1933,30 @@ struct slots {
 	uint32_t	 s[400];
 };
 
+/* Everything of a token but its slot, as text, XOR-folded into a sum
+ * that does not depend on the order of the walk. */
+static int
+token_sum(const struct token *t, void *arg)
+{
+	uint8_t h[crypto_generichash_BYTES], *sum = arg;
+	char buf[1024];
+	size_t i;
+	int n;
+
+	n = snprintf(buf, sizeof(buf), "%s|%s|%u|%s|%lld|%lld|%d|%lld|%lld|"
+	    "%lld|%s|%s|%zu|%zu|%s", t->id, t->user, t->uid, t->description,
+	    (long long)t->create_time, (long long)t->max_age_seconds,
+	    t->extend_when_used, (long long)t->expiry_time,
+	    (long long)t->revoke_time, (long long)t->last_used_time,
+	    t->last_ip, t->last_service, t->n_allow, t->n_scope,
+	    t->n_scope > 0 ? t->scope[0] : "-");
+	crypto_generichash(h, sizeof(h), (const uint8_t *)buf, (size_t)n,
+	    t->verifier, TOKEN_VERIFIER_LEN);
+	for (i = 0; i < sizeof(h); i++)
+		sum[i] ^= h[i];
+	return 0;
+}
+
 static int
 note_slot(const struct token *t, void *arg)
 {
@@ -1962,6 +1986,8 @@ test_upgrade_format1(void **state)
 	char old[200];
 	struct tdb_context *t;
 	struct store *st = NULL;
+	uint8_t sum0[crypto_generichash_BYTES], sum1[sizeof(sum0)];
+	static const char *scope[] = { "sshd", "sudo" };
 	struct slots s1, s2;
 	struct tok a, b, many;
 	struct meta m;
@@ -1981,9 +2007,19 @@ test_upgrade_format1(void **state)
 	mint(f->st, &b, "alice", au);
 	assert_int_equal(store_token_revoke(f->st, "alice", b.t.id), 0);
 	assert_int_equal(store_begin(f->st), 0);
-	for (i = 0; i < 300; i++)		/* enough to fill hash chains */
-		mint(f->st, &many, "carol", cu);
+	for (i = 0; i < 300; i++) {	/* enough to fill hash chains */
+		mint(NULL, &many, "carol", cu);
+		many.t.description = "a longer description of this token";
+		many.t.scope = scope;
+		many.t.n_scope = 2;
+		many.t.last_ip = "2001:db8::1";
+		many.t.last_service = "sshd";
+		many.t.last_used_time = now - i;
+		assert_int_equal(store_token_add(f->st, &many.t), 0);
+	}
 	assert_int_equal(store_commit(f->st), 0);
+	memset(sum0, 0, sizeof(sum0));
+	assert_int_equal(store_token_foreach(f->st, NULL, token_sum, sum0), 0);
 	close_st(f);
 	make_format1(f);
 	snprintf(old, sizeof(old), "%s/%s", f->dir, APPUSER_OLD_IDENTITY);
@@ -2013,6 +2049,10 @@ test_upgrade_format1(void **state)
 	assert_int_equal(store_token_foreach(f->st, NULL, note_slot, &s1), 0);
 	assert_int_equal(s1.n, 302);
 	assert_int_equal(last_used(f->st, a.t.id), now - 100);
+	/* every field of every token as it was */
+	memset(sum1, 0, sizeof(sum1));
+	assert_int_equal(store_token_foreach(f->st, NULL, token_sum, sum1), 0);
+	assert_memory_equal(sum0, sum1, sizeof(sum0));
 	/* opened again: nothing moves */
 	reopen(f, STORE_WRITE);
 	memset(&s2, 0, sizeof(s2));
