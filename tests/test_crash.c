@@ -445,13 +445,14 @@ view_identity(void)
 static char *
 view_tokens(void)
 {
-	struct snapset set = { NULL, NULL };
+	struct snapset set;
 	struct snaprec rec;
 	struct strs s = { NULL, 0, 0 };
 	struct token t;
 	uint64_t pos = 0;
 	int r;
 
+	memset(&set, 0, sizeof(set));
 	assert_int_equal(snapset_open(dir, SNAP_KIND_TOKENS, geteuid(), 077,
 	    &set), 0);
 	while ((r = snapset_next(&set, &pos, &rec)) == 0) {
