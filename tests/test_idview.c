@@ -646,6 +646,58 @@ test_changes_by_hand(void **state)
 	assert_int_equal(wait_for(f->v, "late", false, 0), 0);
 }
 
+/*
+ * A view that opened in the middle of a merge (the new base renamed, the
+ * old delta still there: the view reads the base alone) must still see
+ * the changes published after, in a new delta on that same base.  The
+ * middle of a merge is made by hand: the new base with the old delta put
+ * back, which is also what a writer killed between the two renames
+ * leaves (test_crash), and which no writer repairs (the pair is at the
+ * master's generation).
+ */
+static void
+test_view_opened_mid_merge(void **state)
+{
+	struct fx *f = *state;
+	char oldd[200], name[16];
+	struct store *st = NULL;
+	struct user in;
+	struct got g = { .calls = 0 };
+	double t;
+	int i;
+
+	snprintf(oldd, sizeof(oldd), "%s/old.delta", f->base);
+	copy_file(f->idelta, oldd);
+	/* a merge: enough users in one commit */
+	assert_int_equal(store_open(f->dir, STORE_WRITE, &st), 0);
+	assert_int_equal(store_begin(st), 0);
+	for (i = 0; i < 2100; i++) {
+		memset(&in, 0, sizeof(in));
+		snprintf(name, sizeof(name), "m%d", i);
+		in.name = name;
+		assert_int_equal(store_user_add(st, &in, NULL), 0);
+	}
+	assert_int_equal(store_commit(st), 0);
+	store_close(st);
+	assert_int_equal(rename(oldd, f->idelta), 0);
+	idview_close(f->v);
+	f->v = NULL;
+	assert_int_equal(idview_open(f->dir, &f->v), 0);
+	assert_int_equal(idview_user_by_name(f->v, "m2099", grab, &g), 0);
+	/* the next change: a delta on the same base */
+	assert_int_equal(store_open(f->dir, STORE_WRITE, &st), 0);
+	memset(&in, 0, sizeof(in));
+	in.name = "after";
+	assert_int_equal(store_user_add(st, &in, NULL), 0);
+	assert_int_equal(store_user_delete(st, "user5"), 0);
+	store_close(st);
+	t = wait_for(f->v, "after", true, 2.5);
+	if (t < 0)
+		fail_msg("a view opened mid-merge never sees a later change");
+	assert_int_equal(idview_user_by_name(f->v, "user5", grab, &g),
+	    APPUSER_ERR_NOT_FOUND);
+}
+
 /* ---- damaged files ---------------------------------------------------- */
 
 static bool
@@ -1390,6 +1442,8 @@ main(void)
 		cmocka_unit_test_setup_teardown(test_changes_seen_gen_unusable,
 		    setup, teardown),
 		cmocka_unit_test_setup_teardown(test_changes_by_hand, setup,
+		    teardown),
+		cmocka_unit_test_setup_teardown(test_view_opened_mid_merge, setup,
 		    teardown),
 		cmocka_unit_test_setup_teardown(test_truncated, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_garbage, setup, teardown),
