@@ -448,11 +448,15 @@ test_unsafe(void **state)
 	struct fx *f = *state;
 	struct store *st = NULL;
 
+	struct idview *v = NULL;
+
 	open_w(f);
 	close_st(f);
 	assert_int_equal(chmod(f->dir, 0777), 0);
 	assert_int_equal(store_open(f->dir, STORE_WRITE, &st), APPUSER_ERR_UNSAFE);
 	assert_int_equal(store_open(f->dir, STORE_READ, &st), APPUSER_ERR_UNSAFE);
+	assert_int_equal(store_open(f->dir, STORE_AUTH, &st), APPUSER_ERR_UNSAFE);
+	assert_int_equal(idview_open(f->dir, &v), APPUSER_ERR_UNSAFE);
 	assert_int_equal(chmod(f->dir, 0775), 0);
 	assert_int_equal(store_open(f->dir, STORE_WRITE, &st), APPUSER_ERR_UNSAFE);
 	assert_int_equal(chmod(f->dir, 0755), 0);
@@ -467,6 +471,27 @@ test_unsafe(void **state)
 	assert_int_equal(chmod(f->master, 0644), 0);
 	assert_int_equal(store_open(f->dir, STORE_READ, &st), APPUSER_ERR_UNSAFE);
 	assert_int_equal(chmod(f->master, 0600), 0);
+	/* PAM reads no token file others could read, nor an identity file
+	 * others could write */
+	assert_int_equal(chmod(f->toks, 0640), 0);
+	assert_int_equal(store_open(f->dir, STORE_AUTH, &st), APPUSER_ERR_UNSAFE);
+	assert_int_equal(chmod(f->toks, 0600), 0);
+	assert_int_equal(chmod(f->tdelta, 0604), 0);
+	assert_int_equal(store_open(f->dir, STORE_AUTH, &st), APPUSER_ERR_UNSAFE);
+	assert_int_equal(chmod(f->tdelta, 0600), 0);
+	assert_int_equal(chmod(f->idelta, 0664), 0);
+	assert_int_equal(store_open(f->dir, STORE_AUTH, &st), APPUSER_ERR_UNSAFE);
+	assert_int_equal(idview_open(f->dir, &v), APPUSER_ERR_UNSAFE);
+	assert_int_equal(chmod(f->idelta, 0644), 0);
+	assert_null(st);
+	assert_null(v);
+	/* a writer puts wrong modes right, republishing what it must */
+	assert_int_equal(chmod(f->toks, 0644), 0);
+	open_w(f);
+	close_st(f);
+	assert_int_equal(mode_of(f->toks), 0600);
+	assert_int_equal(store_open(f->dir, STORE_AUTH, &f->st), 0);
+	close_st(f);
 	/* only root can give the master another owner than the directory's */
 	if (geteuid() == 0) {
 		assert_int_equal(chown(f->master, 65534, 65534), 0);
