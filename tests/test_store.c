@@ -1569,7 +1569,7 @@ test_writer_busy(void **state)
 	assert_int_equal(store_token_touch(f->st, a.t.id, time(NULL), NULL,
 	    "sshd", 200), 0);
 	assert_int_equal(snap_uid(f, "alice", &uid), 0);
-	assert_true(mono_ms() - t0 < 500);
+	assert_true(mono_ms() - t0 < 1000);	/* issue 8: under 1 s */
 	close_st(f);
 	t0 = mono_ms();
 	assert_int_equal(store_open(f->dir, STORE_WRITE, &st),
