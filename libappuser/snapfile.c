@@ -316,9 +316,10 @@ snapset_open(const char *dir, int kind, uid_t owner, mode_t forbid,
 			r = APPUSER_ERR_CORRUPT;	/* cannot arise */
 			goto fail;
 		}
-		snapr_close(delta);	/* the base already holds it */
+		s->stale = delta;	/* the base already holds it */
 		delta = NULL;
-	}
+	} else
+		s->stale = NULL;
 	s->base = base;
 	s->delta = delta;
 	return 0;
@@ -335,7 +336,8 @@ snapset_close(struct snapset *s)
 		return;
 	snapr_close(s->base);
 	snapr_close(s->delta);
-	s->base = s->delta = NULL;
+	snapr_close(s->stale);
+	s->base = s->delta = s->stale = NULL;
 }
 
 uint64_t

@@ -151,11 +151,15 @@ void snapw_abort(struct snapw *w);	/* accepts NULL */
 struct snapset {
 	struct snapr	*base;
 	struct snapr	*delta;
+	struct snapr	*stale;	/* a delta the base superseded: never read,
+				   kept mapped so that a reader can tell a
+				   newer delta from it (snap_current) */
 };
 
 /*
  * Open dir/NAME.delta then dir/NAME.snap (names from snapset_names()).
- * Errors as snapr_open; a missing base is NOSTORE.  Close with
+ * Errors as snapr_open; a missing base is NOSTORE.  A delta the base
+ * already holds goes to s->stale, not s->delta.  Close with
  * snapset_close (which zeroes *s).
  */
 int snapset_open(const char *dir, int kind, uid_t owner, mode_t forbid,

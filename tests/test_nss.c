@@ -1586,7 +1586,7 @@ craft_get(const struct craft *c, const void *k, size_t kl, size_t *vlp)
 static int
 craft_open(struct craft *c, const char *dir)
 {
-	struct snapset s = { NULL, NULL };
+	struct snapset s = { NULL, NULL, NULL };
 	struct snaprec rec;
 	uint64_t pos = 0;
 	int r;
