@@ -148,18 +148,19 @@ same_file(const char *path, const struct snapr *r)
 }
 
 /*
- * The delta the view opened may have been dropped as superseded by its
- * base (snapset_open): then any delta file on disk is older than the base,
- * and the view is current as long as the base is.
+ * The delta on disk must be the one the view reads, or, when the base
+ * superseded it (the view opened between a merge's two renames, or after
+ * a writer died there), that very superseded file, which the view keeps
+ * mapped so that its inode cannot come back as a new delta's; or none if
+ * there was none.  A new delta on the same base means a reopen.
  */
 static bool
 snap_current(const struct idview *v, const struct snap *s)
 {
 	if (!same_file(v->base_path, s->set.base))
 		return false;
-	if (s->set.delta != NULL)
-		return same_file(v->delta_path, s->set.delta);
-	return true;
+	return same_file(v->delta_path, s->set.delta != NULL ? s->set.delta :
+	    s->set.stale);
 }
 
 /* ---------------------------------------------------------------------- */

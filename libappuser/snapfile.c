@@ -288,9 +288,10 @@ snapset_open(const char *dir, int kind, uid_t owner, mode_t forbid,
 			r = APPUSER_ERR_CORRUPT;	/* cannot arise */
 			goto fail;
 		}
-		snapr_close(delta);	/* the base already holds it */
+		s->stale = delta;	/* the base already holds it */
 		delta = NULL;
-	}
+	} else
+		s->stale = NULL;
 	s->base = base;
 	s->delta = delta;
 	return 0;
@@ -307,7 +308,8 @@ snapset_close(struct snapset *s)
 		return;
 	snapr_close(s->base);
 	snapr_close(s->delta);
-	s->base = s->delta = NULL;
+	snapr_close(s->stale);
+	s->base = s->delta = s->stale = NULL;
 }
 
 uint64_t
@@ -353,30 +355,38 @@ snapset_next(const struct snapset *s, uint64_t *posp, struct snaprec *recp)
 	for (; pos < end; pos++) {
 		if (pos < nd) {
 			if ((r = snapr_at(s->delta, (uint32_t)pos, &rec)) != 0)
-				return r;
+				break;
 			if (rec.val == NULL)
 				continue;
 		} else {
 			if ((r = snapr_at(s->base, (uint32_t)(pos - nd),
 			    &rec)) != 0)
-				return r;
-			if (rec.val == NULL)
-				return APPUSER_ERR_CORRUPT;
+				break;
+			if (rec.val == NULL) {
+				r = APPUSER_ERR_CORRUPT;
+				break;
+			}
 			if (nd > 0) {
 				r = snapr_get(s->delta, rec.key, rec.klen,
 				    &shadow);
 				if (r == 0)
 					continue;	/* replaced or deleted */
 				if (r != APPUSER_ERR_NOT_FOUND)
-					return r;
+					break;
 			}
 		}
-		*posp = pos + 1;
-		*recp = rec;
-		return 0;
+		r = 0;
+		break;
 	}
-	*posp = pos;
-	return APPUSER_ERR_NOT_FOUND;
+	if (pos == end) {
+		*posp = pos;
+		return APPUSER_ERR_NOT_FOUND;
+	}
+	/* past it even when it is damaged: the caller may go on */
+	*posp = pos + 1;
+	if (r == 0)
+		*recp = rec;
+	return r;
 }
 
 /* ---------------------------------------------------------------------- */

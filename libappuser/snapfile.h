@@ -151,11 +151,15 @@ void snapw_abort(struct snapw *w);	/* accepts NULL */
 struct snapset {
 	struct snapr	*base;
 	struct snapr	*delta;
+	struct snapr	*stale;	/* a delta the base superseded: never read,
+				   kept mapped so that a reader can tell a
+				   newer delta from it (snap_current) */
 };
 
 /*
  * Open dir/NAME.delta then dir/NAME.snap (names from snapset_names()).
- * Errors as snapr_open; a missing base is NOSTORE.  Close with
+ * Errors as snapr_open; a missing base is NOSTORE.  A delta the base
+ * already holds goes to s->stale, not s->delta.  Close with
  * snapset_close (which zeroes *s).
  */
 int snapset_open(const char *dir, int kind, uid_t owner, mode_t forbid,
@@ -177,7 +181,8 @@ int snapset_get(const struct snapset *s, const void *key, size_t klen,
  * Enumeration in a stable order: the delta's live records, then the base's
  * records the delta does not shadow.  Start with *posp = 0; each call
  * returns the next live record (0) and advances *posp, NOT_FOUND at the end.
- * Bounded: at most snapr_count(delta) + snapr_count(base) steps in all.
+ * A damaged record gives CORRUPT and is passed over too, so the caller may
+ * go on.  Bounded: at most snapr_count(delta) + snapr_count(base) steps.
  */
 int snapset_next(const struct snapset *s, uint64_t *posp,
     struct snaprec *recp);

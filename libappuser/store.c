@@ -950,10 +950,10 @@ upgrade_token(struct store *st, const char *idp)
 	key_token(&k, id);
 	if ((r = db_fetch(st, &k, &d)) != 0)
 		return r;
-	r = record_decode_token(d.dptr, d.dsize, &t);
-	free(d.dptr);
-	if (r != 0)
+	if ((r = record_decode_token(d.dptr, d.dsize, &t)) != 0) {
+		free(d.dptr);
 		return r == APPUSER_ERR_VERSION ? r : APPUSER_ERR_CORRUPT;
+	}
 	if (t.usage_slot == 0 && (r = slot_alloc(st, &t.usage_slot)) != 0)
 		goto out;
 	if ((r = record_encode_token(&t, &buf, &len)) != 0)
@@ -962,6 +962,7 @@ upgrade_token(struct store *st, const char *idp)
  out:
 	free(buf);
 	token_clear(&t);
+	free(d.dptr);		/* t's strings pointed into it */
 	return r;
 }
 

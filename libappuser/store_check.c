@@ -462,7 +462,7 @@ snap_records(struct check *c, int kind, const struct snapset *set)
 static void
 check_kind(struct check *c, int kind)
 {
-	struct snapset set = { NULL, NULL };
+	struct snapset set = { NULL, NULL, NULL };
 	uint64_t gen;
 	int r;
 

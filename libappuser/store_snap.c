@@ -446,7 +446,7 @@ build_delta(struct store *st, int kind, const struct snapset *pub)
 static int
 build_kind(struct store *st, int kind, bool full)
 {
-	struct snapset pub = { NULL, NULL };
+	struct snapset pub = { NULL, NULL, NULL };
 	int r = APPUSER_ERR_NOT_FOUND;
 
 	pending_clear(st, kind, true);
@@ -631,7 +631,7 @@ snap_discard(struct store *st)
 static bool
 kind_current(struct store *st, int kind)
 {
-	struct snapset pub = { NULL, NULL };
+	struct snapset pub = { NULL, NULL, NULL };
 	bool ok;
 
 	if (snapset_open(st->dir, snap_kind_file(kind), st->owner,

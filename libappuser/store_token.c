@@ -620,7 +620,7 @@ store_token_touch(struct store *st, const char *id, int64_t now,
 	int fd = st != NULL ? st->usagefd : -1, r;
 	int64_t expiry;
 
-	if (st == NULL)
+	if (st == NULL || st->flags == STORE_READ)	/* store.h: AUTH, WRITE */
 		return APPUSER_ERR_PERMISSION;
 	if (!st->verified.set || id == NULL ||
 	    strcmp(id, st->verified.id) != 0)

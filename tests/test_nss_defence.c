@@ -67,7 +67,7 @@ craft_get(const struct craft *c, const void *k, size_t kl, size_t *vlp)
 static struct craft *
 craft_open(const char *dir, struct user *u)
 {
-	struct snapset s = { NULL, NULL };
+	struct snapset s = { NULL, NULL, NULL };
 	struct snaprec rec;
 	struct craft *c;
 	uint64_t pos = 0;
