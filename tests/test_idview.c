@@ -850,9 +850,9 @@ test_garbage(void **state)
 {
 	struct fx *f = *state;
 	struct idview *v = NULL;
-	uint8_t rnd[8192], *good[2], *buf;
+	uint8_t rnd[8192], *good[2] = { NULL, NULL }, *buf;
 	const char *files[2] = { f->badident, f->baddelta };
-	size_t n[2], i;
+	size_t n[2] = { 0, 0 }, i;
 	int k, opened = 0;
 
 	srand(1);
