@@ -258,6 +258,28 @@ cli_open_user_write(struct cli *c, const char *name, struct store **stp)
 }
 
 /*
+ * What our own NSS module publishes is no host account: it serves only the
+ * store at its compiled-in path.  Creating a store elsewhere (a test store)
+ * on a host whose own store is in nsswitch.conf must not collide with that
+ * store's admin group; creating the host's own store, nothing of ours is
+ * published yet.
+ */
+static void
+published_admin_group(struct cli *c, struct nss_check *n)
+{
+	struct idview *v = NULL;
+	const struct meta *m;
+
+	nss_check_own_group(n, NULL, 0);
+	if (strcmp(c->store_dir, APPUSER_DEFAULT_STORE) == 0 ||
+	    idview_open(APPUSER_DEFAULT_STORE, &v) != 0)
+		return;
+	if ((m = idview_meta(v)) != NULL && m->admin_group != NULL)
+		nss_check_own_group(n, m->admin_group, m->admin_gid);
+	idview_close(v);
+}
+
+/*
  * A store about to be created publishes an admin group (the defaults, or
  * what config set is about to give it): its name and gid get the host
  * check users get, before anything exists, or a host group of that name
@@ -274,7 +296,7 @@ new_admin_group_check(struct cli *c)
 	int r;
 
 	nss_check_reset(n);
-	nss_check_own_group(n, NULL, 0);	/* nothing of ours published */
+	published_admin_group(c, n);
 	if ((r = nss_collision(name, 0, n)) == 0 &&
 	    (r = nss_collision(NULL, gid, n)) == 0)
 		return EXIT_OK;
