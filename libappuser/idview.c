@@ -42,6 +42,7 @@
 
 #include "fsutil.h"
 #include "idview_int.h"
+#include "keys.h"
 #include "record.h"
 #include "snapfile.h"
 #include "store.h"
@@ -88,7 +89,7 @@ snap_load_meta(struct snap *s)
 	struct snaprec rec;
 	int r;
 
-	if ((r = snapset_get(&s->set, "!meta", 5, &rec)) != 0)
+	if ((r = snapset_get(&s->set, KEY_META, KEY_META_LEN, &rec)) != 0)
 		return r == APPUSER_ERR_NOT_FOUND ? APPUSER_ERR_CORRUPT : r;
 	if ((s->metabuf = malloc(rec.vlen ? rec.vlen : 1)) == NULL)
 		return APPUSER_ERR_NOMEM;
@@ -371,7 +372,7 @@ idview_user_by_name(struct idview *v, const char *name, user_fn fn,
 	if (name == NULL || (len = strnlen(name, APPUSER_NAME_MAX + 1)) == 0 ||
 	    len > APPUSER_NAME_MAX)
 		return APPUSER_ERR_NOT_FOUND;
-	kb[0] = 'U';
+	kb[0] = KEY_USER;
 	memcpy(kb + 1, name, len);
 	if ((r = snapset_get(&v->cur->set, kb, 1 + len, &rec)) != 0)
 		return r;
@@ -381,7 +382,8 @@ idview_user_by_name(struct idview *v, const char *name, user_fn fn,
 int
 idview_user_by_uid(struct idview *v, uint32_t uid, user_fn fn, void *arg)
 {
-	uint8_t kb[5] = { 'I', uid >> 24, uid >> 16, uid >> 8, uid };
+	uint8_t kb[KEY_UID_LEN] = { KEY_UID, uid >> 24, uid >> 16, uid >> 8,
+	    uid };
 	struct snaprec rec;
 	int r;
 
@@ -415,7 +417,7 @@ idview_next_user(struct idview *v, struct idview_cursor *c, user_fn fn,
 				c->done = true;
 			return r;
 		}
-	} while (rec.klen < 2 || rec.key[0] != 'U');
+	} while (rec.klen < 2 || rec.key[0] != KEY_USER);
 	return hand_out(s, &rec, NULL, 0, fn, arg);
 }
 

@@ -36,11 +36,7 @@
  * that lag the master by generation; the next writer (or `appuser check`)
  * republishes them ("roll forward").
  *
- * Keys (master):   "!meta" "!tgen" "!slots"  U<name> -> user
- *                  I<uid be32> -> name  T<id> -> token
- *                  L<name> -> concatenated ids of its tokens  X<name> -> aux
- * Keys (identity): "!meta"  U<name> -> user  I<uid be32> -> user
- * Keys (tokens):   T<id> -> token
+ * The keys of each file: keys.h.
  */
 #ifndef APPUSER_STORE_H
 #define APPUSER_STORE_H

@@ -10,21 +10,10 @@
 
 #include <tdb.h>
 
+#include "keys.h"
 #include "snapfile.h"
 #include "store.h"
 
-#define KEY_META		"!meta"
-#define KEY_META_LEN		5
-#define KEY_TGEN		"!tgen"	/* be64: token generation (master) */
-#define KEY_TGEN_LEN		5
-#define KEY_SLOTS		"!slots" /* usage slot allocation (master) */
-#define KEY_SLOTS_LEN		6
-#define KEY_USER		'U'	/* U<name> -> user record */
-#define KEY_UID			'I'	/* I<uid be32> -> name (master) */
-#define KEY_TOKEN		'T'	/* T<id> -> token record */
-#define KEY_LIST		'L'	/* L<name> -> ids, TOKEN_ID_LEN each */
-#define KEY_AUX			'X'	/* X<name> -> opaque (store_aux.c) */
-#define KEY_MAX			(1 + APPUSER_NAME_MAX)
 
 #define MASTER_HASH_SIZE	1000003	/* fixed at creation; ~4 MB */
 #define SNAP_TMP_PREFIX		"tmp."	/* tmp.<file>.<pid> while built */

@@ -25,6 +25,7 @@
 
 #include "appuser.h"
 #include "idview_int.h"
+#include "keys.h"
 #include "record.h"
 #include "snapfile.h"
 #include "store.h"
@@ -1051,7 +1052,7 @@ put_user(const char *dir, const char *key, size_t klen, uint32_t uid,
 static void
 uid_key(uint8_t key[5], uint32_t uid)
 {
-	key[0] = 'I';
+	key[0] = KEY_UID;
 	key[1] = uid >> 24;
 	key[2] = uid >> 16;
 	key[3] = uid >> 8;
@@ -1133,7 +1134,7 @@ put_meta(struct fx *f, const struct meta *m)
 	size_t len;
 
 	assert_int_equal(record_encode_meta(m, &buf, &len), 0);
-	assert_int_equal(fx_plant_delta(f->bad, SNAP_KIND_IDENTITY, "!meta", 5,
+	assert_int_equal(fx_plant_delta(f->bad, SNAP_KIND_IDENTITY, KEY_META, KEY_META_LEN,
 	    buf, len), 0);
 	free(buf);
 }
@@ -1158,11 +1159,11 @@ test_meta_problems(void **state)
 	put_meta(f, &m);
 	assert_int_equal(idview_open(f->bad, &v), APPUSER_ERR_VERSION);
 	copy_pair(f);
-	assert_int_equal(fx_plant_delta(f->bad, SNAP_KIND_IDENTITY, "!meta", 5,
+	assert_int_equal(fx_plant_delta(f->bad, SNAP_KIND_IDENTITY, KEY_META, KEY_META_LEN,
 	    "junk", 4), 0);
 	assert_int_equal(idview_open(f->bad, &v), APPUSER_ERR_CORRUPT);
 	copy_pair(f);
-	assert_int_equal(fx_plant_delta(f->bad, SNAP_KIND_IDENTITY, "!meta", 5,
+	assert_int_equal(fx_plant_delta(f->bad, SNAP_KIND_IDENTITY, KEY_META, KEY_META_LEN,
 	    NULL, 0), 0);
 	assert_int_equal(idview_open(f->bad, &v), APPUSER_ERR_CORRUPT);
 	copy_pair(f);

@@ -4,6 +4,7 @@
  * fields) are never returned.
  */
 #include "nss_fixture.h"
+#include "keys.h"
 
 /* ---------------------------------------------------------------------- */
 /* Defence in depth: records the writer would never produce. */
@@ -140,13 +141,13 @@ craft_user(struct craft *t, const char *key_name, uint32_t key_uid,
 		return -1;
 	if (key_name != NULL) {
 		klen = strlen(key_name);
-		kb[0] = 'U';
+		kb[0] = KEY_USER;
 		memcpy(kb + 1, key_name, klen);
 		if (craft_put(t, kb, 1 + klen, rec, len) != 0)
 			goto out;
 	}
 	if (key_uid != 0) {
-		kb[0] = 'I';
+		kb[0] = KEY_UID;
 		kb[1] = key_uid >> 24;
 		kb[2] = key_uid >> 16;
 		kb[3] = key_uid >> 8;
@@ -329,7 +330,7 @@ child_bad_meta(void *arg)
 	snprintf(dir, sizeof(dir), "%s/badmeta%d", g_tmp, *kind);
 	CHECK(make_small_store(dir) == 0);
 	CHECK((t = craft_open(dir, &u)) != NULL);
-	CHECK((v = craft_get(t, "!meta", 5, &vl)) != NULL);
+	CHECK((v = craft_get(t, KEY_META, KEY_META_LEN, &vl)) != NULL);
 	CHECK(record_decode_meta(v, vl, &m) == 0);
 	if (*kind == 0)
 		m.admin_gid = 0;
@@ -337,7 +338,7 @@ child_bad_meta(void *arg)
 		m.uid_min = 0;
 	CHECK(record_encode_meta(&m, &enc, &len) == 0);
 	meta_clear(&m);
-	CHECK(craft_put(t, "!meta", 5, enc, len) == 0);
+	CHECK(craft_put(t, KEY_META, KEY_META_LEN, enc, len) == 0);
 	free(enc);
 	CHECK(craft_close(t) == 0);
 
