@@ -18,7 +18,7 @@
  * Noticing a new snapshot costs no system call (idview_refresh runs before
  * every NSS lookup, and a stat() was a third of one).  The writer, after
  * the rename()s of a new pair, bumps a counter in identity.gen
- * (idview_int.h), which each view maps read-only once.  A view remembers
+ * (gencount.h), which each view maps read-only once.  A view remembers
  * the counter it read just BEFORE its last stat() of the files; while the
  * counter still holds that value, no rename has finished since, so the
  * open pair is current.  A lookup made after `appuser` returned therefore
@@ -41,7 +41,7 @@
 #include <unistd.h>
 
 #include "fsutil.h"
-#include "idview_int.h"
+#include "gencount.h"
 #include "keys.h"
 #include "record.h"
 #include "snapfile.h"
@@ -61,9 +61,7 @@ struct idview {
 	char		*gen_path;	/* identity.gen */
 	uid_t		 owner;		/* of the directory */
 	struct snap	*cur;
-	const uint64_t	*gen;		/* identity.gen mapped, or NULL */
-	dev_t		 gen_dev;
-	ino_t		 gen_ino;
+	struct gencount_map gen;	/* identity.gen mapped, or gen.w NULL */
 	uint64_t	 gen_seen;	/* counter read before the last check */
 	struct timespec	 checked;	/* when the last full check began */
 	struct timespec	 gen_tried;	/* last look at identity.gen itself */
@@ -176,51 +174,6 @@ second_passed(const struct timespec *then, const struct timespec *now)
 	return d > 1 || (d == 1 && now->tv_nsec >= then->tv_nsec);
 }
 
-/* A counter only its owner, the snapshot's owner, can write, and whose
- * size is known, so that the mapped bytes are inside the file. */
-static bool
-gen_stat_ok(const struct stat *sb, uid_t owner)
-{
-	return S_ISREG(sb->st_mode) && sb->st_size == GEN_FILE_SIZE &&
-	    (sb->st_mode & 022) == 0 && sb->st_uid == owner;
-}
-
-static uint64_t
-gen_load(const struct idview *v)
-{
-	return __atomic_load_n(&v->gen[GEN_W_COUNTER], __ATOMIC_ACQUIRE);
-}
-
-static void
-gen_unmap(struct idview *v)
-{
-	if (v->gen != NULL)
-		munmap((void *)(uintptr_t)v->gen, GEN_FILE_SIZE);
-	v->gen = NULL;
-}
-
-/* Map identity.gen if it is usable; without it, v stats every time. */
-static void
-gen_map(struct idview *v)
-{
-	struct stat sb;
-	void *p;
-	int fd;
-
-	/* O_NONBLOCK: a FIFO put there must not hang a lookup */
-	fd = open(v->gen_path, O_RDONLY | O_CLOEXEC | O_NOFOLLOW | O_NONBLOCK);
-	if (fd == -1)
-		return;
-	if (fstat(fd, &sb) == 0 && gen_stat_ok(&sb, v->owner) &&
-	    (p = mmap(NULL, GEN_FILE_SIZE, PROT_READ, MAP_SHARED, fd, 0)) !=
-	    MAP_FAILED) {
-		v->gen = p;
-		v->gen_dev = sb.st_dev;
-		v->gen_ino = sb.st_ino;
-	}
-	close(fd);
-}
-
 /* At most once a second: is the mapped identity.gen still the file in
  * the store (not deleted or replaced by hand)?  Map it if not mapped. */
 static void
@@ -231,12 +184,12 @@ gen_revalidate(struct idview *v, const struct timespec *now)
 	if (!second_passed(&v->gen_tried, now))
 		return;
 	v->gen_tried = *now;
-	if (v->gen != NULL && lstat(v->gen_path, &sb) == 0 &&
-	    sb.st_dev == v->gen_dev && sb.st_ino == v->gen_ino &&
-	    gen_stat_ok(&sb, v->owner))
+	if (v->gen.w != NULL && lstat(v->gen_path, &sb) == 0 &&
+	    sb.st_dev == v->gen.dev && sb.st_ino == v->gen.ino &&
+	    gencount_stat_ok(&sb, v->owner))
 		return;
-	gen_unmap(v);
-	gen_map(v);
+	gencount_unmap(&v->gen);
+	gencount_map(v->gen_path, v->owner, &v->gen);
 }
 
 /*
@@ -257,7 +210,7 @@ refresh_full(struct idview *v)
 	if (clock_gettime(CLOCK_MONOTONIC_COARSE, &now) != 0)
 		now.tv_sec = now.tv_nsec = 0;	/* never "recent" */
 	gen_revalidate(v, &now);
-	c = v->gen != NULL ? gen_load(v) : 0;
+	c = v->gen.w != NULL ? gencount_load(&v->gen) : 0;
 	if (!snap_current(v, v->cur)) {
 		if ((r = snap_open(v, &s)) != 0)
 			return r;
@@ -307,7 +260,7 @@ idview_close(struct idview *v)
 	if (v == NULL)
 		return;
 	snap_put(v->cur);
-	gen_unmap(v);
+	gencount_unmap(&v->gen);
 	free(v->dir);
 	free(v->base_path);
 	free(v->delta_path);
@@ -321,7 +274,7 @@ idview_refresh(struct idview *v)
 	struct timespec now;
 
 	/* no system call while the counter stands and the check is recent */
-	if (v->gen != NULL && gen_load(v) == v->gen_seen &&
+	if (v->gen.w != NULL && gencount_load(&v->gen) == v->gen_seen &&
 	    clock_gettime(CLOCK_MONOTONIC_COARSE, &now) == 0 &&
 	    !second_passed(&v->checked, &now))
 		return 0;

@@ -20,7 +20,7 @@
 #include <tdb.h>
 
 #include "fsutil.h"
-#include "idview_int.h"
+#include "gencount.h"
 #include "store_int.h"
 #include "usage.h"
 

@@ -13,7 +13,7 @@
 
 #include <tdb.h>
 
-#include "idview_int.h"
+#include "gencount.h"
 #include "snapfile.h"
 #include "names.h"
 #include "store_int.h"

@@ -3,7 +3,7 @@
  * tokens (0600, read by PAM).  The design (base + delta, the order of
  * renames, why a reader never sees a torn pair) is in snapfile.h; the
  * identity.gen counter that tells running readers about a new pair is in
- * idview_int.h.
+ * gencount.h.
  *
  * A commit that changed a kind builds, before the master commits, either
  * a new delta (the published delta plus this transaction's keys, O(delta))
@@ -24,7 +24,7 @@
 #include <tdb.h>
 
 #include "fsutil.h"
-#include "idview_int.h"
+#include "gencount.h"
 #include "store_int.h"
 
 /* Test hook: called at each step of publishing (see test_crash.c). */
@@ -482,87 +482,6 @@ snap_build(struct store *st)
 }
 
 /* ---------------------------------------------------------------------- */
-/* identity.gen */
-
-/* A file readers may map once its mode is fixed (an empty one was left by
- * a writer that died just after creating it: it is grown). */
-static bool
-gen_reusable(const struct store *st, const struct stat *sb)
-{
-	return S_ISREG(sb->st_mode) && sb->st_uid == st->owner &&
-	    (sb->st_size == 0 || sb->st_size == GEN_FILE_SIZE);
-}
-
-/*
- * identity.gen opened read-write (created if missing), as readers may map
- * it: a regular file of ours, 0644, GEN_FILE_SIZE bytes.  Anything else
- * that is there (a symlink, another size or owner) no reader maps, so it
- * is replaced; a wrong mode is fixed in place, keeping mappings valid.
- * UNSAFE: something that cannot be removed (a directory) is in the way.
- */
-static int
-gen_open(struct store *st, const char *path, int *fdp)
-{
-	struct stat sb;
-	int fd;
-
-	if (lstat(path, &sb) == 0 && !gen_reusable(st, &sb) &&
-	    unlink(path) == -1)
-		return APPUSER_ERR_UNSAFE;
-	/* O_NONBLOCK: a FIFO put there meanwhile must not hang the writer */
-	fd = open(path, O_RDWR | O_CREAT | O_CLOEXEC | O_NOFOLLOW | O_NONBLOCK,
-	    0644);
-	if (fd == -1)
-		return fs_errno(errno, APPUSER_ERR_SYSTEM);
-	if (fstat(fd, &sb) == -1 || !gen_reusable(st, &sb)) {
-		close(fd);
-		return APPUSER_ERR_UNSAFE;
-	}
-	if (((sb.st_mode & 07777) != 0644 && fchmod(fd, 0644) == -1) ||
-	    (sb.st_size == 0 && ftruncate(fd, GEN_FILE_SIZE) == -1)) {
-		int e = errno;
-
-		close(fd);
-		return fs_errno(e, APPUSER_ERR_SYSTEM);
-	}
-	*fdp = fd;
-	return 0;
-}
-
-/*
- * Make identity.gen record st->meta.generation as published.  The counter
- * readers watch advances with bump (a new identity pair was just renamed
- * into place) or when the file recorded another generation (a writer died
- * between its rename and its bump).  Nothing is written otherwise.  If
- * something unusable is in the way, readers cannot map it either and stat
- * the delta on every lookup: not an error (store_check reports it).
- */
-static int
-gen_publish(struct store *st, bool bump)
-{
-	uint64_t w[GEN_WORDS];
-	char *path;
-	int fd = -1, r = APPUSER_ERR_INTERNAL;
-
-	if ((path = fs_join(st->dir, APPUSER_GEN_FILE)) == NULL)
-		return APPUSER_ERR_NOMEM;
-	r = gen_open(st, path, &fd);
-	free(path);
-	if (r != 0)
-		return r == APPUSER_ERR_UNSAFE ? 0 : r;
-	if (pread(fd, w, sizeof(w), 0) != (ssize_t)sizeof(w))
-		r = APPUSER_ERR_SYSTEM;
-	else if (bump || w[GEN_W_PUBLISHED] != st->meta.generation) {
-		w[GEN_W_COUNTER]++;
-		w[GEN_W_PUBLISHED] = st->meta.generation;
-		if (pwrite(fd, w, sizeof(w), 0) != (ssize_t)sizeof(w))
-			r = fs_errno(errno, APPUSER_ERR_SYSTEM);
-	}
-	close(fd);
-	return r;
-}
-
-/* ---------------------------------------------------------------------- */
 
 static int
 rename_into(struct store *st, const char *tmp, const char *name)
@@ -615,7 +534,7 @@ snap_install(struct store *st)
 		fr = fs_fsync_dir(st->dir);
 	}
 	if (ident && r2 == 0)
-		gr = gen_publish(st, true);
+		gr = gencount_publish(st->dir, st->owner, st->meta.generation, true);
 	snap_discard(st);
 	return r != 0 ? r : r2 != 0 ? r2 : fr != 0 ? fr : gr;
 }
@@ -663,7 +582,7 @@ snap_roll_forward(struct store *st, bool *repairedp)
 	stale[KIND_IDENTITY] = !kind_current(st, KIND_IDENTITY);
 	stale[KIND_TOKENS] = !kind_current(st, KIND_TOKENS);
 	if (!stale[KIND_IDENTITY] && !stale[KIND_TOKENS]) {
-		(void)gen_publish(st, false);
+		(void)gencount_publish(st->dir, st->owner, st->meta.generation, false);
 		return 0;
 	}
 	if (tdb_transaction_start(st->tdb) != 0)
@@ -676,7 +595,7 @@ snap_roll_forward(struct store *st, bool *repairedp)
 	if (r == 0)
 		r = snap_install(st);
 	if (r == 0 && !stale[KIND_IDENTITY])
-		(void)gen_publish(st, false);
+		(void)gencount_publish(st->dir, st->owner, st->meta.generation, false);
 	snap_discard(st);
 	if (r == 0)
 		*repairedp = true;

@@ -24,7 +24,7 @@
 #include <tdb.h>
 
 #include "appuser.h"
-#include "idview_int.h"
+#include "gencount.h"
 #include "keys.h"
 #include "record.h"
 #include "snapfile.h"

@@ -28,7 +28,7 @@
 #include <tdb.h>
 
 #include "appuser.h"
-#include "idview_int.h"
+#include "gencount.h"
 #include "names.h"
 #include "record.h"
 #include "snapfile.h"
