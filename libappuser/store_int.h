@@ -118,6 +118,7 @@ int txn_fail(struct store *st, int r);
 int delta_add(struct store *st, const char *name);
 int tdelta_add(struct store *st, const char *id);
 int tgen_load(struct store *st);	/* st->tgen from !tgen (0 if none) */
+int tgen_flush(struct store *st);	/* st->tgen to !tgen */
 
 /* store.c: walk records whose key starts with type ('\0': all).  fn gets
  * key and data (valid during the call); no tdb lock is held during fn
