@@ -117,6 +117,11 @@ int txn_leave(struct store *st, bool began, int r);
 int txn_fail(struct store *st, int r);
 int delta_add(struct store *st, const char *name);
 int tdelta_add(struct store *st, const char *id);
+/* fn for each id in user's token list (L<name>), in the order added,
+ * until it returns non-zero; NOT_FOUND: no such user (store_token.c). */
+typedef int (*id_fn)(struct store *st, const char *id, void *arg);
+int token_list_walk(struct store *st, const char *user, id_fn fn,
+    void *arg);
 int tgen_load(struct store *st);	/* st->tgen from !tgen (0 if none) */
 int tgen_flush(struct store *st);	/* st->tgen to !tgen */
 

@@ -250,6 +250,26 @@ list_fetch(struct store *st, const char *user, TDB_DATA *dp)
 	return 0;
 }
 
+int
+token_list_walk(struct store *st, const char *user, id_fn fn, void *arg)
+{
+	TDB_DATA l = { NULL, 0 };
+	char id[TOKEN_ID_LEN + 1];
+	size_t off;
+	int r;
+
+	if ((r = list_fetch(st, user, &l)) != 0)
+		return r;
+	for (off = 0; r == 0 && TOKEN_ID_LEN <= l.dsize - off;
+	    off += TOKEN_ID_LEN) {
+		memcpy(id, l.dptr + off, TOKEN_ID_LEN);
+		id[TOKEN_ID_LEN] = '\0';
+		r = fn(st, id, arg);
+	}
+	free(l.dptr);
+	return r;
+}
+
 static bool
 list_has(TDB_DATA l, const char *id)
 {
@@ -315,27 +335,26 @@ store_token_revoke(struct store *st, const char *user, const char *id)
 }
 
 static int
-token_revoke_all(struct store *st, const char *user, size_t *countp)
+revoke_listed(struct store *st, const char *id, void *arg)
 {
-	TDB_DATA l = { NULL, 0 };
-	char id[TOKEN_ID_LEN + 1];
-	size_t off, n = 0;
-	bool revoked;
+	size_t *np = arg;
+	bool revoked = false;
 	int r;
 
-	if ((r = list_fetch(st, user, &l)) != 0)
-		return r;
-	for (off = 0; r == 0 && TOKEN_ID_LEN <= l.dsize - off;
-	    off += TOKEN_ID_LEN) {
-		memcpy(id, l.dptr + off, TOKEN_ID_LEN);
-		id[TOKEN_ID_LEN] = '\0';
-		r = revoke_one(st, id, &revoked);
-		if (r == APPUSER_ERR_NOT_FOUND)
-			r = 0;		/* listed but gone: nothing to revoke */
-		n += revoked;
-	}
-	free(l.dptr);
-	if (r == 0)
+	r = revoke_one(st, id, &revoked);
+	if (r == APPUSER_ERR_NOT_FOUND)
+		r = 0;		/* listed but gone: nothing to revoke */
+	*np += revoked;
+	return r;
+}
+
+static int
+token_revoke_all(struct store *st, const char *user, size_t *countp)
+{
+	size_t n = 0;
+	int r;
+
+	if ((r = token_list_walk(st, user, revoke_listed, &n)) == 0)
 		*countp = n;
 	return r;
 }
@@ -423,35 +442,21 @@ token_walk_cb(TDB_DATA key, TDB_DATA data, void *arg)
 	return r;
 }
 
-/* The tokens in user's list, in the order they were added. */
 static int
-token_foreach_user(struct store *st, const char *user, token_fn fn,
-    void *arg, int fd)
+foreach_listed(struct store *st, const char *id, void *arg)
 {
-	TDB_DATA l = { NULL, 0 }, d;
-	char id[TOKEN_ID_LEN + 1];
+	struct token_walk *w = arg;
 	struct usage u;
 	struct token t;
-	size_t off;
+	TDB_DATA d;
 	int r;
 
-	if ((r = list_fetch(st, user, &l)) != 0)
-		return r;
-	for (off = 0; r == 0 && TOKEN_ID_LEN <= l.dsize - off;
-	    off += TOKEN_ID_LEN) {
-		memcpy(id, l.dptr + off, TOKEN_ID_LEN);
-		id[TOKEN_ID_LEN] = '\0';
-		if ((r = token_fetch(st, id, &d, &t)) != 0) {
-			if (r == APPUSER_ERR_NOT_FOUND)
-				r = 0;
-			continue;
-		}
-		overlay(fd, &t, &u);
-		r = fn(&t, arg);
-		token_clear(&t);
-		free(d.dptr);
-	}
-	free(l.dptr);
+	if ((r = token_fetch(st, id, &d, &t)) != 0)
+		return r == APPUSER_ERR_NOT_FOUND ? 0 : r;
+	overlay(w->fd, &t, &u);
+	r = w->fn(&t, w->arg);
+	token_clear(&t);
+	free(d.dptr);
 	return r;
 }
 
@@ -466,7 +471,7 @@ store_token_foreach(struct store *st, const char *user, token_fn fn,
 		return APPUSER_ERR_PERMISSION;
 	w.fd = usage_fd(st);
 	if (user != NULL)
-		r = token_foreach_user(st, user, fn, arg, w.fd);
+		r = token_list_walk(st, user, foreach_listed, &w);
 	else
 		r = db_walk(st, KEY_TOKEN, token_walk_cb, &w);
 	if (w.fd != -1)

@@ -186,41 +186,40 @@ admins_update(struct store *st, const char *name, bool add)
 	return r;
 }
 
+static int
+delete_listed(struct store *st, const char *id, void *arg)
+{
+	struct token t;
+	struct key tk;
+	TDB_DATA td;
+	int r;
+
+	(void)arg;
+	key_token(&tk, id);
+	if ((r = db_fetch(st, &tk, &td)) != 0)
+		return r == APPUSER_ERR_NOT_FOUND ? 0 : r;
+	if ((r = record_decode_token(td.dptr, td.dsize, &t)) == 0) {
+		r = slot_free(st, t.usage_slot);
+		token_clear(&t);
+	}
+	free(td.dptr);
+	if (r == 0 && (r = db_delete(st, &tk)) == 0)
+		r = tdelta_add(st, id);
+	return r;
+}
+
 /* Delete every token of name (its L list) and the list itself. */
 static int
 tokens_delete(struct store *st, const char *name)
 {
-	char id[TOKEN_ID_LEN + 1];
-	struct key k, tk;
-	struct token t;
-	TDB_DATA d, td;
-	size_t off;
+	struct key k;
 	int r;
 
-	if ((r = key_user(&k, KEY_LIST, name)) != 0)
+	if ((r = token_list_walk(st, name, delete_listed, NULL)) != 0 ||
+	    (r = key_user(&k, KEY_LIST, name)) != 0)
 		return r;
-	if ((r = db_fetch(st, &k, &d)) != 0)
-		return r == APPUSER_ERR_NOT_FOUND ? 0 : r;
-	for (off = 0; r == 0 && TOKEN_ID_LEN <= d.dsize - off;
-	    off += TOKEN_ID_LEN) {
-		memcpy(id, d.dptr + off, TOKEN_ID_LEN);
-		id[TOKEN_ID_LEN] = '\0';
-		key_token(&tk, id);
-		if ((r = db_fetch(st, &tk, &td)) == APPUSER_ERR_NOT_FOUND) {
-			r = 0;
-			continue;
-		}
-		if (r == 0 && (r = record_decode_token(td.dptr, td.dsize,
-		    &t)) == 0) {
-			r = slot_free(st, t.usage_slot);
-			token_clear(&t);
-		}
-		free(td.dptr);
-		if (r == 0 && (r = db_delete(st, &tk)) == 0)
-			r = tdelta_add(st, id);
-	}
-	free(d.dptr);
-	return r != 0 ? r : db_delete(st, &k);
+	r = db_delete(st, &k);
+	return r == APPUSER_ERR_NOT_FOUND ? 0 : r;	/* never had a token */
 }
 
 static int
