@@ -69,6 +69,21 @@ cmd_config_show(struct cli *c, int argc, char **argv)
 
 	if (!cli_plain_args(c, argc, argv, 0, 0))
 		return c->exit;
+	if (c->fleet_path != NULL) {
+		char where[4200];
+		void *hold = NULL;
+		struct meta m;
+
+		if ((r = fleet_cli_meta(c, &m, &hold)) == EXIT_OK) {
+			snprintf(where, sizeof(where), "etcd (fleet %s)",
+			    c->fleet_path);
+			c->store_dir = where;
+			m.generation = 0;
+			r = print_meta(c, &m);
+		}
+		fleet_cli_meta_free(hold);
+		return r;
+	}
 	if ((r = cli_open_view(c, &v)) != EXIT_OK)
 		return r;
 	if (v == NULL) {
@@ -290,6 +305,10 @@ cmd_config_set(struct cli *c, int argc, char **argv)
 		}
 	} else if ((r = cli_check_name(c, "admin-group: ", value)) != EXIT_OK)
 		return r;
+	if (c->fleet_path != NULL)
+		return strcmp(key, "uid-range") == 0 ?
+		    fleet_cli_config_set(c, NULL, min, max) :
+		    fleet_cli_config_set(c, value, 0, 0);
 	if ((r = precheck_new_store(c, key, value)) != EXIT_OK ||
 	    (r = cli_open_write(c, &st)) != EXIT_OK)
 		return r;

@@ -12,6 +12,7 @@
 #include <unistd.h>
 
 #include "cli.h"
+#include "fleet.h"
 #include "token.h"
 
 void
@@ -260,6 +261,7 @@ int
 cli_open_write(struct cli *c, struct store **stp)
 {
 	struct store *st = NULL;
+	char *fleet = NULL;
 	int r;
 
 	if ((r = owner_precheck(c, "writes need")) != -1)
@@ -269,6 +271,18 @@ cli_open_write(struct cli *c, struct store **stp)
 		return cli_store_err(c, r, "cannot open the store %s for "
 		    "writing", c->store_dir);
 	store_set_collision_check(st, nss_collision, cli_nss());
+	/* a fleet's store changes through the fleet; only an emergency
+	 * local revocation is allowed (and kept across syncs) */
+	if (strcmp(c->what, "token revoke") != 0 &&
+	    fleet_store_following(st, &fleet) == 0) {
+		cli_err(c, "the store %s follows the fleet configured in %s: "
+		    "change the fleet instead (appuser --fleet %s %s ...); "
+		    "only 'token revoke' may act locally", c->store_dir, fleet,
+		    fleet, c->what);
+		free(fleet);
+		store_close(st);
+		return EXIT_REFUSED;
+	}
 	*stp = st;
 	return EXIT_OK;
 }
