@@ -349,3 +349,30 @@ clean:
 	rm -rf build build-san build-cov build-fuzz build-analyze
 
 -include $(shell find $(BUILD) -name '*.d' 2>/dev/null)
+
+# --- fleet (README "Many hosts") ---------------------------------------------
+# The host agent: the etcd client, the fleet model and the CLI's NSS
+# collision check, never linked into a module.
+SYNCD	:= $(BUILD)/appuser-syncd
+SYNCD_OBJ := $(BUILD)/admin/syncd/syncd.o $(BUILD)/admin/fleet.o \
+	$(BUILD)/admin/etcd.o $(BUILD)/admin/fleet_conf.o $(BUILD)/admin/nss.o
+$(SYNCD): $(SYNCD_OBJ) $(LIBCORE)
+	$(CC) $(CFLAGS) -Iadmin $(LDHARDEN) -pie -o $@ $(SYNCD_OBJ) $(LIBCORE) \
+		$(call pc_libs,jansson libcurl) $(CORE_LIBS)
+$(BUILD)/admin/syncd/%.o: admin/syncd/%.c $(wildcard libappuser/*.h admin/*.h) Makefile
+	@mkdir -p $(dir $@)
+	$(CC) $(CPPFLAGS) $(CFLAGS) -Iadmin -MMD -MP -c -o $@ $<
+all: $(SYNCD)
+test-bins: $(SYNCD)
+install: install-syncd
+uninstall: uninstall-syncd
+.PHONY: install-syncd uninstall-syncd
+install-syncd: $(SYNCD)
+	install -D -m 0755 $(SYNCD) $(DESTDIR)$(SBINDIR)/appuser-syncd
+	install -D -m 0644 man/appuser-syncd.8 $(DESTDIR)$(MANDIR)/man8/appuser-syncd.8
+	install -D -m 0644 dist/appuser-syncd.service \
+		$(DESTDIR)$(PREFIX)/lib/systemd/system/appuser-syncd.service
+uninstall-syncd:
+	rm -f $(DESTDIR)$(SBINDIR)/appuser-syncd \
+		$(DESTDIR)$(MANDIR)/man8/appuser-syncd.8 \
+		$(DESTDIR)$(PREFIX)/lib/systemd/system/appuser-syncd.service

@@ -26,7 +26,7 @@
 #include "token.h"
 
 #define FLEET_TRIES		12
-#define FLEET_TIMEOUT_MS	8000
+#define FLEET_TIMEOUT_MS	5000
 #define FLEET_PAGE		1000
 #define CHUNK_USERS		40	/* 3 puts + 2 compares each, < 128 */
 #define CHUNK_TOKENS		120

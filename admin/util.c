@@ -274,6 +274,7 @@ cli_open_write(struct cli *c, struct store **stp)
 	/* a fleet's store changes through the fleet; only an emergency
 	 * local revocation is allowed (and kept across syncs) */
 	if (strcmp(c->what, "token revoke") != 0 &&
+	    strcmp(c->what, "check") != 0 &&
 	    fleet_store_following(st, &fleet) == 0) {
 		cli_err(c, "the store %s follows the fleet configured in %s: "
 		    "change the fleet instead (appuser --fleet %s %s ...); "
