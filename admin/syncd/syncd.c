@@ -27,7 +27,9 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <getopt.h>
+#include <grp.h>
 #include <jansson.h>
+#include <pwd.h>
 #include <signal.h>
 #include <sodium.h>
 #include <stdarg.h>
@@ -142,6 +144,101 @@ write_state(struct syncd *s, bool force)
 
 /* ---- the local store ------------------------------------------------- */
 
+struct own {
+	const char	*name;		/* look up by name, or by uid */
+	uint32_t	 uid;
+	bool		 found;
+	char		 sname[APPUSER_NAME_MAX + 1];
+	uint32_t	 suid;
+};
+
+static int
+own_copy(const struct user *u, void *arg)
+{
+	struct own *o = arg;
+
+	o->found = snprintf(o->sname, sizeof(o->sname), "%s", u->name) <
+	    (int)sizeof(o->sname);
+	o->suid = u->uid;
+	return 0;
+}
+
+/*
+ * Is what the host resolves for o->name (or o->uid) exactly an entry of the
+ * snapshot this store has published?  Then the answer came from our own NSS
+ * module, about the user this very transaction replaces (deleted and
+ * created again with a new uid, in one batch or one full load): not a host
+ * account.  Only asked after NSS reported a hit.
+ */
+static bool
+own_entry(const char *dir, struct own *o)
+{
+	struct idview *v = NULL;
+	struct passwd pw, *pwp = NULL;
+	struct group gr, *grp = NULL;
+	char *buf = NULL;
+	size_t len = 16384;
+	bool own = false;
+	int r;
+
+	if (idview_open(dir, &v) != 0)
+		return false;
+	r = o->name != NULL ? idview_user_by_name(v, o->name, own_copy, o) :
+	    idview_user_by_uid(v, o->uid, own_copy, o);
+	idview_close(v);
+	if (r != 0 || !o->found || (buf = malloc(len)) == NULL)
+		goto out;
+	if (o->name != NULL ? getpwnam_r(o->name, &pw, buf, len, &pwp) :
+	    getpwuid_r(o->suid, &pw, buf, len, &pwp))
+		goto out;
+	if (pwp != NULL && (pw.pw_uid != o->suid ||
+	    strcmp(pw.pw_name, o->sname) != 0))
+		goto out;
+	if (o->name != NULL ? getgrnam_r(o->name, &gr, buf, len, &grp) :
+	    getgrgid_r(o->suid, &gr, buf, len, &grp))
+		goto out;
+	if (grp != NULL && (gr.gr_gid != o->suid ||
+	    strcmp(gr.gr_name, o->sname) != 0))
+		goto out;
+	own = true;
+ out:
+	free(buf);
+	return own;
+}
+
+/*
+ * The store's collision check: NSS, as for the CLI, except that an answer
+ * coming from this store's own published snapshot is no host account.
+ */
+static int
+collision(const char *name, uint32_t id, void *arg)
+{
+	struct syncd *s = arg;
+	struct nss_check *n = cli_nss();
+	struct own o;
+	int r = 0;
+
+	if (name != NULL && name[0] != '\0' &&
+	    (r = nss_collision(name, 0, n)) == APPUSER_ERR_EXISTS) {
+		memset(&o, 0, sizeof(o));
+		o.name = name;
+		if (own_entry(s->dir, &o)) {
+			nss_check_reset(n);
+			r = 0;
+		}
+	}
+	if (r == 0 && id != 0 &&
+	    (r = nss_collision(NULL, id, n)) == APPUSER_ERR_EXISTS) {
+		memset(&o, 0, sizeof(o));
+		o.uid = id;
+		if (own_entry(s->dir, &o)) {
+			nss_check_reset(n);
+			r = 0;
+		}
+	}
+	return r;
+}
+
 static int
 open_store(struct syncd *s, struct store **stp)
 {
@@ -153,7 +250,7 @@ open_store(struct syncd *s, struct store **stp)
 		    appuser_strerror(r));
 		return r;
 	}
-	store_set_collision_check(st, nss_collision, cli_nss());
+	store_set_collision_check(st, collision, s);
 	*stp = st;
 	return 0;
 }
