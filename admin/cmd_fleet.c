@@ -1266,6 +1266,22 @@ fleet_cli_config_set(struct cli *c, const char *name, uint32_t min,
 
 /* ---- fleet status (on a host) ------------------------------------------ */
 
+/* An aux value as a string ("" when absent); NULL when out of memory. */
+static char *
+aux_str(struct store *st, const char *name)
+{
+	uint8_t *v = NULL;
+	size_t len = 0;
+	char *p;
+
+	if (store_aux_get(st, name, &v, &len) != 0)
+		return strdup("");
+	p = strndup((const char *)v, len);
+	free(v);
+	return p;
+}
+
+/* STORE/fleet.state (written by appuser-syncd; see fleet.h), or NULL. */
 static json_t *
 read_state(const char *dir)
 {
@@ -1277,17 +1293,120 @@ read_state(const char *dir)
 	return json_load_file(path, JSON_REJECT_DUPLICATES, NULL);
 }
 
+static int64_t
+state_int(json_t *state, const char *key)
+{
+	return (int64_t)json_integer_value(json_object_get(state, key));
+}
+
+/* "name\treason\n" lines into [{"name", "reason"}...] (consumes lines). */
+static json_t *
+skipped_json(char *lines)
+{
+	json_t *a = json_array(), *sk;
+	char *line, *save = NULL, *tab;
+
+	for (line = strtok_r(lines, "\n", &save); a != NULL && line != NULL;
+	    line = strtok_r(NULL, "\n", &save)) {
+		if ((tab = strchr(line, '\t')) != NULL)
+			*tab++ = '\0';
+		sk = json_pack("{s:s, s:s}", "name", line, "reason",
+		    tab ? tab : "");
+		if (sk == NULL || json_array_append_new(a, sk) != 0) {
+			json_decref(a);
+			a = NULL;
+		}
+	}
+	return a;
+}
+
+/*
+ * Everything status shows, as one JSON object.  The lag is counted in etcd
+ * revisions: etcd's revision when the agent last heard from it, minus the
+ * revision up to which nothing was pending here.
+ */
+static json_t *
+status_json(const char *conf_path, const char *rev, char *skipped,
+    json_t *state)
+{
+	struct fleet_conf *conf = NULL;
+	char eps[1024], err[512];
+	int64_t applied = strtoll(rev, NULL, 10), synced, frev, heard, lag;
+	const char *msg;
+	json_t *o;
+
+	if (fleet_conf_load(conf_path, &conf, err, sizeof(err)) == 0)
+		fleet_endpoints(conf, eps, sizeof(eps));
+	else
+		snprintf(eps, sizeof(eps), "(cannot read: %s)", err);
+	fleet_conf_free(conf);
+	heard = state_int(state, "heard");
+	frev = state_int(state, "fleet_revision");
+	synced = state_int(state, "synced_revision");
+	if (synced < applied)
+		synced = applied;
+	lag = frev > synced ? frev - synced : 0;
+	if ((msg = json_string_value(json_object_get(state, "last_error"))) ==
+	    NULL)
+		msg = "";
+	o = json_pack("{s:s, s:s, s:I, s:o, s:o, s:o, s:o, s:o, s:o}",
+	    "config", conf_path, "endpoints", eps, "revision",
+	    (json_int_t)applied, "fleet_revision", frev > 0 ?
+	    json_integer(frev) : json_null(), "lag_revisions", frev > 0 ?
+	    json_integer(lag) : json_null(), "last_heard", json_time(heard),
+	    "last_heard_seconds_ago", heard > 0 ?
+	    json_integer(cli_now() - heard) : json_null(),
+	    "last_error", state_int(state, "last_error_time") > 0 ?
+	    json_pack("{s:s, s:o}", "message", msg, "time",
+	    json_time(state_int(state, "last_error_time"))) : json_null(),
+	    "skipped", skipped_json(skipped));
+	return o;
+}
+
+static void
+print_status(json_t *o)
+{
+	json_t *a = json_object_get(o, "skipped"), *e;
+	size_t i;
+
+	printf("config:        %s\n", json_string_value(json_object_get(o,
+	    "config")));
+	printf("endpoints:     %s\n", json_string_value(json_object_get(o,
+	    "endpoints")));
+	printf("revision:      %lld applied", (long long)json_integer_value(
+	    json_object_get(o, "revision")));
+	if (json_is_integer(json_object_get(o, "fleet_revision")))
+		printf(" (etcd at %lld when last heard: %lld behind)",
+		    (long long)json_integer_value(json_object_get(o,
+		    "fleet_revision")), (long long)json_integer_value(
+		    json_object_get(o, "lag_revisions")));
+	printf("\nlast heard:    ");
+	if (json_is_string(json_object_get(o, "last_heard")))
+		printf("%s (%lld s ago)\n", json_string_value(json_object_get(o,
+		    "last_heard")), (long long)json_integer_value(
+		    json_object_get(o, "last_heard_seconds_ago")));
+	else
+		printf("never (is appuser-syncd running?)\n");
+	e = json_object_get(o, "last_error");
+	if (json_is_object(e))
+		printf("last error:    %s: %s\n", json_string_value(
+		    json_object_get(e, "time")), json_string_value(
+		    json_object_get(e, "message")));
+	else
+		printf("last error:    none\n");
+	printf("skipped users: %zu\n", json_array_size(a));
+	for (i = 0; i < json_array_size(a); i++)
+		printf("  %s: %s\n", json_string_value(json_object_get(
+		    json_array_get(a, i), "name")), json_string_value(
+		    json_object_get(json_array_get(a, i), "reason")));
+}
+
 int
 cmd_fleet_status(struct cli *c, int argc, char **argv)
 {
-	struct fleet_conf *conf = NULL;
 	struct store *st = NULL;
-	uint8_t *v = NULL;
-	size_t len = 0, i;
-	char *path = NULL, *rev = NULL, *skipped = NULL, *line, *save, *tab;
-	char eps[1024] = "", err[512], heard[64] = "never";
-	json_t *state = NULL, *o = NULL, *a, *sk;
-	int64_t h = 0;
+	char *path = NULL, *rev = NULL, *skipped = NULL;
+	json_t *state = NULL, *o = NULL;
 	int r;
 
 	if (!cli_plain_args(c, argc, argv, 0, 0))
@@ -1301,66 +1420,24 @@ cmd_fleet_status(struct cli *c, int argc, char **argv)
 		r = EXIT_REFUSED;
 		goto out;
 	}
-	if (store_aux_get(st, FLEET_AUX_REV, &v, &len) == 0) {
-		rev = strndup((char *)v, len);
-		free(v);
-		v = NULL;
-	}
-	if (store_aux_get(st, FLEET_AUX_SKIPPED, &v, &len) == 0) {
-		skipped = strndup((char *)v, len);
-		free(v);
-		v = NULL;
-	}
-	if (fleet_conf_load(path, &conf, err, sizeof(err)) == 0)
-		fleet_endpoints(conf, eps, sizeof(eps));
-	else
-		snprintf(eps, sizeof(eps), "(cannot read: %s)", err);
-	if ((state = read_state(c->store_dir)) != NULL) {
-		h = (int64_t)json_integer_value(json_object_get(state,
-		    "heard"));
-		if (h > 0)
-			format_time_rfc3339(h, heard, sizeof(heard));
-	}
-	if ((o = json_pack("{s:s, s:s, s:I, s:o, s:[]}", "config", path,
-	    "endpoints", eps, "revision", (json_int_t)(rev ?
-	    strtoll(rev, NULL, 10) : 0), "last_heard", h > 0 ?
-	    json_string(heard) : json_null(), "skipped")) == NULL) {
+	if ((rev = aux_str(st, FLEET_AUX_REV)) == NULL ||
+	    (skipped = aux_str(st, FLEET_AUX_SKIPPED)) == NULL ||
+	    ((state = read_state(c->store_dir)) == NULL &&
+	    (state = json_object()) == NULL) ||
+	    (o = status_json(path, rev, skipped, state)) == NULL) {
 		r = cli_json_print(NULL);
 		goto out;
-	}
-	a = json_object_get(o, "skipped");
-	for (line = skipped ? strtok_r(skipped, "\n", &save) : NULL;
-	    line != NULL; line = strtok_r(NULL, "\n", &save)) {
-		if ((tab = strchr(line, '\t')) != NULL)
-			*tab++ = '\0';
-		sk = json_pack("{s:s, s:s}", "name", line, "reason",
-		    tab ? tab : "");
-		if (sk == NULL || json_array_append_new(a, sk) != 0) {
-			r = cli_json_print(NULL);
-			goto out;
-		}
 	}
 	if (c->json) {
 		r = cli_json_print(o);
 		o = NULL;
 		goto out;
 	}
-	printf("config:        %s\n", path);
-	printf("endpoints:     %s\n", eps);
-	printf("revision:      %s\n", rev ? rev : "none yet");
-	printf("last heard:    %s", heard);
-	if (h > 0)
-		printf(" (%lld s ago)", (long long)(cli_now() - h));
-	printf("\nskipped users: %zu\n", json_array_size(a));
-	for (i = 0; i < json_array_size(a); i++)
-		printf("  %s: %s\n", json_string_value(json_object_get(
-		    json_array_get(a, i), "name")), json_string_value(
-		    json_object_get(json_array_get(a, i), "reason")));
+	print_status(o);
 	r = EXIT_OK;
  out:
 	json_decref(o);
 	json_decref(state);
-	fleet_conf_free(conf);
 	free(path);
 	free(rev);
 	free(skipped);

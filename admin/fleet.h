@@ -49,7 +49,11 @@
  *   "fleet.skipped"   users not applied because they collide with a host
  *                     account: "name\treason\n" lines
  * and, outside the store, STORE/fleet.state (JSON, 0644, replaced by
- * rename): the endpoints and when the agent last heard from etcd.
+ * rename; written by the agent at most once a second, read by `appuser
+ * fleet status`): "config", "endpoints", "heard" (unix time it last heard
+ * from etcd), "revision" (applied), "fleet_revision" (etcd's then),
+ * "synced_revision" (no event pending up to it: the lag is fleet_revision
+ * minus this), "last_error" and "last_error_time" (0: none yet).
  */
 #ifndef APPUSER_FLEET_H
 #define APPUSER_FLEET_H

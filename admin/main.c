@@ -130,9 +130,10 @@ static const struct command commands[] = {
 	  "show how this host follows its fleet",
 	  "On a host whose store appuser-syncd keeps in step with a fleet:\n"
 	  "the fleet config and its etcd endpoints, the etcd revision the\n"
-	  "store reflects, when the agent last heard from etcd, and the users\n"
-	  "skipped here because they collide with a host account.  Needs the\n"
-	  "store's owner (root).\n" },
+	  "store reflects and how far etcd was ahead (the lag, in revisions)\n"
+	  "when the agent last heard from it, when that was, the agent's last\n"
+	  "error, and the users skipped here because they collide with a host\n"
+	  "account.  Needs the store's owner (root).\n" },
 	{ NULL, "help", cli_help_main,
 	  "help [COMMAND]",
 	  "show help for appuser or one command",

@@ -67,7 +67,12 @@ struct syncd {
 	bool		 once;
 	int64_t		 rev;		/* recorded in the store */
 	int64_t		 target;	/* --once: reach this revision */
+	int64_t		 fleet_rev;	/* etcd's revision, last we heard */
+	int64_t		 synced_rev;	/* no event pending up to here */
+	time_t		 heard;		/* 0: not yet */
 	time_t		 state_written;
+	char		 last_error[300];	/* "" when none yet */
+	time_t		 last_error_time;
 	/* the batch being applied */
 	char		*skipped;	/* "name\treason\n" lines */
 	bool		 skipped_dirty;
@@ -107,7 +112,13 @@ sleep_ms(long ms)
 		;
 }
 
-/* STORE/fleet.state: when the agent last heard from etcd (0644 JSON). */
+/*
+ * STORE/fleet.state (0644 JSON, replaced by rename; read by `appuser fleet
+ * status`): endpoints, when the agent last heard from etcd, etcd's revision
+ * then and the revision up to which nothing is pending here (their
+ * difference is the lag), and the last error.  Written at most once a
+ * second unless forced.
+ */
 static void
 write_state(struct syncd *s, bool force)
 {
@@ -123,9 +134,12 @@ write_state(struct syncd *s, bool force)
 	fleet_endpoints(s->f->conf, eps, sizeof(eps));
 	snprintf(path, sizeof(path), "%s/%s", s->dir, FLEET_STATE_FILE);
 	snprintf(tmp, sizeof(tmp), "%s.tmp", path);
-	if ((o = json_pack("{s:I, s:I, s:s, s:s}", "heard", (json_int_t)now,
-	    "revision", (json_int_t)s->rev, "endpoints", eps, "config",
-	    s->conf_path)) == NULL)
+	if ((o = json_pack("{s:I, s:I, s:I, s:I, s:s, s:s, s:s, s:I}",
+	    "heard", (json_int_t)s->heard, "revision", (json_int_t)s->rev,
+	    "fleet_revision", (json_int_t)s->fleet_rev, "synced_revision",
+	    (json_int_t)s->synced_rev, "endpoints", eps, "config",
+	    s->conf_path, "last_error", s->last_error, "last_error_time",
+	    (json_int_t)s->last_error_time)) == NULL)
 		return;
 	txt = json_dumps(o, JSON_COMPACT);
 	json_decref(o);
@@ -140,6 +154,36 @@ write_state(struct syncd *s, bool force)
 			(void)unlink(tmp);
 	}
 	free(txt);
+}
+
+/* Heard from etcd: its revision, and nothing pending here up to synced. */
+static void
+heard(struct syncd *s, int64_t fleet_rev, int64_t synced)
+{
+	s->heard = time(NULL);
+	if (fleet_rev > s->fleet_rev)
+		s->fleet_rev = fleet_rev;
+	if (synced > s->synced_rev)
+		s->synced_rev = synced;
+	write_state(s, false);
+}
+
+/* Log an error and keep it for `appuser fleet status`. */
+static void
+note_error(struct syncd *s, int prio, const char *fmt, ...)
+    __attribute__((format(printf, 3, 4)));
+
+static void
+note_error(struct syncd *s, int prio, const char *fmt, ...)
+{
+	va_list ap;
+
+	va_start(ap, fmt);
+	vsnprintf(s->last_error, sizeof(s->last_error), fmt, ap);
+	va_end(ap);
+	s->last_error_time = time(NULL);
+	syslog(prio, "%s", s->last_error);
+	write_state(s, true);
 }
 
 /* ---- the local store ------------------------------------------------- */
@@ -246,8 +290,8 @@ open_store(struct syncd *s, struct store **stp)
 	int r;
 
 	if ((r = store_open(s->dir, STORE_WRITE, &st)) != 0) {
-		logmsg(LOG_ERR, "cannot open the store %s: %s", s->dir,
-		    appuser_strerror(r));
+		note_error(s, LOG_ERR, "cannot open the store %s: %s",
+		    s->dir, appuser_strerror(r));
 		return r;
 	}
 	store_set_collision_check(st, collision, s);
@@ -651,7 +695,8 @@ apply_full(struct syncd *s, int64_t rev)
 			if ((r = apply_kv(s, st, s->kv[i].key,
 			    s->kv[i].keylen, s->kv[i].val, s->kv[i].vallen,
 			    false)) != 0) {
-				logmsg(LOG_ERR, "full load: %.*s: %s",
+				note_error(s, LOG_ERR, "full load at revision "
+				    "%lld: %.*s: %s", (long long)rev,
 				    (int)s->kv[i].keylen, s->kv[i].key,
 				    appuser_strerror(r));
 				goto out;
@@ -693,8 +738,9 @@ full_sync(struct syncd *s)
 			break;
 	}
 	if (r != 0) {
-		logmsg(LOG_ERR, "full load failed: %s", r == APPUSER_ERR_SYSTEM ?
-		    etcd_errmsg(s->f->etcd) : appuser_strerror(r));
+		note_error(s, LOG_ERR, "full load failed: %s",
+		    etcd_errmsg(s->f->etcd)[0] ? etcd_errmsg(s->f->etcd) :
+		    appuser_strerror(r));
 		kv_free(s);
 		return r;
 	}
@@ -705,6 +751,7 @@ full_sync(struct syncd *s)
 		logmsg(LOG_INFO, "full load of %zu keys at revision %lld in "
 		    "%.2f s", s->nkv, (long long)rev, (double)(t1.tv_sec -
 		    t0.tv_sec) + (double)(t1.tv_nsec - t0.tv_nsec) / 1e9);
+		heard(s, rev, rev);
 		write_state(s, true);
 	} else
 		logmsg(LOG_ERR, "full load at revision %lld not applied: %s",
@@ -728,7 +775,7 @@ on_batch(void *arg, const struct etcd_watch_batch *b)
 	int r;
 
 	if (b->nevents == 0 || b->revision <= s->rev) {
-		write_state(s, false);
+		heard(s, b->header_revision, b->revision);
 		return s->once && b->revision >= s->target ? WATCH_DONE : 0;
 	}
 	if ((r = open_store(s, &st)) != 0)
@@ -742,7 +789,7 @@ on_batch(void *arg, const struct etcd_watch_batch *b)
 		if ((r = apply_kv(s, st, ev->kv.key, ev->kv.keylen,
 		    (const uint8_t *)ev->kv.value, ev->kv.valuelen,
 		    ev->type == ETCD_EVENT_DELETE)) != 0) {
-			logmsg(LOG_ERR, "revision %lld: %.*s: %s",
+			note_error(s, LOG_ERR, "revision %lld: %.*s: %s",
 			    (long long)ev->kv.mod_revision, (int)ev->kv.keylen,
 			    ev->kv.key, appuser_strerror(r));
 			goto out;
@@ -755,7 +802,7 @@ on_batch(void *arg, const struct etcd_watch_batch *b)
 	s->rev = b->revision;
 	logmsg(LOG_DEBUG, "applied %zu events up to revision %lld", applied,
 	    (long long)b->revision);
-	write_state(s, false);
+	heard(s, b->header_revision, b->revision);
  out:
 	if (r != 0) {
 		store_cancel(st);
@@ -786,6 +833,7 @@ current_revision(struct syncd *s, int64_t *revp)
 	if ((r = etcd_range(s->f->etcd, &q, &res)) != 0)
 		return r;
 	*revp = res->header_revision;
+	heard(s, res->header_revision, 0);
 	etcd_range_free(res);
 	return 0;
 }
@@ -796,6 +844,7 @@ run(struct syncd *s)
 	struct etcd_watch_opts o;
 	int64_t compact = 0;
 	long backoff = 1000;
+	time_t since;
 	bool full = false;
 	int r;
 
@@ -807,8 +856,8 @@ run(struct syncd *s)
 		char eps[1024];
 
 		fleet_endpoints(s->f->conf, eps, sizeof(eps));
-		logmsg(LOG_ERR, "no etcd endpoint answered (%s): %s", eps,
-		    etcd_errmsg(s->f->etcd));
+		note_error(s, LOG_ERR, "no etcd endpoint answered (%s): %s",
+		    eps, etcd_errmsg(s->f->etcd));
 		return 2;
 	}
 	memset(&o, 0, sizeof(o));
@@ -826,6 +875,7 @@ run(struct syncd *s)
 		}
 		if (s->once && s->rev >= s->target)
 			return 0;
+		since = s->heard;
 		r = etcd_watch(s->f->etcd, s->f->conf->prefix,
 		    strlen(s->f->conf->prefix), s->prefix_end,
 		    s->prefix_endlen, s->rev + 1, &o, on_batch, s, &compact);
@@ -843,9 +893,11 @@ run(struct syncd *s)
 		if (r == WATCH_FAILED)
 			full = true;	/* start over from a clean load */
 		else
-			logmsg(LOG_WARNING, "watch ended: %s",
+			note_error(s, LOG_WARNING, "watch ended: %s",
 			    etcd_errmsg(s->f->etcd)[0] ?
 			    etcd_errmsg(s->f->etcd) : appuser_strerror(r));
+		if (s->heard != since)
+			backoff = 1000;	/* it worked for a while */
 		if (s->once)
 			return 2;
  retry:
