@@ -221,8 +221,8 @@ print_main_help(FILE *f)
 	for (i = 0; i < NCOMMANDS; i++)
 		print_summary(&commands[i], f);
 	fprintf(f, "\nGlobal options:\n" STORE_OPT_HELP
-	    "  --fleet FILE  act on the fleet's etcd (see fleet.conf in\n"
-	    "                appuser(8)) instead of the local store\n"
+	    "  --fleet FILE  act on the fleet that FILE names (etcd; see\n"
+	    "                appuser-syncd(8)) instead of the local store\n"
 	    "  --version     print the version\n"
 	    "\nappuser help COMMAND (or appuser COMMAND --help) shows the "
 	    "details of one.\n"
