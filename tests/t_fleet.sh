@@ -239,6 +239,9 @@ stop_agent() {
 start=$(date +%s)
 etcd_cluster_start --tls --auth ||
     die "a 3-member etcd with TLS and auth starts" "$(tail -n 20 "$ETCD_DIR"/m*.out "$ETCD_DIR"/auth.log 2>&1)"
+# etcd_cluster_start set its own EXIT trap: ours stops the agents too
+trap cleanup EXIT
+trap 'cleanup; exit 130' INT TERM
 ok "a 3-member etcd cluster with TLS (client certificates) and auth"
 P=$ETCD_DIR/pki
 # host1 comes with the cluster (role reader: read only on /appuser/)
