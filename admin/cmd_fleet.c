@@ -1345,6 +1345,8 @@ status_json(const char *conf_path, const char *rev, char *skipped,
 	synced = state_int(state, "synced_revision");
 	if (synced < applied)
 		synced = applied;
+	if (frev > 0 && frev < synced)	/* the state file is a bit older */
+		frev = synced;
 	lag = frev > synced ? frev - synced : 0;
 	if ((msg = json_string_value(json_object_get(state, "last_error"))) ==
 	    NULL)

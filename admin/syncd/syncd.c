@@ -156,16 +156,20 @@ write_state(struct syncd *s, bool force)
 	free(txt);
 }
 
-/* Heard from etcd: its revision, and nothing pending here up to synced. */
+/*
+ * Heard from etcd: its revision, and nothing pending here up to synced.
+ * After a change was applied (applied: the state is written at once, so
+ * that it never lags the store's recorded revision).
+ */
 static void
-heard(struct syncd *s, int64_t fleet_rev, int64_t synced)
+heard(struct syncd *s, int64_t fleet_rev, int64_t synced, bool applied)
 {
 	s->heard = time(NULL);
 	if (fleet_rev > s->fleet_rev)
 		s->fleet_rev = fleet_rev;
 	if (synced > s->synced_rev)
 		s->synced_rev = synced;
-	write_state(s, false);
+	write_state(s, applied);
 }
 
 /* Log an error and keep it for `appuser fleet status`. */
@@ -751,8 +755,7 @@ full_sync(struct syncd *s)
 		logmsg(LOG_INFO, "full load of %zu keys at revision %lld in "
 		    "%.2f s", s->nkv, (long long)rev, (double)(t1.tv_sec -
 		    t0.tv_sec) + (double)(t1.tv_nsec - t0.tv_nsec) / 1e9);
-		heard(s, rev, rev);
-		write_state(s, true);
+		heard(s, rev, rev, true);
 	} else
 		logmsg(LOG_ERR, "full load at revision %lld not applied: %s",
 		    (long long)rev, appuser_strerror(r));
@@ -775,7 +778,7 @@ on_batch(void *arg, const struct etcd_watch_batch *b)
 	int r;
 
 	if (b->nevents == 0 || b->revision <= s->rev) {
-		heard(s, b->header_revision, b->revision);
+		heard(s, b->header_revision, b->revision, false);
 		return s->once && b->revision >= s->target ? WATCH_DONE : 0;
 	}
 	if ((r = open_store(s, &st)) != 0)
@@ -802,7 +805,7 @@ on_batch(void *arg, const struct etcd_watch_batch *b)
 	s->rev = b->revision;
 	logmsg(LOG_DEBUG, "applied %zu events up to revision %lld", applied,
 	    (long long)b->revision);
-	heard(s, b->header_revision, b->revision);
+	heard(s, b->header_revision, b->revision, true);
  out:
 	if (r != 0) {
 		store_cancel(st);
@@ -833,7 +836,7 @@ current_revision(struct syncd *s, int64_t *revp)
 	if ((r = etcd_range(s->f->etcd, &q, &res)) != 0)
 		return r;
 	*revp = res->header_revision;
-	heard(s, res->header_revision, 0);
+	heard(s, res->header_revision, 0, false);
 	etcd_range_free(res);
 	return 0;
 }
