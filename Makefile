@@ -4,6 +4,7 @@
 #   make check      build and run every test (unit to end-to-end)
 #   make bench      benchmarks (ratios against nss_files/pam_unix baselines)
 #   make demo       the whole lifecycle for real, in a private namespace (root)
+#   make demo-fleet the same across two hosts that follow one etcd (root)
 #   make deps       install the Debian packages that build and test need
 #   make install    DESTDIR=... PREFIX=... (default PREFIX=/usr)
 #   make uninstall  the same; disables the PAM profile first (NSSWITCH=1:
@@ -101,7 +102,7 @@ LIBCORE	:= $(BUILD)/libappuser.a
 
 TARGETS := $(CLI) $(if $(PAM_SRC),$(PAMMOD)) $(if $(NSS_SRC),$(NSSMOD))
 
-.PHONY: all check test-bins bench bench-bins demo deps etcd-service-off \
+.PHONY: all check test-bins bench bench-bins demo demo-fleet deps etcd-service-off \
 	install uninstall clean fuzz fuzz-bins analyze coverage
 all: $(TARGETS)
 
@@ -278,6 +279,13 @@ demo:
 	@$(MAKE) --no-print-directory deps
 	@$(MAKE) -s --no-print-directory all
 	@sh tests/e2e/demo.sh
+
+# the same for a fleet: a 3-member etcd and two hosts (network namespaces,
+# each with its own store, appuser-syncd and sshd), one bot and one token
+demo-fleet:
+	@$(MAKE) --no-print-directory deps
+	@$(MAKE) -s --no-print-directory all
+	@sh tests/e2e/demo_fleet.sh
 
 deps:
 	@if [ "$$(id -u)" = 0 ]; then \
