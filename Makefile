@@ -233,7 +233,7 @@ fuzz: fuzz-bins
 ANALYZE_CC ?= gcc
 ANALYZE_DIR := build-analyze
 ANALYZE_SRC := $(CORE_SRC) $(ADMIN_SRC) $(PAM_SRC) $(NSS_SRC) $(TEST_SRC) \
-	$(BENCH_SRC) $(sort $(wildcard tests/fuzz/*.c))
+	$(BENCH_SRC) $(sort $(wildcard tests/fuzz/*.c admin/syncd/*.c))
 ANALYZE_STAMPS := $(ANALYZE_SRC:%.c=$(ANALYZE_DIR)/%.ok)
 CPPCHECK_FLAGS := -q --std=c11 -D_GNU_SOURCE -D__GNUC__ --inline-suppr \
 	--enable=warning,style,performance,portability \

@@ -851,11 +851,11 @@ run(struct syncd *s)
 	bool full = false;
 	int r;
 
-	if ((r = read_recorded(s)) != 0)
+	if (read_recorded(s) != 0)
 		return 2;
 	logmsg(LOG_INFO, "following the fleet of %s into %s from revision "
 	    "%lld", s->conf_path, s->dir, (long long)s->rev);
-	if (s->once && (r = current_revision(s, &s->target)) != 0) {
+	if (s->once && current_revision(s, &s->target) != 0) {
 		char eps[1024];
 
 		fleet_endpoints(s->f->conf, eps, sizeof(eps));
