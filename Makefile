@@ -4,6 +4,7 @@
 #   make check      build and run every test (unit to end-to-end)
 #   make bench      benchmarks (ratios against nss_files/pam_unix baselines)
 #   make demo       the whole lifecycle for real, in a private namespace (root)
+#   make demo-fleet the same across two hosts that follow one etcd (root)
 #   make deps       install the Debian packages that build and test need
 #   make install    DESTDIR=... PREFIX=... (default PREFIX=/usr)
 #   make uninstall  the same; disables the PAM profile first (NSSWITCH=1:
@@ -101,7 +102,7 @@ LIBCORE	:= $(BUILD)/libappuser.a
 
 TARGETS := $(CLI) $(if $(PAM_SRC),$(PAMMOD)) $(if $(NSS_SRC),$(NSSMOD))
 
-.PHONY: all check test-bins bench bench-bins demo deps etcd-service-off \
+.PHONY: all check test-bins bench bench-bins demo demo-fleet deps etcd-service-off \
 	install uninstall clean fuzz fuzz-bins analyze coverage
 all: $(TARGETS)
 
@@ -268,7 +269,7 @@ fuzz: fuzz-bins
 ANALYZE_CC ?= gcc
 ANALYZE_DIR := build-analyze
 ANALYZE_SRC := $(CORE_SRC) $(ADMIN_SRC) $(PAM_SRC) $(NSS_SRC) $(TEST_SRC) \
-	$(BENCH_SRC) $(sort $(wildcard tests/fuzz/*.c))
+	$(BENCH_SRC) $(sort $(wildcard tests/fuzz/*.c admin/syncd/*.c))
 ANALYZE_STAMPS := $(ANALYZE_SRC:%.c=$(ANALYZE_DIR)/%.ok)
 CPPCHECK_FLAGS := -q --std=c11 -D_GNU_SOURCE -D__GNUC__ --inline-suppr \
 	--enable=warning,style,performance,portability \
@@ -314,6 +315,13 @@ demo:
 	@$(MAKE) --no-print-directory deps
 	@$(MAKE) -s --no-print-directory all
 	@sh tests/e2e/demo.sh
+
+# the same for a fleet: a 3-member etcd and two hosts (network namespaces,
+# each with its own store, appuser-syncd and sshd), one bot and one token
+demo-fleet:
+	@$(MAKE) --no-print-directory deps
+	@$(MAKE) -s --no-print-directory all
+	@sh tests/e2e/demo_fleet.sh
 
 deps:
 	@if [ "$$(id -u)" = 0 ]; then \
@@ -385,3 +393,30 @@ clean:
 	rm -rf build build-san build-cov build-fuzz build-analyze
 
 -include $(shell find $(BUILD) -name '*.d' 2>/dev/null)
+
+# --- fleet (README "Many hosts") ---------------------------------------------
+# The host agent: the etcd client, the fleet model and the CLI's NSS
+# collision check, never linked into a module.
+SYNCD	:= $(BUILD)/appuser-syncd
+SYNCD_OBJ := $(BUILD)/admin/syncd/syncd.o $(BUILD)/admin/fleet.o \
+	$(BUILD)/admin/etcd.o $(BUILD)/admin/fleet_conf.o $(BUILD)/admin/nss.o
+$(SYNCD): $(SYNCD_OBJ) $(LIBCORE)
+	$(CC) $(CFLAGS) -Iadmin $(LDHARDEN) -pie -o $@ $(SYNCD_OBJ) $(LIBCORE) \
+		$(call pc_libs,jansson libcurl) $(CORE_LIBS)
+$(BUILD)/admin/syncd/%.o: admin/syncd/%.c $(wildcard libappuser/*.h admin/*.h) Makefile
+	@mkdir -p $(dir $@)
+	$(CC) $(CPPFLAGS) $(CFLAGS) -Iadmin -MMD -MP -c -o $@ $<
+all: $(SYNCD)
+test-bins: $(SYNCD)
+install: install-syncd
+uninstall: uninstall-syncd
+.PHONY: install-syncd uninstall-syncd
+install-syncd: $(SYNCD)
+	install -D -m 0755 $(SYNCD) $(DESTDIR)$(SBINDIR)/appuser-syncd
+	install -D -m 0644 man/appuser-syncd.8 $(DESTDIR)$(MANDIR)/man8/appuser-syncd.8
+	install -D -m 0644 dist/appuser-syncd.service \
+		$(DESTDIR)$(PREFIX)/lib/systemd/system/appuser-syncd.service
+uninstall-syncd:
+	rm -f $(DESTDIR)$(SBINDIR)/appuser-syncd \
+		$(DESTDIR)$(MANDIR)/man8/appuser-syncd.8 \
+		$(DESTDIR)$(PREFIX)/lib/systemd/system/appuser-syncd.service

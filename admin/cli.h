@@ -57,6 +57,8 @@ struct cli {
 	 * defaults) */
 	const char	*new_admin_group;
 	uint32_t	 new_admin_gid;
+	const char	*fleet_path;	/* --fleet FILE: act on the fleet */
+	struct fleet	*fleet;		/* its client, opened on first use */
 };
 
 /* Long options every command accepts besides its own. */
@@ -238,6 +240,14 @@ int64_t cli_now(void);
 int cli_count_tokens(struct store *st, const char *user, bool active_only,
     size_t *np);
 
+/* The token_fn behind it, for other sources of tokens (the fleet). */
+struct token_count {
+	size_t	n;
+	bool	active_only;
+	int64_t	now;
+};
+int cli_count_token(const struct token *t, void *arg);
+
 /*
  * Checks and refusals shared by the commands (admin/usercheck.c); where
  * prefixes messages ("line 3: " or "").  Each returns an exit status and
@@ -278,5 +288,32 @@ int cmd_config_show(struct cli *, int, char **);
 int cmd_config_set(struct cli *, int, char **);
 int cmd_check(struct cli *, int, char **);
 int cmd_import(struct cli *, int, char **);
+int cmd_fleet_status(struct cli *, int, char **);
+
+/*
+ * Fleet mode (admin/cmd_fleet.c): the store calls of the commands above,
+ * made against the fleet's etcd (fleet.h).  Each prints its own errors and
+ * returns an exit status (etcd unreachable: EXIT_ERROR, naming the
+ * endpoints).
+ */
+int fleet_cli_open(struct cli *c);
+int fleet_cli_users_add(struct cli *c, const struct user *in, size_t n,
+    const char *const *where, struct user **created, size_t *donep);
+int fleet_cli_user_get(struct cli *c, const char *name, struct user **up);
+int fleet_cli_user_foreach(struct cli *c, user_fn fn, void *arg);
+int fleet_cli_user_delete(struct cli *c, const char *name, struct user **up,
+    size_t *ntokp);
+int fleet_cli_set_admin(struct cli *c, const char *name, bool admin,
+    bool *wasp);
+int fleet_cli_token_add(struct cli *c, const char *name, struct token *t,
+    char *tok, struct user **ownerp);
+int fleet_cli_token_foreach(struct cli *c, const char *name, token_fn fn,
+    void *arg);
+int fleet_cli_token_revoke(struct cli *c, const char *name, const char *id,
+    token_fn fn, void *arg, bool *alreadyp);
+int fleet_cli_meta(struct cli *c, struct meta *m, void **holdp);
+void fleet_cli_meta_free(void *hold);
+int fleet_cli_config_set(struct cli *c, const char *name, uint32_t min,
+    uint32_t max);
 
 #endif

@@ -206,6 +206,54 @@ read_batch(struct import *im)
 	return EXIT_OK;
 }
 
+/*
+ * The batch into the fleet: in etcd txns of a few dozen users each (the
+ * txn limit), so a long import that fails part way leaves the users of the
+ * txns before; the error says how many.
+ */
+static int
+add_batch_fleet(struct import *im)
+{
+	struct user *users = NULL, **created = NULL;
+	char (*where)[64] = NULL;
+	const char **wp = NULL;
+	size_t i, done = 0;
+	int r = EXIT_ERROR;
+
+	if ((users = calloc(im->n, sizeof(*users))) == NULL ||
+	    (created = calloc(im->n, sizeof(*created))) == NULL ||
+	    (where = calloc(im->n, sizeof(*where))) == NULL ||
+	    (wp = calloc(im->n, sizeof(*wp))) == NULL) {
+		fprintf(stderr, "appuser: out of memory\n");
+		goto out;
+	}
+	for (i = 0; i < im->n; i++) {
+		users[i] = im->recs[i].u;
+		snprintf(where[i], sizeof(where[i]), "%s: line %zu: ",
+		    strlen(im->src) < 32 ? im->src : "...", im->recs[i].line);
+		wp[i] = where[i];
+	}
+	r = fleet_cli_users_add(im->c, users, im->n, wp, created, &done);
+	for (i = 0; i < done; i++) {
+		if (im->total++ == 0)
+			im->first_uid = created[i]->uid;
+		im->last_uid = created[i]->uid;
+	}
+	if (r != EXIT_OK && im->total > 0)
+		fprintf(stderr, "appuser: import: %zu user%s were created in "
+		    "the fleet before this error\n", im->total,
+		    im->total == 1 ? "" : "s");
+ out:
+	if (created != NULL)
+		for (i = 0; i < im->n; i++)
+			user_free(created[i]);
+	free(created);
+	free(users);
+	free(where);
+	free(wp);
+	return r;
+}
+
 static int
 add_batch(struct import *im, struct store *st)
 {
@@ -216,6 +264,8 @@ add_batch(struct import *im, struct store *st)
 	size_t i;
 	int r;
 
+	if (im->c->fleet_path != NULL)
+		return add_batch_fleet(im);
 	/* a failed prefetch only costs speed: lookups happen one by one */
 	(void)nss_check_prefetch(n, im->names, im->n, im->next_id,
 	    im->n + IMPORT_ID_SLACK);
@@ -273,6 +323,13 @@ run_import(struct import *im, struct store *st)
 	struct meta m;
 	int r;
 
+	if (im->c->fleet_path != NULL) {
+		while (!im->eof)
+			if ((r = read_batch(im)) != EXIT_OK ||
+			    (r = add_batch(im, NULL)) != EXIT_OK)
+				return r;
+		return EXIT_OK;
+	}
 	if ((r = store_begin(st)) != 0)
 		return cli_store_err(im->c, r, "cannot start a transaction");
 	/* the store allocates from its cursor, inside [uid_min + 1, uid_max] */
@@ -325,7 +382,7 @@ cmd_import(struct cli *c, int argc, char **argv)
 		r = EXIT_ERROR;
 		goto out;
 	}
-	if ((r = cli_open_write(c, &st)) != EXIT_OK)
+	if (c->fleet_path == NULL && (r = cli_open_write(c, &st)) != EXIT_OK)
 		goto out;
 	clock_gettime(CLOCK_MONOTONIC, &t0);
 	if ((r = run_import(im, st)) != EXIT_OK)

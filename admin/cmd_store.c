@@ -73,6 +73,21 @@ cmd_config_show(struct cli *c, int argc, char **argv)
 
 	if (!cli_plain_args(c, argc, argv, 0, 0))
 		return c->exit;
+	if (c->fleet_path != NULL) {
+		char where[4200];
+		void *hold = NULL;
+		struct meta m;
+
+		if ((r = fleet_cli_meta(c, &m, &hold)) == EXIT_OK) {
+			snprintf(where, sizeof(where), "etcd (fleet %s)",
+			    c->fleet_path);
+			c->store_dir = where;
+			m.generation = 0;
+			r = print_meta(c, &m);
+		}
+		fleet_cli_meta_free(hold);
+		return r;
+	}
 	if ((r = cli_open_view(c, &v)) != EXIT_OK)
 		return r;
 	if (v == NULL) {
@@ -273,6 +288,14 @@ cmd_config_set(struct cli *c, int argc, char **argv)
 	if (group != NULL &&
 	    (r = cli_check_name(c, "admin-group: ", group)) != EXIT_OK)
 		return r;
+	if (c->fleet_path != NULL) {
+		/* one etcd transaction per setting: one setting per command */
+		if (range != NULL && group != NULL)
+			return cli_usage(c, "with --fleet, set uid-range and "
+			    "admin-group in two commands");
+		return range != NULL ? fleet_cli_config_set(c, NULL, min, max) :
+		    fleet_cli_config_set(c, group, 0, 0);
+	}
 	/* what a store created now would publish: a range without the
 	 * default gid gives the admin group its MIN (store_set_range) */
 	c->new_admin_group = group;

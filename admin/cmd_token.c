@@ -14,6 +14,7 @@
 #include <unistd.h>
 
 #include "cli.h"
+#include "fleet.h"
 #include "names.h"
 #include "token.h"
 
@@ -142,16 +143,11 @@ print_token(struct cli *c, const char *tok, const struct token *t)
 	return r;
 }
 
-/* Mint a token for u and add it; tok receives it.  Retries an id clash. */
-static int
-add_token(struct store *st, const struct user *u, const struct token_opts *o,
-    char tok[TOKEN_LEN + 1], struct token *t)
+/* A new token's metadata from the options (no owner, id or verifier). */
+static void
+fill_token(const struct token_opts *o, struct token *t)
 {
-	int tries, r = APPUSER_ERR_INTERNAL;
-
 	memset(t, 0, sizeof(*t));
-	t->user = u->name;
-	t->uid = u->uid;
 	t->description = o->description != NULL ? o->description : "";
 	t->create_time = cli_now();
 	t->max_age_seconds = o->max_age_seconds;
@@ -164,6 +160,18 @@ add_token(struct store *st, const struct user *u, const struct token_opts *o,
 	t->allow = o->rules;
 	t->n_scope = o->nscopes;
 	t->scope = (const char **)o->scopes;
+}
+
+/* Mint a token for u and add it; tok receives it.  Retries an id clash. */
+static int
+add_token(struct store *st, const struct user *u, const struct token_opts *o,
+    char tok[TOKEN_LEN + 1], struct token *t)
+{
+	int tries, r = APPUSER_ERR_INTERNAL;
+
+	fill_token(o, t);
+	t->user = u->name;
+	t->uid = u->uid;
 	for (tries = 0; tries < 3; tries++) {
 		if ((r = token_generate(tok, t->id, t->verifier)) != 0)
 			break;
@@ -213,11 +221,25 @@ cmd_token_create(struct cli *c, int argc, char **argv)
 		return EXIT_ERROR;
 	}
 	name = argv[optind];
+	memset(&t, 0, sizeof(t));
 	if ((r = cli_check_name(c, "", name)) != EXIT_OK ||
-	    (r = token_opts_parse(c, &o)) != EXIT_OK ||
-	    (r = cli_open_user_write(c, name, &st)) != EXIT_OK)
+	    (r = token_opts_parse(c, &o)) != EXIT_OK)
 		goto out;
-	if ((r = store_user_get(st, name, &u)) != 0 ||
+	if (c->fleet_path != NULL) {
+		if (o.extend) {
+			cli_err(c, "--extend-when-used is refused with --fleet: "
+			    "a sliding expiry would need every host's logins, "
+			    "and last use stays on each host; give --max-age "
+			    "alone");
+			r = EXIT_ERROR;
+			goto out;
+		}
+		fill_token(&o, &t);
+		if ((r = fleet_cli_token_add(c, name, &t, tok, &u)) != EXIT_OK)
+			goto out;
+	} else if ((r = cli_open_user_write(c, name, &st)) != EXIT_OK)
+		goto out;
+	else if ((r = store_user_get(st, name, &u)) != 0 ||
 	    (r = add_token(st, u, &o, tok, &t)) != 0) {
 		if (r == APPUSER_ERR_NOT_FOUND) {
 			cli_err(c, "no application user '%s' (create it first: "
@@ -229,8 +251,9 @@ cmd_token_create(struct cli *c, int argc, char **argv)
 		goto out;
 	}
 	token_prefix(t.id, prefix, sizeof(prefix));
-	cli_log("token create user=%s prefix=%s max_age=%s extend=%s "
-	    "allow_from=%s scope=%s", name, prefix,
+	cli_log("%stoken create user=%s prefix=%s max_age=%s extend=%s "
+	    "allow_from=%s scope=%s", c->fleet_path ? "fleet " : "", name,
+	    prefix,
 	    o.max_age != NULL ? o.max_age : "none", o.extend ? "yes" : "no",
 	    o.allow != NULL ? o.allow : "any", o.scope != NULL ? o.scope :
 	    "any");
@@ -354,6 +377,21 @@ cmd_token_list(struct cli *c, int argc, char **argv)
 		if ((r = cli_check_name(c, "", name)) != EXIT_OK)
 			return r;
 	}
+	if (c->fleet_path != NULL) {
+		if ((r = fleet_cli_token_foreach(c, name, collect_token,
+		    &tv)) == EXIT_OK) {
+			if (tv.err != 0)
+				r = cli_store_err(c, tv.err, "cannot list");
+			else {
+				if (tv.n > 1)
+					qsort(tv.v, tv.n, sizeof(*tv.v),
+					    cmp_token);
+				r = print_tokens(c, &tv);
+			}
+		}
+		rec_vec_free(&tv);
+		return r;
+	}
 	if ((r = cli_open_master(c, &st)) != EXIT_OK)
 		return r;
 	r = 0;
@@ -455,7 +493,7 @@ print_revoked(struct cli *c, const char *name, const char *prefix,
 
 /* One syslog line for each token revoked. */
 static void
-log_revoked(const char *name, const struct rec_vec *tv)
+log_revoked(const struct cli *c, const char *name, const struct rec_vec *tv)
 {
 	char p[TOKEN_PREFIX_LEN + 1];
 	const struct token *t;
@@ -464,7 +502,8 @@ log_revoked(const char *name, const struct rec_vec *tv)
 	for (i = 0; i < tv->n; i++) {
 		t = tv->v[i];
 		token_prefix(t->id, p, sizeof(p));
-		cli_log("token revoke user=%s prefix=%s", name, p);
+		cli_log("%stoken revoke user=%s prefix=%s",
+		    c->fleet_path ? "fleet " : "", name, p);
 	}
 }
 
@@ -476,6 +515,28 @@ user_exists(struct store *st, const char *name)
 
 	user_free(u);
 	return found;
+}
+
+/*
+ * On a store that follows a fleet, remember what was revoked here, so that
+ * a sync that re-adds a token (a full resync) revokes it again: a local
+ * emergency revocation is never undone.
+ */
+static int
+note_local(struct store *st, const struct rec_vec *tv)
+{
+	size_t i;
+	int r;
+
+	if ((r = fleet_store_following(st, NULL)) != 0)
+		return r == APPUSER_ERR_NOT_FOUND ? 0 : r;
+	for (i = 0; i < tv->n; i++) {
+		const struct token *t = tv->v[i];
+
+		if ((r = fleet_note_local_revoke(st, t->id)) != 0)
+			return r;
+	}
+	return 0;
 }
 
 int
@@ -516,10 +577,15 @@ cmd_token_revoke(struct cli *c, int argc, char **argv)
 	}
 	if (!all)
 		token_prefix(id, prefix, sizeof(prefix));
-	if ((r = cli_open_user_write(c, name, &st)) != EXIT_OK)
+	if (c->fleet_path != NULL) {
+		if ((r = fleet_cli_token_revoke(c, name, all ? NULL : id,
+		    collect_token, &tv, &already)) != EXIT_OK)
+			goto out;
+	} else if ((r = cli_open_user_write(c, name, &st)) != EXIT_OK)
 		return r;
-	if ((r = store_begin(st)) != 0 ||
+	else if ((r = store_begin(st)) != 0 ||
 	    (r = revoke_tokens(st, name, all ? NULL : id, &tv, &already)) != 0 ||
+	    (r = note_local(st, &tv)) != 0 ||
 	    (r = store_commit(st)) != 0) {
 		store_cancel(st);
 		if (r == APPUSER_ERR_NOT_FOUND) {
@@ -533,7 +599,7 @@ cmd_token_revoke(struct cli *c, int argc, char **argv)
 			r = cli_store_err(c, r, "cannot revoke");
 		goto out;
 	}
-	log_revoked(name, &tv);
+	log_revoked(c, name, &tv);
 	r = print_revoked(c, name, all ? NULL : prefix, &tv, already);
  out:
 	rec_vec_free(&tv);

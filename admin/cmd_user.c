@@ -43,14 +43,23 @@ cmd_create(struct cli *c, int argc, char **argv)
 	u.name = argv[optind];
 	if ((r = cli_check_user(c, "", &u)) != EXIT_OK)
 		return r;
-	if ((r = cli_open_write(c, &st)) != EXIT_OK)
-		return r;
-	nss_check_reset(cli_nss());
-	if ((r = store_user_add(st, &u, &created)) != 0) {
-		r = cli_add_error(c, st, r, "", &u);
-		goto out;
+	if (c->fleet_path != NULL) {
+		size_t done;
+
+		if ((r = fleet_cli_users_add(c, &u, 1, NULL, &created,
+		    &done)) != EXIT_OK)
+			goto out;
+	} else {
+		if ((r = cli_open_write(c, &st)) != EXIT_OK)
+			return r;
+		nss_check_reset(cli_nss());
+		if ((r = store_user_add(st, &u, &created)) != 0) {
+			r = cli_add_error(c, st, r, "", &u);
+			goto out;
+		}
 	}
-	cli_log("create user=%s uid=%lu home=%s shell=%s", created->name,
+	cli_log("%screate user=%s uid=%lu home=%s shell=%s",
+	    c->fleet_path != NULL ? "fleet " : "", created->name,
 	    (unsigned long)created->uid, created->home, created->shell);
 	if (c->json)
 		r = cli_json_print(json_user(created));
@@ -75,6 +84,11 @@ cmd_delete(struct cli *c, int argc, char **argv)
 
 	if (!cli_one_name(c, argc, argv, &name))
 		return c->exit;
+	if (c->fleet_path != NULL) {
+		if ((r = fleet_cli_user_delete(c, name, &u, &ntok)) != EXIT_OK)
+			goto out;
+		goto done;
+	}
 	if ((r = cli_open_user_write(c, name, &st)) != EXIT_OK)
 		return r;
 	if ((r = store_begin(st)) != 0) {
@@ -94,7 +108,9 @@ cmd_delete(struct cli *c, int argc, char **argv)
 			    name);
 		goto out;
 	}
-	cli_log("delete user=%s uid=%lu tokens=%zu", u->name,
+ done:
+	cli_log("%sdelete user=%s uid=%lu tokens=%zu",
+	    c->fleet_path != NULL ? "fleet " : "", u->name,
 	    (unsigned long)u->uid, ntok);
 	if (c->json)
 		r = cli_json_print(json_pack("{s:s, s:I, s:I}", "deleted",
@@ -186,7 +202,11 @@ cmd_list(struct cli *c, int argc, char **argv)
 
 	if (!cli_plain_args(c, argc, argv, 0, 0))
 		return c->exit;
-	if ((r = cli_open_view(c, &v)) != EXIT_OK)
+	if (c->fleet_path != NULL) {
+		if ((r = fleet_cli_user_foreach(c, collect_user, &uv)) !=
+		    EXIT_OK)
+			goto out;
+	} else if ((r = cli_open_view(c, &v)) != EXIT_OK)
 		return r;
 	if (v != NULL) {
 		while ((r = idview_next_user(v, &cur, collect_user, &uv)) == 0)
@@ -273,6 +293,16 @@ cmd_show(struct cli *c, int argc, char **argv)
 
 	if (!cli_one_name(c, argc, argv, &name))
 		return c->exit;
+	if (c->fleet_path != NULL) {
+		struct token_count tc = { 0, true, cli_now() };
+
+		if ((r = fleet_cli_user_get(c, name, &u)) == EXIT_OK &&
+		    (r = fleet_cli_token_foreach(c, name, cli_count_token,
+		    &tc)) == EXIT_OK)
+			r = print_user(c, u, (long)tc.n);
+		user_free(u);
+		return r;
+	}
 	if ((r = cli_open_view(c, &v)) != EXIT_OK)
 		return r;
 	r = v == NULL ? APPUSER_ERR_NOT_FOUND :
@@ -300,9 +330,12 @@ set_admin(struct cli *c, int argc, char **argv, bool admin)
 
 	if (!cli_one_name(c, argc, argv, &name))
 		return c->exit;
-	if ((r = cli_open_user_write(c, name, &st)) != EXIT_OK)
+	if (c->fleet_path != NULL) {
+		if ((r = fleet_cli_set_admin(c, name, admin, &was)) != EXIT_OK)
+			goto out;
+	} else if ((r = cli_open_user_write(c, name, &st)) != EXIT_OK)
 		return r;
-	if ((r = store_user_get(st, name, &u)) != 0 ||
+	else if ((r = store_user_get(st, name, &u)) != 0 ||
 	    (was = u->admin, r = store_user_set_admin(st, name, admin)) != 0) {
 		if (r == APPUSER_ERR_NOT_FOUND) {
 			cli_err(c, "no application user '%s'", name);
@@ -313,7 +346,8 @@ set_admin(struct cli *c, int argc, char **argv, bool admin)
 		goto out;
 	}
 	if (was != admin)
-		cli_log("admin %s user=%s", admin ? "grant" : "revoke", name);
+		cli_log("%sadmin %s user=%s", c->fleet_path ? "fleet " : "",
+		    admin ? "grant" : "revoke", name);
 	if (c->json)
 		r = cli_json_print(json_pack("{s:s, s:b, s:b}", "user", name,
 		    "admin", admin, "changed", was != admin));

@@ -11,7 +11,10 @@
 #include <syslog.h>
 #include <unistd.h>
 
+#include <signal.h>
+
 #include "cli.h"
+#include "fleet.h"
 #include "token.h"
 
 static const struct command commands[] = {
@@ -121,6 +124,15 @@ static const struct command commands[] = {
 	  "false) and uid (a fixed id inside the range).  Empty lines are\n"
 	  "skipped.  All or nothing: one bad line and no user is created.\n"
 	  "Reports users per second on standard error.\n" },
+	{ "fleet", "status", cmd_fleet_status,
+	  "fleet status",
+	  "show how this host follows its fleet",
+	  "On a host whose store appuser-syncd keeps in step with a fleet:\n"
+	  "the fleet config and its etcd endpoints, the etcd revision the\n"
+	  "store reflects and how far etcd was ahead (the lag, in revisions)\n"
+	  "when the agent last heard from it, when that was, the agent's last\n"
+	  "error, and the users skipped here because they collide with a host\n"
+	  "account.  Needs the store's owner (root).\n" },
 	{ NULL, "help", cli_help_main,
 	  "help [COMMAND]",
 	  "show help for appuser or one command",
@@ -128,7 +140,8 @@ static const struct command commands[] = {
 };
 #define NCOMMANDS (sizeof(commands) / sizeof(commands[0]))
 
-static const char *const groups[] = { "admin", "token", "config" };
+static const char *const groups[] = { "admin", "token", "config",
+	"fleet" };
 
 static bool
 is_group(const char *w)
@@ -198,6 +211,8 @@ print_main_help(FILE *f)
 	for (i = 0; i < NCOMMANDS; i++)
 		print_summary(&commands[i], f);
 	fprintf(f, "\nGlobal options:\n" STORE_OPT_HELP
+	    "  --fleet FILE  act on the fleet that FILE names (etcd; see\n"
+	    "                appuser-syncd(8)) instead of the local store\n"
 	    "  --version     print the version\n"
 	    "\nappuser help COMMAND (or appuser COMMAND --help) shows the "
 	    "details of one.\n"
@@ -252,6 +267,7 @@ parse_global(struct cli *c, int argc, char **argv)
 		{ "json", no_argument, NULL, OPT_JSON },
 		{ "store", required_argument, NULL, OPT_STORE },
 		{ "version", no_argument, NULL, 'V' },
+		{ "fleet", required_argument, NULL, 'F' },
 		{ NULL, 0, NULL, 0 }
 	};
 	int ch;
@@ -271,8 +287,14 @@ parse_global(struct cli *c, int argc, char **argv)
 		case OPT_STORE:
 			c->store_dir = optarg;
 			break;
+		case 'F':
+			c->fleet_path = optarg;
+			break;
 		default:
-			if (optopt == OPT_STORE)
+			if (optopt == 'F')
+				fprintf(stderr, "appuser: option --fleet needs "
+				    "a file\n");
+			else if (optopt == OPT_STORE)
 				fprintf(stderr, "appuser: option --store needs "
 				    "a directory\n");
 			else
@@ -287,6 +309,19 @@ parse_global(struct cli *c, int argc, char **argv)
 		return EXIT_ERROR;
 	}
 	return -1;
+}
+
+/* The lifecycle commands, which --fleet points at etcd. */
+static bool
+fleet_capable(const struct command *cmd)
+{
+	return cmd->fn == cmd_create || cmd->fn == cmd_delete ||
+	    cmd->fn == cmd_list || cmd->fn == cmd_show ||
+	    cmd->fn == cmd_admin_grant || cmd->fn == cmd_admin_revoke ||
+	    cmd->fn == cmd_token_create || cmd->fn == cmd_token_list ||
+	    cmd->fn == cmd_token_revoke || cmd->fn == cmd_import ||
+	    cmd->fn == cmd_config_show || cmd->fn == cmd_config_set ||
+	    cmd->fn == cli_help_main;
 }
 
 static int
@@ -318,6 +353,12 @@ dispatch(struct cli *c, int argc, char **argv)
 	} else if ((cmd = find_command(NULL, argv[0])) == NULL)
 		return unknown_command(argv[0], NULL);
 	c->cmd = cmd;
+	if (c->fleet_path != NULL && !fleet_capable(cmd)) {
+		fprintf(stderr, "appuser: %s%s%s does not act on a fleet; "
+		    "leave out --fleet\n", cmd->group != NULL ? cmd->group : "",
+		    cmd->group != NULL ? " " : "", cmd->name);
+		return EXIT_ERROR;
+	}
 	snprintf(c->what, sizeof(c->what), "%s%s%s", cmd->group != NULL ?
 	    cmd->group : "", cmd->group != NULL ? " " : "", cmd->name);
 	/* argv[0] of the command is its last word */
@@ -362,6 +403,13 @@ main(int argc, char **argv)
 		return r;
 	if (c.store_dir == NULL)
 		c.store_dir = appuser_default_store_dir();
+	if (c.fleet_path != NULL) {
+		/* TLS session keys never go to a file named by the
+		 * environment; a dropped connection is an error, not a
+		 * signal */
+		unsetenv("SSLKEYLOGFILE");
+		signal(SIGPIPE, SIG_IGN);
+	}
 	if (crypto_init() != 0) {
 		fprintf(stderr, "appuser: cannot initialise libsodium\n");
 		return EXIT_ERROR;
@@ -372,6 +420,7 @@ main(int argc, char **argv)
 		fprintf(stderr, "appuser: writing output failed\n");
 		r = EXIT_ERROR;
 	}
+	fleet_close(c.fleet);
 	closelog();
 	return r;
 }

@@ -12,6 +12,7 @@
 #include <unistd.h>
 
 #include "cli.h"
+#include "fleet.h"
 #include "token.h"
 
 void
@@ -326,6 +327,7 @@ cli_open_write(struct cli *c, struct store **stp)
 {
 	struct store *st = NULL;
 	struct meta m;
+	char *fleet = NULL;
 	int r;
 
 	if ((r = owner_precheck(c, "writes need")) != -1)
@@ -343,6 +345,19 @@ cli_open_write(struct cli *c, struct store **stp)
 	}
 	nss_check_own_group(cli_nss(), m.admin_group, m.admin_gid);
 	store_set_collision_check(st, nss_collision, cli_nss());
+	/* a fleet's store changes through the fleet; only an emergency
+	 * local revocation is allowed (and kept across syncs) */
+	if (strcmp(c->what, "token revoke") != 0 &&
+	    strcmp(c->what, "check") != 0 &&
+	    fleet_store_following(st, &fleet) == 0) {
+		cli_err(c, "the store %s follows the fleet configured in %s: "
+		    "change the fleet instead (appuser --fleet %s %s ...); "
+		    "only 'token revoke' may act locally", c->store_dir, fleet,
+		    fleet, c->what);
+		free(fleet);
+		store_close(st);
+		return EXIT_REFUSED;
+	}
 	*stp = st;
 	return EXIT_OK;
 }
@@ -480,14 +495,8 @@ token_status(const struct token *t, int64_t now)
 	return "active";
 }
 
-struct token_count {
-	size_t	n;
-	bool	active_only;
-	int64_t	now;
-};
-
-static int
-count_token(const struct token *t, void *arg)
+int
+cli_count_token(const struct token *t, void *arg)
 {
 	struct token_count *tc = arg;
 
@@ -503,7 +512,7 @@ cli_count_tokens(struct store *st, const char *user, bool active_only,
 	struct token_count tc = { 0, active_only, cli_now() };
 	int r;
 
-	r = store_token_foreach(st, user, count_token, &tc);
+	r = store_token_foreach(st, user, cli_count_token, &tc);
 	*np = tc.n;
 	return r;
 }

@@ -16,7 +16,7 @@ if other_build; then
 	exit
 fi
 MA=$(${CC:-cc} -print-multiarch 2>/dev/null)
-MANS="appuser.8 pam_appuser.8 nss_appuser.8"
+MANS="appuser.8 pam_appuser.8 nss_appuser.8 appuser-syncd.8"
 EXAMPLES="pam.d-sshd sshd_config.d-appuser.conf nsswitch.conf"
 
 # --- inside the namespace (root): pam-auth-update on the real layout ---------
@@ -170,7 +170,7 @@ for e in $EXAMPLES; do
 done
 
 have_bins=1
-for f in appuser pam_appuser.so libnss_appuser.so.2; do
+for f in appuser appuser-syncd pam_appuser.so libnss_appuser.so.2; do
 	[ -f "build/$f" ] || have_bins=0
 done
 
@@ -182,6 +182,8 @@ check_layout()
 	    "etc/sudoers.d/appuser:440" \
 	    "$_p/share/man/man8/appuser.8:644" "$_p/share/man/man8/pam_appuser.8:644" \
 	    "$_p/share/man/man8/nss_appuser.8:644" \
+	    "$_p/sbin/appuser-syncd:755" "$_p/share/man/man8/appuser-syncd.8:644" \
+	    "$_p/lib/systemd/system/appuser-syncd.service:644" \
 	    "$_p/share/doc/appuser/examples/pam.d-sshd:644" \
 	    "$_p/share/doc/appuser/examples/sshd_config.d-appuser.conf:644" \
 	    "$_p/share/doc/appuser/examples/nsswitch.conf:644"; do

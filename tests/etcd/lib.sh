@@ -33,6 +33,11 @@
 #                                   trap by etcd_cluster_start; a caller that
 #                                   sets its own EXIT trap must call it)
 #
+# ETCD_TMP (default /tmp): where $ETCD_DIR is made.
+# ETCD_CLIENT_IPS (default 127.0.0.1): the addresses members also serve
+# clients on, for clients in other network namespaces (make demo-fleet);
+# they go into the server certificate too.  Members advertise 127.0.0.1.
+#
 # It never touches the packaged etcd service, /etc/default/etcd or
 # /var/lib/etcd: every member gets explicit flags and its own directory, and
 # only the pids recorded here are ever signalled.
@@ -79,7 +84,11 @@ _etcd_pki() {
 		ossl x509 -req -in "$1.csr" -CA ca.crt -CAkey ca.key \
 			-CAcreateserial -days 2 -out "$1.crt" -extfile "$1.ext"
 	}
-	leaf server "IP:127.0.0.1,DNS:localhost" "serverAuth,clientAuth"
+	_san="IP:127.0.0.1,DNS:localhost"
+	for _ip in $ETCD_CLIENT_IPS; do
+		[ "$_ip" = 127.0.0.1 ] || _san="$_san,IP:$_ip"
+	done
+	leaf server "$_san" "serverAuth,clientAuth"
 	leaf client "DNS:admin.appuser.test" "clientAuth"
 	leaf host1 "DNS:host1.appuser.test" "clientAuth"
 	chmod 600 ./*.key
@@ -113,8 +122,12 @@ _etcd_member_start() {
 	[ "$_ETCD_SIMPLE" = 1 ] && _tls="$_tls --auth-token-ttl 2"
 	[ "$ETCD_AUTH" = 1 ] && [ "$_ETCD_SIMPLE" != 1 ] && _tls="$_tls --auth-token jwt,pub-key=$ETCD_DIR/jwt/jwt.pub,priv-key=$ETCD_DIR/jwt/jwt.key,sign-method=ES256,ttl=10m"
 	# shellcheck disable=SC2086
+	_lc="$_sch://127.0.0.1:$_cp"
+	for _ip in $ETCD_CLIENT_IPS; do
+		[ "$_ip" = 127.0.0.1 ] || _lc="$_lc,$_sch://$_ip:$_cp"
+	done
 	etcd --name "m$_en" --data-dir "$ETCD_DIR/m$_en.data" \
-		--listen-client-urls "$_sch://127.0.0.1:$_cp" \
+		--listen-client-urls "$_lc" \
 		--advertise-client-urls "$_sch://127.0.0.1:$_cp" \
 		--listen-peer-urls "$_sch://127.0.0.1:$_pp" \
 		--initial-advertise-peer-urls "$_sch://127.0.0.1:$_pp" \
@@ -169,7 +182,7 @@ etcd_cluster_start() {
 		*) echo "etcd_cluster_start: unknown option $_o" >&2; return 2;;
 		esac
 	done
-	ETCD_DIR=$(mktemp -d /tmp/appuser-etcd.XXXXXX) || return 2
+	ETCD_DIR=$(mktemp -d "${ETCD_TMP:-/tmp}/appuser-etcd.XXXXXX") || return 2
 	trap 'etcd_cleanup' EXIT
 	trap 'etcd_cleanup; exit 130' INT TERM
 	if [ "$ETCD_TLS" = 1 ]; then _etcd_pki || return 2; fi
@@ -255,7 +268,7 @@ etcd_compact() {
 etcd_cleanup() {
 	for _i in 1 2 3; do etcd_kill "$_i"; done
 	case $ETCD_DIR in
-	/tmp/appuser-etcd.*) rm -rf "$ETCD_DIR";;
+	*/appuser-etcd.*) rm -rf "$ETCD_DIR";;
 	esac
 	ETCD_DIR=
 }
