@@ -10,6 +10,7 @@
 # with that one token; revokes it centrally; shows both hosts refusing it,
 # with how long the revocation took to reach them.  Nothing outside the
 # namespaces changes.  Needs root.
+. "$(dirname "$0")/../lib.sh"
 . "$(dirname "$0")/nslib.sh"
 
 if [ "$APPUSER_NS_INNER" != 1 ]; then
