@@ -6,6 +6,8 @@
 #   make demo       the whole lifecycle for real, in a private namespace (root)
 #   make demo-fleet the same across two hosts that follow one etcd (root)
 #   make deps       install the Debian packages that build and test need
+#   make deb        Debian packages into build/deb/ (README: Install from
+#                   packages)
 #   make install    DESTDIR=... PREFIX=... (default PREFIX=/usr)
 #   make uninstall  the same; disables the PAM profile first (NSSWITCH=1:
 #                   also takes appuser off nsswitch.conf)
@@ -56,7 +58,10 @@ DEB_TEST_DEPS := libpam-wrapper libpamtest0-dev libnss-wrapper pamtester \
 	etcd-server etcd-client openssl curl
 # make fuzz (clang's libFuzzer), make analyze, make coverage
 DEB_DEV_DEPS := clang libclang-rt-dev cppcheck gcovr
-DEB_DEPS := $(DEB_BUILD_DEPS) $(DEB_TEST_DEPS) $(DEB_DEV_DEPS)
+# make deb (debian/control's Build-Depends come from the lists above) and
+# its test, tests/t_deb.sh (lintian)
+DEB_PKG_DEPS := debhelper dh-nss dpkg-dev lintian
+DEB_DEPS := $(DEB_BUILD_DEPS) $(DEB_TEST_DEPS) $(DEB_DEV_DEPS) $(DEB_PKG_DEPS)
 
 WARN	:= -Wall -Wextra -Wshadow -Wformat=2 -Wmissing-prototypes \
 	-Wstrict-prototypes -Wvla $(if $(filter 1,$(WERROR)),-Werror)
@@ -389,8 +394,43 @@ uninstall:
 		$(DESTDIR)$(SYSCONFDIR)/sudoers.d/appuser
 	rm -rf $(DESTDIR)$(DOCDIR)
 
+# --- Debian packages (README "Install from packages") -----------------------
+# dpkg-buildpackage on a copy of the tree in build-deb/: it runs `make
+# clean` and writes its results next to the tree it builds, so this keeps
+# it away from build/ and from the directory above the checkout.  Debug
+# symbols go to build/deb/dbgsym/, so that `apt-get install
+# ./build/deb/*.deb` installs the three packages and no more.  The
+# version is debian/changelog's, which must match `appuser --version`.
+# DEB_BUILD_OPTIONS=nocheck skips the unit tests debian/rules runs.
+DEB_OUT := build/deb
+DEB_SRC := build-deb
+.PHONY: deb
+deb:
+	@v=$$(dpkg-parsechangelog -S Version) && \
+	c=$$(sed -n 's/^#define APPUSER_VERSION[[:space:]]*"\(.*\)"/\1/p' admin/cli.h) && \
+	if [ "$$v" != "$$c" ]; then \
+		echo "make deb: debian/changelog says $$v, admin/cli.h $$c" >&2; \
+		exit 1; \
+	fi
+	rm -rf $(DEB_SRC) $(DEB_OUT)
+	mkdir -p $(DEB_SRC)/appuser $(DEB_OUT)
+	tar -cf - --exclude-vcs --exclude=./build --exclude='./build-*' \
+		--exclude=./debian/.debhelper --exclude=./debian/tmp \
+		--exclude=./debian/files --exclude='./debian/*.substvars' \
+		--exclude=./debian/appuser --exclude=./debian/libpam-appuser \
+		--exclude=./debian/libnss-appuser --exclude='./debian/*-stamp' \
+		--exclude='./debian/*.debhelper' \
+		. | tar -xf - -C $(DEB_SRC)/appuser
+	cd $(DEB_SRC)/appuser && env -u MAKEFLAGS -u MFLAGS -u MAKELEVEL \
+		dpkg-buildpackage -us -uc -b
+	mkdir -p $(DEB_OUT)/dbgsym
+	find $(DEB_SRC) -maxdepth 1 -name '*-dbgsym_*' \
+		-exec mv -t $(DEB_OUT)/dbgsym {} +
+	mv $(DEB_SRC)/*.deb $(DEB_OUT)/
+	@ls -1 $(DEB_OUT)/*.deb
+
 clean:
-	rm -rf build build-san build-cov build-fuzz build-analyze
+	rm -rf build build-san build-cov build-fuzz build-analyze build-deb
 
 -include $(shell find $(BUILD) -name '*.d' 2>/dev/null)
 
