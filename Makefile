@@ -451,12 +451,15 @@ test-bins: $(SYNCD)
 install: install-syncd
 uninstall: uninstall-syncd
 .PHONY: install-syncd uninstall-syncd
+# debian/rules sets /lib/systemd/system: where bookworm's dh_installsystemd
+# and lintian look for units
+SYSTEMDUNITDIR ?= $(PREFIX)/lib/systemd/system
 install-syncd: $(SYNCD)
 	install -D -m 0755 $(SYNCD) $(DESTDIR)$(SBINDIR)/appuser-syncd
 	install -D -m 0644 man/appuser-syncd.8 $(DESTDIR)$(MANDIR)/man8/appuser-syncd.8
 	install -D -m 0644 dist/appuser-syncd.service \
-		$(DESTDIR)$(PREFIX)/lib/systemd/system/appuser-syncd.service
+		$(DESTDIR)$(SYSTEMDUNITDIR)/appuser-syncd.service
 uninstall-syncd:
 	rm -f $(DESTDIR)$(SBINDIR)/appuser-syncd \
 		$(DESTDIR)$(MANDIR)/man8/appuser-syncd.8 \
-		$(DESTDIR)$(PREFIX)/lib/systemd/system/appuser-syncd.service
+		$(DESTDIR)$(SYSTEMDUNITDIR)/appuser-syncd.service

@@ -109,6 +109,16 @@ if [ "$APPUSER_NS_INNER" = 1 ]; then
 	has "sudoers drop-in is a conffile of appuser" "^ /etc/sudoers.d/appuser [0-9a-f]{32}" \
 	    "$(dpkg-query -W -f='${Conffiles}\n' appuser)"
 	expect_rc 0 "visudo -c with the drop-in" visudo -c
+	# the fleet agent: installed, its unit where systemd looks, not enabled
+	# (README "Many hosts": enabled once fleet.conf is written)
+	[ -x /usr/sbin/appuser-syncd ] && ok "appuser-syncd installed" ||
+	    not_ok "appuser-syncd installed"
+	[ -f /lib/systemd/system/appuser-syncd.service ] &&
+	    ok "its unit in /lib/systemd/system" ||
+	    not_ok "its unit in /lib/systemd/system"
+	left=$(find /etc/systemd -name 'appuser-syncd*' 2>/dev/null)
+	[ -z "$left" ] && ok "the unit is not enabled" ||
+	    not_ok "the unit is not enabled" "$left"
 
 	# a user and a token
 	check "appuser create deb-bot" /usr/sbin/appuser create deb-bot
