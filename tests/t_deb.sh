@@ -141,6 +141,31 @@ if [ "$APPUSER_NS_INNER" = 1 ]; then
 	*) not_ok "installed: local user's prompt" "$out";;
 	esac
 
+	# an upgrade (the same packages again) keeps the administrator's
+	# choices: a profile turned off stays off, an nsswitch.conf line edited
+	# since the first installation is not edited again
+	DEBIAN_FRONTEND=noninteractive pam-auth-update --disable appuser \
+	    >/dev/null 2>&1
+	sed -i -E '/^group:/s/[[:space:]]+appuser$//' /etc/nsswitch.conf
+	nss_mine=$(grep -E '^(passwd|group):' /etc/nsswitch.conf)
+	if apt reinstall install --reinstall ./build/deb/*.deb; then
+		ok "apt-get install --reinstall"
+	else
+		not_ok "apt-get install --reinstall" "$(tail -n 20 "$NS_W/reinstall.log")"
+	fi
+	left=$(pam_naming)
+	[ -z "$left" ] && ok "upgrade: a profile turned off stays off" ||
+	    not_ok "upgrade: a profile turned off stays off" "$left"
+	is "upgrade: nsswitch.conf as the administrator left it" "$nss_mine" \
+	    "$(grep -E '^(passwd|group):' /etc/nsswitch.conf)"
+	[ -f /var/lib/appuser/store.tdb ] && ok "upgrade: the store stays" ||
+	    not_ok "upgrade: the store stays"
+	DEBIAN_FRONTEND=noninteractive pam-auth-update --enable appuser \
+	    >/dev/null 2>&1
+	sed -i -E '/^group:/s/$/ appuser/' /etc/nsswitch.conf
+	expect_rc 0 "upgrade: deb-bot logs in (pamtester sshd)" \
+	    sh -c "pamtester sshd deb-bot authenticate acct_mgmt <'$NS_W/secret/bot'"
+
 	# a PAM file pam-auth-update does not manage names the module: removing
 	# it now would break every login through that file, so prerm refuses
 	# and dpkg puts the profile back (postinst abort-remove)
