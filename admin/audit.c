@@ -147,21 +147,17 @@ records_load(struct cli *c, struct records *rs)
 
 /* ---- the rules -------------------------------------------------------- */
 
-/*
- * A span for a message: exact (the largest unit that divides it: a
- * setting, "365d") or rounded down (an age, "3d").
- */
+/* A setting for a message, in the largest unit that divides it: "365d". */
 static const char *
-span(int64_t s, bool exact, char *buf, size_t len)
+span(int64_t s, char *buf, size_t len)
 {
 	static const struct { int64_t secs; char unit; } u[] = {
 		{ 86400, 'd' }, { 3600, 'h' }, { 60, 'm' }, { 1, 's' }
 	};
 	size_t i;
 
-	for (i = 0; i < 3; i++)
-		if (exact ? s % u[i].secs == 0 : s >= u[i].secs)
-			break;
+	for (i = 0; i < 3 && s % u[i].secs != 0; i++)
+		;
 	snprintf(buf, len, "%lld%c", (long long)(s / u[i].secs), u[i].unit);
 	return buf;
 }
@@ -207,8 +203,8 @@ rule_lifetime(struct rec_vec *fv, const struct token *t,
 		    "without --max-age): replace it with a token that does");
 	if (t->max_age_seconds > o->max_age)
 		return add(fv, C_TOO_LONG, t->user, t, "maximum age %s is "
-		    "longer than %s", span(t->max_age_seconds, true, a,
-		    sizeof(a)), span(o->max_age, true, b, sizeof(b)));
+		    "longer than %s", span(t->max_age_seconds, a, sizeof(a)),
+		    span(o->max_age, b, sizeof(b)));
 	return 0;
 }
 
@@ -216,33 +212,35 @@ static int
 rule_expiring(struct rec_vec *fv, const struct token *t,
     const struct audit_opts *o, int64_t now)
 {
-	char a[24], when[32], p[TOKEN_PREFIX_LEN + 1];
+	char rel[32], when[32], p[TOKEN_PREFIX_LEN + 1];
 
 	if (t->expiry_time == 0 || t->expiry_time - now > o->expiring)
 		return 0;
+	format_time_human(t->expiry_time, now, rel, sizeof(rel));
 	format_time_rfc3339(t->expiry_time, when, sizeof(when));
 	token_prefix(t->id, p, sizeof(p));
-	return add(fv, C_EXPIRING, t->user, t, "expires in %s (%s): rotate "
-	    "it with appuser token rotate %s %s", span(t->expiry_time - now,
-	    false, a, sizeof(a)), when, t->user, p);
+	return add(fv, C_EXPIRING, t->user, t, "expires %s (%s): rotate it "
+	    "if it is still in use: appuser token rotate %s %s", rel, when,
+	    t->user, p);
 }
 
 static int
 rule_unused(struct rec_vec *fv, const struct token *t,
     const struct audit_opts *o, int64_t now)
 {
-	char a[24], b[24];
+	char rel[32], d[24];
 
-	if (t->last_used_time != 0 && now - t->last_used_time > o->unused)
-		return add(fv, C_UNUSED, t->user, t, "last used %s ago (more "
-		    "than %s): revoke it if nothing uses it", span(now -
-		    t->last_used_time, false, a, sizeof(a)), span(o->unused,
-		    true, b, sizeof(b)));
-	if (t->last_used_time == 0 && now - t->create_time > o->unused)
+	span(o->unused, d, sizeof(d));
+	if (t->last_used_time != 0 && now - t->last_used_time > o->unused) {
+		format_time_human(t->last_used_time, now, rel, sizeof(rel));
+		return add(fv, C_UNUSED, t->user, t, "last used %s (not within "
+		    "%s): revoke it if nothing uses it", rel, d);
+	}
+	if (t->last_used_time == 0 && now - t->create_time > o->unused) {
+		format_time_human(t->create_time, now, rel, sizeof(rel));
 		return add(fv, C_UNUSED, t->user, t, "never used, created %s "
-		    "ago (more than %s): revoke it if nothing uses it",
-		    span(now - t->create_time, false, a, sizeof(a)),
-		    span(o->unused, true, b, sizeof(b)));
+		    "(not within %s): revoke it if nothing uses it", rel, d);
+	}
 	return 0;
 }
 
