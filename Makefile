@@ -428,3 +428,15 @@ uninstall-syncd:
 	rm -f $(DESTDIR)$(SBINDIR)/appuser-syncd \
 		$(DESTDIR)$(MANDIR)/man8/appuser-syncd.8 \
 		$(DESTDIR)$(PREFIX)/lib/systemd/system/appuser-syncd.service
+
+# --- metrics every minute (appuser(8), metrics): installed, not enabled ------
+METRICS_UNITS := appuser-metrics.service appuser-metrics.timer
+install: install-metrics
+uninstall: uninstall-metrics
+.PHONY: install-metrics uninstall-metrics
+install-metrics:
+	install -d $(DESTDIR)$(PREFIX)/lib/systemd/system
+	install -m 0644 $(METRICS_UNITS:%=dist/%) \
+		$(DESTDIR)$(PREFIX)/lib/systemd/system/
+uninstall-metrics:
+	rm -f $(METRICS_UNITS:%=$(DESTDIR)$(PREFIX)/lib/systemd/system/%)

@@ -17,8 +17,7 @@ if other_build; then
 fi
 MA=$(${CC:-cc} -print-multiarch 2>/dev/null)
 MANS="appuser.8 pam_appuser.8 nss_appuser.8 appuser-syncd.8"
-EXAMPLES="pam.d-sshd sshd_config.d-appuser.conf nsswitch.conf
-appuser-metrics.service appuser-metrics.timer"
+EXAMPLES="pam.d-sshd sshd_config.d-appuser.conf nsswitch.conf"
 
 # --- inside the namespace (root): pam-auth-update on the real layout ---------
 if [ "$APPUSER_NS_INNER" = 1 ]; then
@@ -65,7 +64,7 @@ if [ "$APPUSER_NS_INNER" = 1 ]; then
 	expect_rc 1 "application user refused with a local user's password" \
 	    sh -c "pamtester sshd inst-bot authenticate <'$pw'"
 	# the metrics unit: systemd accepts it, and its command works as written
-	U=/usr/share/doc/appuser/examples
+	U=/usr/lib/systemd/system
 	if command -v systemd-analyze >/dev/null 2>&1; then
 		out=$(SYSTEMD_LOG_LEVEL=warning systemd-analyze verify \
 		    "$U/appuser-metrics.service" "$U/appuser-metrics.timer" 2>&1)
@@ -178,7 +177,8 @@ if [ "$APPUSER_NS_INNER" = 1 ]; then
 fi
 
 # --- host side: DESTDIR installs (no root needed) ---------------------------------
-for f in dist/pam-configs/appuser dist/sudoers.d/appuser; do
+for f in dist/pam-configs/appuser dist/sudoers.d/appuser dist/appuser-metrics.service \
+    dist/appuser-metrics.timer; do
 	[ -f "$f" ] && ok "$f shipped" || not_ok "$f shipped"
 done
 for e in $EXAMPLES; do
@@ -204,8 +204,8 @@ check_layout()
 	    "$_p/share/doc/appuser/examples/pam.d-sshd:644" \
 	    "$_p/share/doc/appuser/examples/sshd_config.d-appuser.conf:644" \
 	    "$_p/share/doc/appuser/examples/nsswitch.conf:644" \
-	    "$_p/share/doc/appuser/examples/appuser-metrics.service:644" \
-	    "$_p/share/doc/appuser/examples/appuser-metrics.timer:644"; do
+	    "$_p/lib/systemd/system/appuser-metrics.service:644" \
+	    "$_p/lib/systemd/system/appuser-metrics.timer:644"; do
 		path=${f%:*} mode=${f##*:}
 		got=$(stat -c %a "$_d/$path" 2>/dev/null)
 		[ "$got" = "$mode" ] && ok "installed /$path mode $mode" ||
