@@ -55,7 +55,7 @@ DEB_BUILD_DEPS := build-essential pkg-config libpam0g-dev libsodium-dev \
 DEB_TEST_DEPS := libpam-wrapper libpamtest0-dev libnss-wrapper pamtester \
 	openssh-server openssh-client sudo sshpass tdb-tools man-db \
 	valgrind util-linux procps passwd python3 iproute2 strace \
-	etcd-server etcd-client openssl curl
+	etcd-server etcd-client openssl curl prometheus-node-exporter
 # make fuzz (clang's libFuzzer), make analyze, make coverage
 DEB_DEV_DEPS := clang libclang-rt-dev cppcheck gcovr
 # make deb (debian/control's Build-Depends come from the lists above) and
@@ -336,7 +336,8 @@ deps:
 			grep -q 'install ok installed' || echo $$p; done); \
 		if [ -n "$$missing" ]; then \
 			echo "installing: $$missing"; \
-			rcd=; case " $$missing " in *" etcd-server "*) \
+			rcd=; case " $$missing " in *" etcd-server "*|\
+			    *" prometheus-node-exporter "*) \
 				if [ ! -e /usr/sbin/policy-rc.d ]; then \
 					rcd=/usr/sbin/policy-rc.d; \
 					printf '#!/bin/sh\nexit 101\n' >$$rcd; \
@@ -346,6 +347,10 @@ deps:
 			rc=$$?; [ -z "$$rcd" ] || rm -f "$$rcd"; \
 			case " $$missing " in *" etcd-server "*) \
 				$(MAKE) --no-print-directory etcd-service-off;; \
+			esac; \
+			case " $$missing " in *" prometheus-node-exporter "*) \
+				$(MAKE) --no-print-directory \
+				    etcd-service-off SERVICE_OFF=prometheus-node-exporter;; \
 			esac; \
 			[ $$rc = 0 ]; \
 		else echo "all build and test packages are installed"; fi; \
@@ -359,14 +364,17 @@ deps:
 # which obey policy-rc.d, so deps installs it under a policy that says no).
 # Tests start their own members and never use it: keep it stopped and off at
 # boot.  (Masking first does not help: the postinst unmasks.)
+# prometheus-node-exporter (t_audit.sh scrapes with its own instance)
+# does the same on :9100: SERVICE_OFF=prometheus-node-exporter turns that off.
+SERVICE_OFF ?= etcd
 etcd-service-off:
 	@if [ -d /run/systemd/system ]; then \
-		systemctl disable --now etcd.service >/dev/null 2>&1 || true; \
+		systemctl disable --now $(SERVICE_OFF).service >/dev/null 2>&1 || true; \
 	else \
-		deb-systemd-helper disable etcd.service >/dev/null 2>&1 || true; \
+		deb-systemd-helper disable $(SERVICE_OFF).service >/dev/null 2>&1 || true; \
 	fi; \
-	update-rc.d etcd disable >/dev/null 2>&1 || true; \
-	echo "etcd.service (the packaged one) is stopped and disabled"
+	update-rc.d $(SERVICE_OFF) disable >/dev/null 2>&1 || true; \
+	echo "$(SERVICE_OFF).service (the packaged one) is stopped and disabled"
 
 install: all
 	install -d $(DESTDIR)$(SBINDIR) $(DESTDIR)$(PAMDIR) $(DESTDIR)$(LIBDIR) \
@@ -463,3 +471,15 @@ uninstall-syncd:
 	rm -f $(DESTDIR)$(SBINDIR)/appuser-syncd \
 		$(DESTDIR)$(MANDIR)/man8/appuser-syncd.8 \
 		$(DESTDIR)$(SYSTEMDUNITDIR)/appuser-syncd.service
+
+# --- metrics every minute (appuser(8), metrics): installed, not enabled ------
+METRICS_UNITS := appuser-metrics.service appuser-metrics.timer
+install: install-metrics
+uninstall: uninstall-metrics
+.PHONY: install-metrics uninstall-metrics
+install-metrics:
+	install -d $(DESTDIR)$(SYSTEMDUNITDIR)
+	install -m 0644 $(METRICS_UNITS:%=dist/%) \
+		$(DESTDIR)$(SYSTEMDUNITDIR)/
+uninstall-metrics:
+	rm -f $(METRICS_UNITS:%=$(DESTDIR)$(SYSTEMDUNITDIR)/%)

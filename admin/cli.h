@@ -10,6 +10,8 @@
  *   main.c                      command table, global options, dispatch
  *   cmd_*.c                     the commands
  *   usercheck.c                 name/field checks and refusals they share
+ *   audit.c                     the records reports read, the audit's
+ *                               rules (audit and metrics share them)
  *   util.c nss.c json.c table.c plumbing: options, errors, opening the
  *                               store, syslog; the NSS collision check;
  *                               output
@@ -228,6 +230,9 @@ struct json_t *json_list(const struct rec_vec *rv,
 /* "active", "expired" or "revoked". */
 const char *token_status(const struct token *t, int64_t now);
 
+/* write(2) all of p to fd, through EINTR.  0, or -1 with errno. */
+int cli_write_all(int fd, const char *p, size_t len);
+
 /* Now, in unix seconds. */
 int64_t cli_now(void);
 
@@ -247,6 +252,61 @@ struct token_count {
 	int64_t	now;
 };
 int cli_count_token(const struct token *t, void *arg);
+
+/*
+ * What the reports (audit, metrics) read (admin/audit.c): every user and
+ * every token, as owned copies (user_dup, token_dup), users sorted by
+ * name, tokens by user and creation.  records_load is their one source:
+ * the local master now (the store's owner only; no store yet: nothing, not
+ * an error); a fleet source is to fill the same structure, leaving
+ * last_use false (last use stays on each host).  It prints its errors and
+ * returns an exit status.
+ */
+struct records {
+	struct rec_vec	users;		/* struct user * */
+	struct rec_vec	tokens;		/* struct token * */
+	bool		last_use;	/* tokens carry their last use */
+	int64_t		now;		/* when they were read */
+};
+int records_load(struct cli *c, struct records *rs);
+void records_free(struct records *rs);
+
+/*
+ * The audit's rules (admin/audit.c), shared by audit and metrics.  A
+ * finding points into the records it was made from (user NULL: about the
+ * whole store; t NULL: about a user); message never holds a secret.
+ */
+enum severity { SEV_INFO, SEV_LOW, SEV_MEDIUM, SEV_HIGH };
+#define SEV_COUNT	4
+struct finding {
+	enum severity		 severity;
+	const char		*code;		/* "token-unused"... */
+	const char		*user;
+	const struct token	*t;
+	char			 message[256];
+};
+struct audit_opts {
+	int64_t	unused;		/* seconds: --unused */
+	int64_t	expiring;	/* --expiring */
+	int64_t	max_age;	/* --max-age */
+};
+#define AUDIT_UNUSED_DEFAULT	(90 * 86400)
+#define AUDIT_EXPIRING_DEFAULT	(14 * 86400)
+#define AUDIT_MAX_AGE_DEFAULT	(365 * 86400)
+/* Every code with its severity, in the order the help lists them. */
+struct audit_code {
+	const char	*code;
+	enum severity	 severity;
+};
+extern const struct audit_code audit_codes[];
+extern const size_t audit_ncodes;
+/* Findings of rs into fv (struct finding *, free_rec set here), most
+ * severe first.  0 or APPUSER_ERR_NOMEM. */
+int audit_run(const struct records *rs, const struct audit_opts *o,
+    struct rec_vec *fv);
+const char *severity_name(enum severity s);
+/* "high", "medium", "low", "info": 0 and *sp, or APPUSER_ERR_INVALID. */
+int severity_parse(const char *s, enum severity *sp);
 
 /*
  * Checks and refusals shared by the commands (admin/usercheck.c); where
@@ -284,6 +344,9 @@ int cmd_admin_revoke(struct cli *, int, char **);
 int cmd_token_create(struct cli *, int, char **);
 int cmd_token_list(struct cli *, int, char **);
 int cmd_token_revoke(struct cli *, int, char **);
+int cmd_token_rotate(struct cli *, int, char **);
+int cmd_audit(struct cli *, int, char **);
+int cmd_metrics(struct cli *, int, char **);
 int cmd_config_show(struct cli *, int, char **);
 int cmd_config_set(struct cli *, int, char **);
 int cmd_check(struct cli *, int, char **);

@@ -95,51 +95,42 @@ token_opts_parse(struct cli *c, struct token_opts *o)
 	return EXIT_OK;
 }
 
+/*
+ * The token alone, or an object with the token and the metadata, then the
+ * members of more (stolen; NULL: none).
+ */
 static int
-write_all(int fd, const char *p, size_t len)
-{
-	ssize_t w;
-
-	while (len > 0) {
-		if ((w = write(fd, p, len)) < 0) {
-			if (errno == EINTR)
-				continue;
-			return -1;
-		}
-		p += w;
-		len -= (size_t)w;
-	}
-	return 0;
-}
-
-/* The token alone, or an object with the token and the metadata. */
-static int
-print_token(struct cli *c, const char *tok, const struct token *t)
+print_token(struct cli *c, const char *tok, const struct token *t,
+    json_t *more)
 {
 	json_t *o = NULL;
 	char *meta = NULL;
 	int r = -1;
 
 	if (fflush(stdout) != 0)
-		return -1;
-	if (!c->json)
-		return write_all(STDOUT_FILENO, tok, strlen(tok)) != 0 ||
-		    write_all(STDOUT_FILENO, "\n", 1) != 0 ? -1 : 0;
+		goto out;
+	if (!c->json) {
+		r = cli_write_all(STDOUT_FILENO, tok, strlen(tok)) != 0 ||
+		    cli_write_all(STDOUT_FILENO, "\n", 1) != 0 ? -1 : 0;
+		goto out;
+	}
 	/* The metadata dumps as "{\n  \"prefix\"...": the token goes first. */
 	if ((o = json_token(t, cli_now())) == NULL ||
+	    (more != NULL && json_object_update(o, more) != 0) ||
 	    (meta = json_dumps(o, JSON_INDENT(2) | JSON_PRESERVE_ORDER)) ==
 	    NULL || strncmp(meta, "{\n", 2) != 0)
 		goto out;
-	if (write_all(STDOUT_FILENO, "{\n  \"token\": \"", 14) != 0 ||
-	    write_all(STDOUT_FILENO, tok, strlen(tok)) != 0 ||
-	    write_all(STDOUT_FILENO, "\",\n", 3) != 0 ||
-	    write_all(STDOUT_FILENO, meta + 2, strlen(meta + 2)) != 0 ||
-	    write_all(STDOUT_FILENO, "\n", 1) != 0)
+	if (cli_write_all(STDOUT_FILENO, "{\n  \"token\": \"", 14) != 0 ||
+	    cli_write_all(STDOUT_FILENO, tok, strlen(tok)) != 0 ||
+	    cli_write_all(STDOUT_FILENO, "\",\n", 3) != 0 ||
+	    cli_write_all(STDOUT_FILENO, meta + 2, strlen(meta + 2)) != 0 ||
+	    cli_write_all(STDOUT_FILENO, "\n", 1) != 0)
 		goto out;
 	r = 0;
  out:
 	free(meta);
 	json_decref(o);
+	json_decref(more);
 	return r;
 }
 
@@ -259,7 +250,7 @@ cmd_token_create(struct cli *c, int argc, char **argv)
 	    "any");
 	/* a closed pipe must not kill us before we can say what to revoke */
 	signal(SIGPIPE, SIG_IGN);
-	if (print_token(c, tok, &t) != 0) {
+	if (print_token(c, tok, &t, NULL) != 0) {
 		cli_err(c, "could not print the token (%s); revoke it: appuser "
 		    "token revoke %s %s", strerror(errno), name, prefix);
 		r = EXIT_ERROR;
@@ -603,6 +594,202 @@ cmd_token_revoke(struct cli *c, int argc, char **argv)
 	r = print_revoked(c, name, all ? NULL : prefix, &tv, already);
  out:
 	rec_vec_free(&tv);
+	store_close(st);
+	return r;
+}
+
+/* --grace: a duration, or 0 ("0", "0s", "0h"...): revoke at once. */
+static int
+parse_grace(const char *s, int64_t *gracep)
+{
+	size_t z = strspn(s, "0");
+
+	if (z > 0 && (s[z] == '\0' ||
+	    (strchr("smhdwy", s[z]) != NULL && s[z + 1] == '\0'))) {
+		*gracep = 0;
+		return 0;
+	}
+	return parse_duration(s, gracep);
+}
+
+struct rotate_args {
+	const char	*name;
+	char		 id[TOKEN_ID_LEN + 1];		/* the old token */
+	char		 prefix[TOKEN_PREFIX_LEN + 1];
+	int64_t		 grace;
+};
+
+/* The arguments: an exit status, or OPT_DONE (return c->exit). */
+static int
+rotate_args(struct cli *c, int argc, char **argv, struct rotate_args *a)
+{
+	static const struct option longopts[] = {
+		{ "grace", required_argument, NULL, 'g' },
+		CLI_COMMON_OPTIONS, { NULL, 0, NULL, 0 }
+	};
+	const char *grace = NULL;
+	int ch, r;
+
+	while ((ch = cli_getopt(c, argc, argv, longopts)) != -1) {
+		if (ch != 'g')
+			return OPT_DONE;
+		grace = optarg;
+	}
+	if ((r = cli_nargs(c, argc, argv, 2, 2)) != EXIT_OK)
+		return r;
+	a->name = argv[optind];
+	a->grace = 3600;
+	if ((r = cli_check_name(c, "", a->name)) != EXIT_OK)
+		return r;
+	if (token_id_from_prefix(argv[optind + 1], a->id) != 0) {
+		/* never echo what may be a (mistyped) whole token */
+		cli_err(c, "that is not a token prefix (apu_ and 12 letters or "
+		    "digits, as appuser token list shows)");
+		return EXIT_ERROR;
+	}
+	token_prefix(a->id, a->prefix, sizeof(a->prefix));
+	if (grace != NULL && parse_grace(grace, &a->grace) != 0) {
+		cli_err(c, "--grace '%s' is not a valid duration (0 to revoke "
+		    "the old token at once, or a number of seconds, or with a "
+		    "unit: 90m, 12h, 30d)", grace);
+		return EXIT_ERROR;
+	}
+	if (c->stdout_closed) {
+		cli_err(c, "standard output is closed: nowhere to print the "
+		    "token");
+		return EXIT_ERROR;
+	}
+	return EXIT_OK;
+}
+
+/*
+ * One transaction: mint (retrying an id clash), rotate, read both records
+ * back as they now stand.  tok receives the new token.
+ */
+static int
+rotate_txn(struct store *st, const struct rotate_args *a,
+    char tok[TOKEN_LEN + 1], struct token **ntp, struct token **otp)
+{
+	char id[TOKEN_ID_LEN + 1];
+	uint8_t ver[TOKEN_VERIFIER_LEN];
+	int64_t now = cli_now();
+	int tries, r;
+
+	if ((r = store_begin(st)) != 0)
+		return r;
+	for (tries = 0; tries < 3; tries++) {
+		sodium_memzero(tok, TOKEN_LEN + 1);
+		if ((r = token_generate(tok, id, ver)) != 0 ||
+		    (r = store_token_rotate(st, a->name, a->id, id, ver, now,
+		    a->grace)) != APPUSER_ERR_EXISTS)
+			break;
+	}
+	sodium_memzero(ver, sizeof(ver));
+	if (r == 0 && (r = store_token_get(st, id, ntp)) == 0 &&
+	    (r = store_token_get(st, a->id, otp)) == 0)
+		r = store_commit(st);
+	if (r != 0)
+		store_cancel(st);
+	return r;
+}
+
+static int
+rotate_error(struct cli *c, struct store *st, const struct rotate_args *a,
+    int r)
+{
+	switch (r) {
+	case APPUSER_ERR_NOT_FOUND:
+		if (!user_exists(st, a->name))
+			cli_err(c, "no application user '%s'", a->name);
+		else
+			cli_err(c, "%s has no token %s (see appuser token list "
+			    "%s)", a->name, a->prefix, a->name);
+		return EXIT_REFUSED;
+	case APPUSER_ERR_DENIED:
+	case APPUSER_ERR_EXPIRED:
+		cli_err(c, "token %s of %s is %s: there is nothing to rotate "
+		    "(make a new one with appuser token create %s)", a->prefix,
+		    a->name, r == APPUSER_ERR_DENIED ? "revoked" : "expired",
+		    a->name);
+		return EXIT_REFUSED;
+	default:
+		return cli_store_err(c, r, "cannot rotate token %s of %s",
+		    a->prefix, a->name);
+	}
+}
+
+/* The old token as the JSON output shows it, under "replaces". */
+static json_t *
+replaced_json(const struct token *ot)
+{
+	char p[TOKEN_PREFIX_LEN + 1];
+
+	token_prefix(ot->id, p, sizeof(p));
+	return json_pack("{s:{s:s, s:s, s:o, s:o}}", "replaces", "prefix", p,
+	    "status", token_status(ot, cli_now()), "expiry_time",
+	    json_time(ot->expiry_time), "revoke_time",
+	    json_time(ot->revoke_time));
+}
+
+/* syslog, the token on stdout, then the notice; an exit status. */
+static int
+rotate_report(struct cli *c, const struct rotate_args *a, const char *tok,
+    const struct token *nt, const struct token *ot)
+{
+	char np[TOKEN_PREFIX_LEN + 1], when[32], rel[32], left[96];
+	json_t *more;
+
+	token_prefix(nt->id, np, sizeof(np));
+	format_time_rfc3339(ot->expiry_time, when, sizeof(when));
+	if (ot->revoke_time != 0) {
+		cli_log("token rotate user=%s prefix=%s old_prefix=%s "
+		    "old_revoked=yes", a->name, np, a->prefix);
+		snprintf(left, sizeof(left), "which is revoked");
+	} else {
+		cli_log("token rotate user=%s prefix=%s old_prefix=%s "
+		    "old_expires=%s", a->name, np, a->prefix, when);
+		format_time_human(ot->expiry_time, cli_now(), rel, sizeof(rel));
+		snprintf(left, sizeof(left), "which works until %s (%s)", when,
+		    rel);
+	}
+	signal(SIGPIPE, SIG_IGN);
+	more = c->json ? replaced_json(ot) : NULL;
+	if ((c->json && more == NULL) || print_token(c, tok, nt, more) != 0) {
+		cli_err(c, "could not print the token (%s); revoke it: appuser "
+		    "token revoke %s %s (the old one, %s, %s)", strerror(errno),
+		    a->name, np, a->prefix, left);
+		return EXIT_ERROR;
+	}
+	fprintf(stderr, "appuser: token %s created for %s to replace %s, %s; "
+	    "it is shown only once: store it now\n", np, a->name, a->prefix,
+	    left);
+	return EXIT_OK;
+}
+
+int
+cmd_token_rotate(struct cli *c, int argc, char **argv)
+{
+	struct rotate_args a;
+	struct store *st = NULL;
+	struct token *nt = NULL, *ot = NULL;
+	char tok[TOKEN_LEN + 1];
+	int r;
+
+	memset(tok, 0, sizeof(tok));
+	memset(&a, 0, sizeof(a));
+	if ((r = rotate_args(c, argc, argv, &a)) == OPT_DONE)
+		return c->exit;
+	if (r != EXIT_OK ||
+	    (r = cli_open_user_write(c, a.name, &st)) != EXIT_OK)
+		goto out;
+	if ((r = rotate_txn(st, &a, tok, &nt, &ot)) != 0)
+		r = rotate_error(c, st, &a, r);
+	else
+		r = rotate_report(c, &a, tok, nt, ot);
+ out:
+	sodium_memzero(tok, sizeof(tok));
+	token_free(nt);
+	token_free(ot);
 	store_close(st);
 	return r;
 }

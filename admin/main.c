@@ -92,6 +92,18 @@ static const struct command commands[] = {
 	  "token of NAME.  Revoked tokens stay listed with status revoked.\n"
 	  "\n"
 	  "  --all         revoke every token of NAME\n" },
+	{ "token", "rotate", cmd_token_rotate,
+	  "token rotate NAME PREFIX [--grace DURATION]",
+	  "replace a token of NAME by a new one",
+	  "Mints a new token for NAME with the same description, maximum age,\n"
+	  "sliding expiry, allowlist and scope as NAME's token PREFIX, and in\n"
+	  "the same transaction makes PREFIX stop working after a grace\n"
+	  "period (never later than it would have; a sliding expiry no longer\n"
+	  "moves it).  Prints the new token once, like `token create'.  Refuses\n"
+	  "a revoked or expired PREFIX.  Syslog names both prefixes.\n"
+	  "\n"
+	  "  --grace DURATION  how long the old token keeps working: 600, 90m,\n"
+	  "                    12h, 2d... (default 1h); 0 revokes it at once\n" },
 	{ "config", "show", cmd_config_show,
 	  "config show",
 	  "show the store's settings",
@@ -116,6 +128,51 @@ static const struct command commands[] = {
 	  "Checks both files, every record and index, and the public snapshot.\n"
 	  "Run by the store's owner it first republishes a snapshot left\n"
 	  "behind by an interrupted writer.  Exit status 1 if problems remain.\n" },
+	{ NULL, "audit", cmd_audit,
+	  "audit [--unused DURATION] [--expiring DURATION] [--max-age DURATION]\n"
+	  "               [--fail-on SEVERITY]",
+	  "check users and tokens against the best practices",
+	  "Reports one finding per line: SEVERITY CODE USER PREFIX MESSAGE\n"
+	  "(- for no user or no token; with --json an array of objects), most\n"
+	  "severe first; nothing at all when everything is in order.  Codes:\n"
+	  "  high    admin-token-unrestricted  an admin's active token with\n"
+	  "                                    neither --allow-from nor --scope\n"
+	  "  medium  token-no-expiry           an active token without --max-age\n"
+	  "  medium  token-unrestricted        the same as the first, not an\n"
+	  "                                    admin's\n"
+	  "  medium  token-unused              an active token not used within\n"
+	  "                                    --unused, or never and created\n"
+	  "                                    longer ago than that\n"
+	  "  medium  many-admins               more than a quarter of the users\n"
+	  "                                    are admins\n"
+	  "  low     token-too-long            an active token whose maximum age\n"
+	  "                                    exceeds --max-age\n"
+	  "  low     user-no-active-token      a user with no active token\n"
+	  "  info    token-expiring            an active token expiring within\n"
+	  "                                    --expiring\n"
+	  "Reads only; needs the store's owner (root): token data is root's.\n"
+	  "Exit status 1 when a finding is at or above --fail-on, else 0.\n"
+	  "\n"
+	  "  --unused DURATION    default 90d\n"
+	  "  --expiring DURATION  default 14d\n"
+	  "  --max-age DURATION   default 365d\n"
+	  "  --fail-on SEVERITY   high, medium (default), low or info\n" },
+	{ NULL, "metrics", cmd_metrics,
+	  "metrics [--output FILE]",
+	  "write figures for monitoring (Prometheus text format)",
+	  "Prints, or writes to FILE through a temporary file and a rename\n"
+	  "(node_exporter's textfile collector never reads half of it): the\n"
+	  "numbers of users and admins, tokens by status, audit findings by\n"
+	  "code (default thresholds) and, for each active token (labels user\n"
+	  "and prefix), when it was created, expires and was last used, in\n"
+	  "Unix seconds.  Never a token, never a verifier.  With --json the\n"
+	  "same figures as one JSON object.  A new FILE gets mode 0644; an\n"
+	  "existing one keeps its group and mode.  Needs the store's owner.\n"
+	  "Every minute from cron:\n"
+	  "  * * * * * root appuser metrics --output \\\n"
+	  "      /var/lib/prometheus/node-exporter/appuser.prom\n"
+	  "\n"
+	  "  --output FILE  write FILE instead of standard output\n" },
 	{ NULL, "import", cmd_import,
 	  "import FILE",
 	  "create many users from JSON lines",

@@ -516,3 +516,20 @@ cli_count_tokens(struct store *st, const char *user, bool active_only,
 	*np = tc.n;
 	return r;
 }
+
+int
+cli_write_all(int fd, const char *p, size_t len)
+{
+	ssize_t w;
+
+	while (len > 0) {
+		if ((w = write(fd, p, len)) < 0) {
+			if (errno == EINTR)
+				continue;
+			return -1;
+		}
+		p += w;
+		len -= (size_t)w;
+	}
+	return 0;
+}

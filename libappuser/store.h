@@ -160,6 +160,22 @@ int store_token_revoke(struct store *st, const char *user, const char *id);
 int store_token_revoke_all(struct store *st, const char *user,
     size_t *countp);
 
+/*
+ * Rotate user's token old_id, in one transaction (or the caller's): add a
+ * token new_id with verifier (minted by the caller: token_generate) that
+ * copies the old one's description, max age, sliding expiry, allowlist and
+ * scope, created at now and expiring at now + max age; and end the old
+ * one: revoked at now when grace is 0, else expiring at now + grace (or
+ * at its own expiry, if sooner) with its sliding expiry turned off, so
+ * that logins during the grace cannot push it out again.  Read both
+ * records back with store_token_get.  Errors: NOT_FOUND (no such user, or
+ * no such token of user), DENIED (old_id is revoked), EXPIRED (old_id has
+ * expired at now), EXISTS (new_id is taken: mint another), INVALID.
+ */
+int store_token_rotate(struct store *st, const char *user,
+    const char *old_id, const char *new_id,
+    const uint8_t verifier[TOKEN_VERIFIER_LEN], int64_t now, int64_t grace);
+
 /* Fetch one token by id.  *tp is owned: token_free(). */
 int store_token_get(struct store *st, const char *id, struct token **tp);
 

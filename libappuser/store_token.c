@@ -639,3 +639,103 @@ store_token_touch(struct store *st, const char *id, int64_t now,
 		close(fd);
 	return r;
 }
+
+/*
+ * End the old token of a rotation (eff: its record with the usage file's
+ * sliding expiry over it).  Write errors poison the transaction.
+ */
+static int
+rotate_end_old(struct store *st, struct token *old, const struct token *eff,
+    int64_t now, int64_t grace)
+{
+	int64_t end;
+	int r;
+
+	if (grace <= 0)
+		old->revoke_time = now;
+	else {
+		end = grace < RECORD_TIME_MAX - now ? now + grace :
+		    RECORD_TIME_MAX;
+		if (eff->expiry_time != 0 && eff->expiry_time < end)
+			end = eff->expiry_time;	/* never a longer life */
+		old->expiry_time = end;
+		old->extend_when_used = false;
+	}
+	if ((r = token_put(st, old, TDB_REPLACE)) != 0 ||
+	    (r = tdelta_add(st, old->id)) != 0)
+		txn_fail(st, r);
+	return r;
+}
+
+/* The new token of a rotation: old's restrictions, fresh times. */
+static void
+rotate_new(const struct token *old, const char *new_id,
+    const uint8_t *verifier, int64_t now, struct token *nt)
+{
+	*nt = *old;
+	memcpy(nt->id, new_id, TOKEN_ID_LEN);
+	nt->id[TOKEN_ID_LEN] = '\0';
+	memcpy(nt->verifier, verifier, TOKEN_VERIFIER_LEN);
+	nt->create_time = now;
+	nt->expiry_time = old->max_age_seconds > 0 ?
+	    now + old->max_age_seconds : 0;
+	nt->revoke_time = 0;
+	nt->last_used_time = 0;
+	nt->last_ip = "";
+	nt->last_service = "";
+	nt->usage_slot = 0;
+}
+
+static int
+token_rotate(struct store *st, const char *user, const char *old_id,
+    const char *new_id, const uint8_t *verifier, int64_t now, int64_t grace)
+{
+	struct token old, eff, nt;
+	struct usage u;
+	TDB_DATA l = { NULL, 0 }, d = { NULL, 0 };
+	int r, fd;
+
+	if (!id_valid(old_id))
+		return APPUSER_ERR_NOT_FOUND;
+	if (!id_valid(new_id) || verifier == NULL || now <= 0 ||
+	    now > RECORD_TIME_MAX)
+		return APPUSER_ERR_INVALID;
+	if ((r = list_fetch(st, user, &l)) != 0)
+		return r;
+	r = list_has(l, old_id) ? token_fetch(st, old_id, &d, &old) :
+	    APPUSER_ERR_NOT_FOUND;
+	free(l.dptr);
+	if (r != 0)
+		return r;
+	eff = old;		/* a login may have pushed its expiry out */
+	if ((fd = usage_fd(st)) != -1) {
+		overlay(fd, &eff, &u);
+		close(fd);
+	}
+	if (old.revoke_time != 0)
+		r = APPUSER_ERR_DENIED;
+	else if (token_is_expired(&eff, now))
+		r = APPUSER_ERR_EXPIRED;
+	else {
+		rotate_new(&old, new_id, verifier, now, &nt);
+		if ((r = token_add(st, &nt)) == 0)
+			r = rotate_end_old(st, &old, &eff, now, grace);
+	}
+	token_clear(&old);
+	free(d.dptr);
+	return r;
+}
+
+int
+store_token_rotate(struct store *st, const char *user, const char *old_id,
+    const char *new_id, const uint8_t verifier[TOKEN_VERIFIER_LEN],
+    int64_t now, int64_t grace)
+{
+	bool began;
+	int r;
+
+	if ((r = txn_enter(st, &began)) != 0)
+		return r;
+	return txn_leave(st, began, token_rotate(st, user, old_id, new_id,
+	    verifier, now, grace));
+}

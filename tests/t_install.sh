@@ -63,6 +63,22 @@ if [ "$APPUSER_NS_INNER" = 1 ]; then
 	    sh -c "pamtester sshd inst-bot authenticate acct_mgmt <'$NS_W/secret/tok'"
 	expect_rc 1 "application user refused with a local user's password" \
 	    sh -c "pamtester sshd inst-bot authenticate <'$pw'"
+	# the metrics unit: systemd accepts it, and its command works as written
+	U=/usr/lib/systemd/system
+	if command -v systemd-analyze >/dev/null 2>&1; then
+		out=$(SYSTEMD_LOG_LEVEL=warning systemd-analyze verify \
+		    "$U/appuser-metrics.service" "$U/appuser-metrics.timer" 2>&1)
+		[ -z "$out" ] && ok "systemd-analyze verify appuser-metrics.service and .timer" ||
+		    not_ok "systemd-analyze verify appuser-metrics.*" "$out"
+	else
+		skip "systemd-analyze verify appuser-metrics.*" "systemd not installed"
+	fi
+	mkdir -p /var/lib/prometheus/node-exporter
+	expect_rc 0 "appuser-metrics.service's ExecStart, run as written" \
+	    sh -c "$(sed -n 's/^ExecStart=//p' "$U/appuser-metrics.service")"
+	grep -q '^appuser_users 1$' /var/lib/prometheus/node-exporter/appuser.prom &&
+	    ok "... writes the textfile collector's appuser.prom" ||
+	    not_ok "... writes appuser.prom" "$(ls -l /var/lib/prometheus/node-exporter)"
 	expect_rc 0 "store present: local user still logs in" \
 	    sh -c "pamtester sshd e2e-local authenticate acct_mgmt <'$pw'"
 	out=$(pamtester sshd e2e-local authenticate <"$pw" 2>&1)
@@ -161,7 +177,8 @@ if [ "$APPUSER_NS_INNER" = 1 ]; then
 fi
 
 # --- host side: DESTDIR installs (no root needed) ---------------------------------
-for f in dist/pam-configs/appuser dist/sudoers.d/appuser; do
+for f in dist/pam-configs/appuser dist/sudoers.d/appuser dist/appuser-metrics.service \
+    dist/appuser-metrics.timer; do
 	[ -f "$f" ] && ok "$f shipped" || not_ok "$f shipped"
 done
 for e in $EXAMPLES; do
@@ -186,7 +203,9 @@ check_layout()
 	    "$_p/lib/systemd/system/appuser-syncd.service:644" \
 	    "$_p/share/doc/appuser/examples/pam.d-sshd:644" \
 	    "$_p/share/doc/appuser/examples/sshd_config.d-appuser.conf:644" \
-	    "$_p/share/doc/appuser/examples/nsswitch.conf:644"; do
+	    "$_p/share/doc/appuser/examples/nsswitch.conf:644" \
+	    "$_p/lib/systemd/system/appuser-metrics.service:644" \
+	    "$_p/lib/systemd/system/appuser-metrics.timer:644"; do
 		path=${f%:*} mode=${f##*:}
 		got=$(stat -c %a "$_d/$path" 2>/dev/null)
 		[ "$got" = "$mode" ] && ok "installed /$path mode $mode" ||

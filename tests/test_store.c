@@ -1235,6 +1235,189 @@ test_tokens(void **state)
 	assert_int_equal(cnt, 3);
 }
 
+/* A fresh id and verifier for a rotation's new token (the secret in k). */
+static void
+mint_id(struct tok *k)
+{
+	memset(k, 0, sizeof(*k));
+	assert_int_equal(token_generate(k->str, k->t.id, k->t.verifier), 0);
+}
+
+/* The record as the store has it now (usage file over it). */
+static struct token *
+get_tok(struct store *st, const char *id)
+{
+	struct token *t = NULL;
+
+	assert_int_equal(store_token_get(st, id, &t), 0);
+	return t;
+}
+
+/*
+ * Rotation: the new token copies the old one's restrictions and works at
+ * once; the old one works until the grace ends (a sliding expiry can no
+ * longer push it out, not even through a PAM handle opened before the
+ * rotation) and never longer than it would have; grace 0 revokes it.
+ */
+static void
+test_token_rotate(void **state)
+{
+	struct fx *f = *state;
+	struct tok o, n, n2;
+	struct token *t;
+	struct store *auth = NULL;
+	struct addr_rule *rules = NULL;
+	char *scope[] = { "sshd", NULL }, buf[ADDR_RULE_STRLEN];
+	int64_t now = time(NULL);
+	uint32_t au;
+	size_t nr;
+
+	open_w(f);
+	au = add(f->st, "alice");
+	mint(NULL, &o, "alice", au);
+	assert_int_equal(parse_allow_list("10.0.0.0/8", &rules, &nr), 0);
+	o.t.description = "deploys";
+	o.t.max_age_seconds = 3600;
+	o.t.extend_when_used = true;
+	o.t.expiry_time = now + 3600;
+	o.t.allow = rules;
+	o.t.n_allow = nr;
+	o.t.scope = (const char **)scope;
+	o.t.n_scope = 1;
+	assert_int_equal(store_token_add(f->st, &o.t), 0);
+	/* a login through a handle opened before the rotation */
+	assert_int_equal(store_open(f->dir, STORE_AUTH, &auth), 0);
+	mint_id(&n);
+	assert_int_equal(store_token_rotate(f->st, "alice", o.t.id, n.t.id,
+	    n.t.verifier, now, 600), 0);
+	t = get_tok(f->st, n.t.id);
+	assert_string_equal(t->user, "alice");
+	assert_int_equal(t->uid, au);
+	assert_string_equal(t->description, "deploys");
+	assert_int_equal(t->max_age_seconds, 3600);
+	assert_true(t->extend_when_used);
+	assert_int_equal(t->create_time, now);
+	assert_int_equal(t->expiry_time, now + 3600);
+	assert_int_equal(t->revoke_time, 0);
+	assert_int_equal(t->last_used_time, 0);
+	assert_int_equal(t->n_allow, 1);
+	addr_rule_format(&t->allow[0], buf, sizeof(buf));
+	assert_string_equal(buf, "10.0.0.0/8");
+	assert_int_equal(t->n_scope, 1);
+	assert_string_equal(t->scope[0], "sshd");
+	assert_int_not_equal(t->usage_slot, 0);
+	assert_int_not_equal(t->usage_slot, slot_of(f->st, o.t.id));
+	token_free(t);
+	t = get_tok(f->st, o.t.id);
+	assert_int_equal(t->expiry_time, now + 600);
+	assert_false(t->extend_when_used);
+	assert_int_equal(t->revoke_time, 0);
+	token_free(t);
+	/* the old handle still sees a sliding token, and pushes it out */
+	assert_int_equal(verify(auth, "alice", o.str, "sshd", "10.0.0.1",
+	    now + 5), VERIFY_OK);
+	assert_int_equal(store_token_touch(auth, o.t.id, now + 5, "10.0.0.1",
+	    "sshd", 1000), 0);
+	store_close(auth);
+	reopen(f, STORE_AUTH);
+	assert_int_equal(verify(f->st, "alice", n.str, "sshd", "10.0.0.1", now),
+	    VERIFY_OK);
+	assert_int_equal(verify(f->st, "alice", n.str, "sudo", "10.0.0.1", now),
+	    VERIFY_SERVICE);
+	assert_int_equal(verify(f->st, "alice", n.str, "sshd", "192.0.2.1",
+	    now), VERIFY_ADDRESS);
+	assert_int_equal(verify(f->st, "alice", o.str, "sshd", "10.0.0.1",
+	    now + 599), VERIFY_OK);
+	assert_int_equal(verify(f->st, "alice", o.str, "sshd", "10.0.0.1",
+	    now + 600), VERIFY_EXPIRED);
+	assert_int_equal(verify(f->st, "alice", n.str, "sshd", "10.0.0.1",
+	    now + 600), VERIFY_OK);
+	/* a grace past the old token's own end does not lengthen its life;
+	 * rotating the new one with grace 0 revokes it at once */
+	reopen(f, STORE_WRITE);
+	mint_id(&n2);
+	assert_int_equal(store_token_rotate(f->st, "alice", o.t.id, n2.t.id,
+	    n2.t.verifier, now + 10, 86400), 0);
+	assert_int_equal(expiry_of(f->st, o.t.id), now + 600);
+	assert_int_equal(store_token_rotate(f->st, "alice", n.t.id, o.t.id,
+	    o.t.verifier, now, 0), APPUSER_ERR_EXISTS);
+	mint_id(&o);
+	assert_int_equal(store_token_rotate(f->st, "alice", n.t.id, o.t.id,
+	    o.t.verifier, now, 0), 0);
+	t = get_tok(f->st, n.t.id);
+	assert_int_equal(t->revoke_time, now);
+	token_free(t);
+	assert_int_equal(verify(f->st, "alice", n.str, "sshd", "10.0.0.1",
+	    now), VERIFY_REVOKED);
+	assert_int_equal(verify(f->st, "alice", o.str, "sshd", "10.0.0.1",
+	    now), VERIFY_OK);
+	free(rules);
+	sodium_memzero(&o, sizeof(o));
+	sodium_memzero(&n, sizeof(n));
+	sodium_memzero(&n2, sizeof(n2));
+	assert_int_equal(store_check(f->st, NULL, NULL), 0);
+}
+
+/* What rotation refuses changes nothing; a clash of ids can be retried
+ * inside the caller's transaction. */
+static void
+test_token_rotate_refused(void **state)
+{
+	struct fx *f = *state;
+	struct tok a, b, x, n;
+	struct token *t;
+	int64_t now = time(NULL);
+	uint32_t au, bu;
+	int cnt = 0;
+
+	open_w(f);
+	au = add(f->st, "alice");
+	bu = add(f->st, "bob");
+	mint(f->st, &a, "alice", au);
+	mint(f->st, &b, "bob", bu);
+	mint(NULL, &x, "alice", au);
+	x.t.expiry_time = now - 1;
+	assert_int_equal(store_token_add(f->st, &x.t), 0);
+	mint_id(&n);
+	assert_int_equal(store_token_rotate(f->st, "alice", b.t.id, n.t.id,
+	    n.t.verifier, now, 60), APPUSER_ERR_NOT_FOUND);	/* bob's */
+	assert_int_equal(store_token_rotate(f->st, "ghost", a.t.id, n.t.id,
+	    n.t.verifier, now, 60), APPUSER_ERR_NOT_FOUND);
+	assert_int_equal(store_token_rotate(f->st, "alice", "AAAAAAAAAAAA",
+	    n.t.id, n.t.verifier, now, 60), APPUSER_ERR_NOT_FOUND);
+	assert_int_equal(store_token_rotate(f->st, "alice", "bad*", n.t.id,
+	    n.t.verifier, now, 60), APPUSER_ERR_NOT_FOUND);
+	assert_int_equal(store_token_rotate(f->st, "alice", x.t.id, n.t.id,
+	    n.t.verifier, now, 60), APPUSER_ERR_EXPIRED);
+	assert_int_equal(store_token_rotate(f->st, "alice", a.t.id, "bad*",
+	    n.t.verifier, now, 60), APPUSER_ERR_INVALID);
+	assert_int_equal(store_token_revoke(f->st, "bob", b.t.id), 0);
+	assert_int_equal(store_token_rotate(f->st, "bob", b.t.id, n.t.id,
+	    n.t.verifier, now, 60), APPUSER_ERR_DENIED);
+	/* an id clash: nothing written, the transaction goes on */
+	assert_int_equal(store_begin(f->st), 0);
+	assert_int_equal(store_token_rotate(f->st, "alice", a.t.id, b.t.id,
+	    n.t.verifier, now, 60), APPUSER_ERR_EXISTS);
+	assert_int_equal(expiry_of(f->st, a.t.id), 0);
+	assert_int_equal(store_token_rotate(f->st, "alice", a.t.id, n.t.id,
+	    n.t.verifier, now, 60), 0);
+	store_cancel(f->st);
+	/* cancelled: neither half happened */
+	assert_int_equal(expiry_of(f->st, a.t.id), 0);
+	assert_int_equal(store_token_get(f->st, n.t.id, &t),
+	    APPUSER_ERR_NOT_FOUND);
+	assert_int_equal(store_token_foreach(f->st, NULL, count_token, &cnt), 0);
+	assert_int_equal(cnt, 3);
+	/* a reader cannot rotate */
+	reopen(f, STORE_READ);
+	assert_int_equal(store_token_rotate(f->st, "alice", a.t.id, n.t.id,
+	    n.t.verifier, now, 60), APPUSER_ERR_PERMISSION);
+	sodium_memzero(&a, sizeof(a));
+	sodium_memzero(&b, sizeof(b));
+	sodium_memzero(&x, sizeof(x));
+	sodium_memzero(&n, sizeof(n));
+}
+
 static void
 test_delete_user_tokens(void **state)
 {
@@ -2970,6 +3153,10 @@ main(void)
 		cmocka_unit_test_setup_teardown(test_rebuild_and_delta, setup,
 		    teardown),
 		cmocka_unit_test_setup_teardown(test_tokens, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_token_rotate, setup,
+		    teardown),
+		cmocka_unit_test_setup_teardown(test_token_rotate_refused, setup,
+		    teardown),
 		cmocka_unit_test_setup_teardown(test_delete_user_tokens, setup,
 		    teardown),
 		cmocka_unit_test_setup_teardown(test_verify, setup, teardown),
