@@ -261,9 +261,10 @@ meta_load(struct store *st)
 {
 	TDB_DATA k = { (unsigned char *)KEY_META, KEY_META_LEN }, d;
 	struct snaprec rec;
-	int r;
 
 	if (st->tdb == NULL) {	/* STORE_AUTH: the identity snapshot's */
+		int r;
+
 		if ((r = snapset_get(&st->ids, KEY_META, KEY_META_LEN,
 		    &rec)) != 0)
 			return r == APPUSER_ERR_NOT_FOUND ?
@@ -356,11 +357,12 @@ tgen_flush(struct store *st)
 static int
 delta_push(struct store *st, struct delta *d, const char *name)
 {
-	size_t n = strlen(name) + 1, ncap;
+	size_t n = strlen(name) + 1;
 	char *nbuf;
 
 	if (n > d->cap - d->len) {
-		ncap = d->cap ? d->cap : 4096;
+		size_t ncap = d->cap ? d->cap : 4096;
+
 		while (n > ncap - d->len)
 			ncap *= 2;
 		if ((nbuf = realloc(d->buf, ncap)) == NULL)
