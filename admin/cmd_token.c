@@ -97,9 +97,9 @@ token_opts_parse(struct cli *c, struct token_opts *o)
 static int
 write_all(int fd, const char *p, size_t len)
 {
-	ssize_t w;
-
 	while (len > 0) {
+		ssize_t w;
+
 		if ((w = write(fd, p, len)) < 0) {
 			if (errno == EINTR)
 				continue;
@@ -435,9 +435,9 @@ static int
 print_revoked(struct cli *c, const char *name, const char *prefix,
     const struct rec_vec *tv, bool already)
 {
-	json_t *a;
-
 	if (c->json) {
+		json_t *a;
+
 		if ((a = json_list(tv, prefix_json, 0)) == NULL)
 			return cli_json_print(NULL);
 		/* "o" hands a over, also when the pack fails */
@@ -458,11 +458,11 @@ static void
 log_revoked(const char *name, const struct rec_vec *tv)
 {
 	char p[TOKEN_PREFIX_LEN + 1];
-	const struct token *t;
 	size_t i;
 
 	for (i = 0; i < tv->n; i++) {
-		t = tv->v[i];
+		const struct token *t = tv->v[i];
+
 		token_prefix(t->id, p, sizeof(p));
 		cli_log("token revoke user=%s prefix=%s", name, p);
 	}
