@@ -354,6 +354,27 @@ test_snapshot_unreadable(void **state)
 	says(f, "identity snapshot: cannot be read: ");
 }
 
+/* A writer that must republish the identity pair from a master whose user
+ * record does not decode refuses, and leaves the published pair alone. */
+static void
+test_republish_damaged(void **state)
+{
+	struct fx *f = *state;
+	char snap[256];
+	struct stat before, after;
+
+	snprintf(snap, sizeof(snap), "%s/%s", f->dir, APPUSER_IDENTITY_DELTA);
+	assert_int_equal(unlink(snap), 0);	/* stale: a full build is due */
+	snprintf(snap, sizeof(snap), "%s/%s", f->dir, APPUSER_IDENTITY_FILE);
+	assert_int_equal(stat(snap, &before), 0);
+	plant(f, "Ubob", 4, "garbage", 7);
+	assert_int_equal(store_open(f->dir, STORE_WRITE, &f->st),
+	    APPUSER_ERR_CORRUPT);
+	assert_null(f->st);
+	assert_int_equal(stat(snap, &after), 0);
+	assert_int_equal(before.st_ino, after.st_ino);
+}
+
 /* What the handle cannot check, and the store directory and files as
  * seen from an open handle. */
 static void
@@ -415,6 +436,8 @@ main(void)
 		cmocka_unit_test_setup_teardown(test_tgen_unreadable, setup,
 		    teardown),
 		cmocka_unit_test_setup_teardown(test_snapshot_unreadable, setup,
+		    teardown),
+		cmocka_unit_test_setup_teardown(test_republish_damaged, setup,
 		    teardown),
 		cmocka_unit_test_setup_teardown(test_handles_and_files, setup,
 		    teardown),
