@@ -1328,11 +1328,14 @@ state_int(json_t *state, const char *key)
 static json_t *
 skipped_json(char *lines)
 {
-	json_t *a = json_array(), *sk;
-	char *line, *save = NULL, *tab;
+	json_t *a = json_array();
+	char *line, *save = NULL;
 
 	for (line = strtok_r(lines, "\n", &save); a != NULL && line != NULL;
 	    line = strtok_r(NULL, "\n", &save)) {
+		char *tab;
+		json_t *sk;
+
 		if ((tab = strchr(line, '\t')) != NULL)
 			*tab++ = '\0';
 		sk = json_pack("{s:s, s:s}", "name", line, "reason",

@@ -230,10 +230,11 @@ int
 meta_load(struct store *st)
 {
 	TDB_DATA k = { (unsigned char *)KEY_META, KEY_META_LEN }, d;
-	struct snaprec rec;
-	int r;
 
 	if (st->tdb == NULL) {	/* STORE_AUTH: the identity snapshot's */
+		struct snaprec rec;
+		int r;
+
 		if ((r = snapset_get(&st->ids, KEY_META, KEY_META_LEN,
 		    &rec)) != 0)
 			return r == APPUSER_ERR_NOT_FOUND ?
