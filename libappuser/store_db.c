@@ -140,16 +140,6 @@ db_store(struct store *st, const struct key *k, const void *p, size_t n,
 }
 
 int
-db_store_raw(struct store *st, TDB_DATA k, const void *p, size_t n)
-{
-	TDB_DATA d = { (unsigned char *)(uintptr_t)p, n };
-
-	if (tdb_store(st->tdb, k, d, TDB_REPLACE) != 0)
-		return db_err(st->tdb);
-	return 0;
-}
-
-int
 db_delete(struct store *st, const struct key *k)
 {
 	if (tdb_delete(st->tdb, key_data(k)) != 0)
