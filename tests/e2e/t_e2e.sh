@@ -35,7 +35,15 @@ O=$NS_W/out
 mkdir -p "$O"
 AU=/usr/sbin/appuser
 
-logged() { grep -qF -- "$2" "$NS_SYSLOG" && ok "$1" || not_ok "$1" "no syslog line with: $2"; }
+# The listener writes what it receives a moment later: wait up to 3 s.
+logged() {
+	_i=0
+	while ! grep -qF -- "$2" "$NS_SYSLOG" && [ $_i -lt 30 ]; do
+		sleep 0.1
+		_i=$((_i + 1))
+	done
+	grep -qF -- "$2" "$NS_SYSLOG" && ok "$1" || not_ok "$1" "no syslog line with: $2"
+}
 
 # An id-correct token with another secret and a valid checksum: it gets
 # past the format checks and must fail on the secret itself.
