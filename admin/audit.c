@@ -226,15 +226,16 @@ static int
 rule_lifetime(struct rec_vec *fv, const struct token *t,
     const struct audit_opts *o)
 {
-	char a[24], b[24];
-
 	if (t->max_age_seconds == 0)
 		return add(fv, C_NO_EXPIRY, t->user, t, "never expires (made "
 		    "without --max-age): replace it with a token that does");
-	if (t->max_age_seconds > o->max_age)
+	if (t->max_age_seconds > o->max_age) {
+		char a[24], b[24];
+
 		return add(fv, C_TOO_LONG, t->user, t, "maximum age %s is "
 		    "longer than %s", span(t->max_age_seconds, a, sizeof(a)),
 		    span(o->max_age, b, sizeof(b)));
+	}
 	return 0;
 }
 
@@ -291,13 +292,13 @@ rule_restricted(struct rec_vec *fv, const struct token *t, bool admin)
 static ssize_t
 owner_of(const struct records *rs, const struct token *t)
 {
-	size_t lo = 0, hi = rs->users.n, mid;
-	const struct user *u;
-	int d;
+	size_t lo = 0, hi = rs->users.n;
 
 	while (lo < hi) {
-		mid = lo + (hi - lo) / 2;
-		u = rs->users.v[mid];
+		size_t mid = lo + (hi - lo) / 2;
+		const struct user *u = rs->users.v[mid];
+		int d;
+
 		if ((d = strcmp(t->user, u->name)) == 0)
 			return (ssize_t)mid;
 		if (d < 0)
@@ -313,14 +314,14 @@ static int
 audit_tokens(const struct records *rs, const struct audit_opts *o,
     struct rec_vec *fv, size_t *active)
 {
-	const struct user *u;
-	const struct token *t;
-	ssize_t ui;
 	size_t i;
 	int r = 0;
 
 	for (i = 0; r == 0 && i < rs->tokens.n; i++) {
-		t = rs->tokens.v[i];
+		const struct token *t = rs->tokens.v[i];
+		const struct user *u;
+		ssize_t ui;
+
 		if (!is_active(t, rs->now) || (ui = owner_of(rs, t)) < 0)
 			continue;
 		u = rs->users.v[ui];
@@ -338,12 +339,12 @@ static int
 audit_users(const struct records *rs, struct rec_vec *fv,
     const size_t *active)
 {
-	const struct user *u;
 	size_t i, admins = 0;
 	int r = 0;
 
 	for (i = 0; r == 0 && i < rs->users.n; i++) {
-		u = rs->users.v[i];
+		const struct user *u = rs->users.v[i];
+
 		admins += u->admin;
 		if (active[i] == 0)
 			r = add(fv, C_NO_ACTIVE, u->name, NULL, "no active "

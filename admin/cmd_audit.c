@@ -50,14 +50,14 @@ finding_json(const void *rec, int64_t now)
 static int
 print_findings(struct cli *c, const struct rec_vec *fv)
 {
-	const struct finding *f;
 	char p[TOKEN_PREFIX_LEN + 1];
 	size_t i;
 
 	if (c->json)
 		return cli_json_print(json_list(fv, finding_json, 0));
 	for (i = 0; i < fv->n; i++) {
-		f = fv->v[i];
+		const struct finding *f = fv->v[i];
+
 		if (f->t != NULL)
 			token_prefix(f->t->id, p, sizeof(p));
 		printf("%s %s %s %s %s\n", severity_name(f->severity), f->code,
@@ -161,7 +161,6 @@ summarise(const struct records *rs, struct summary *s)
 	struct audit_opts o = { AUDIT_UNUSED_DEFAULT, AUDIT_EXPIRING_DEFAULT,
 	    AUDIT_MAX_AGE_DEFAULT };
 	struct rec_vec fv = { .free_rec = free };
-	const struct finding *f;
 	size_t i, k;
 	int r;
 
@@ -178,7 +177,8 @@ summarise(const struct records *rs, struct summary *s)
 				s->by_status[k]++;
 	if ((r = audit_run(rs, &o, &fv)) == 0)
 		for (i = 0; i < fv.n; i++) {
-			f = fv.v[i];
+			const struct finding *f = fv.v[i];
+
 			for (k = 0; k < audit_ncodes; k++)
 				if (strcmp(f->code, audit_codes[k].code) == 0)
 					s->by_code[k]++;
@@ -230,12 +230,12 @@ static void
 token_samples(FILE *f, const struct records *rs, const char *name,
     int64_t (*get)(const struct token *))
 {
-	const struct token *t;
 	char p[TOKEN_PREFIX_LEN + 1];
 	size_t i;
 
 	for (i = 0; i < rs->tokens.n; i++) {
-		t = rs->tokens.v[i];
+		const struct token *t = rs->tokens.v[i];
+
 		if (get(t) == 0 ||
 		    strcmp(token_status(t, rs->now), "active") != 0)
 			continue;

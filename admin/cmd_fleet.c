@@ -1135,8 +1135,6 @@ static int
 rot_txn(struct cli *c, const struct rot *x, const struct token *nt,
     const struct token *ot, bool *okp)
 {
-	struct etcd_cmp cmp[3];
-	struct etcd_op op[2];
 	uint8_t *nv = NULL, *ov = NULL;
 	size_t nlen, olen;
 	int64_t rev;
@@ -1144,6 +1142,9 @@ rot_txn(struct cli *c, const struct rot *x, const struct token *nt,
 
 	if ((r = fleet_encode_token(nt, &nv, &nlen)) == 0 &&
 	    (r = fleet_encode_token(ot, &ov, &olen)) == 0) {
+		struct etcd_cmp cmp[3];
+		struct etcd_op op[2];
+
 		memset(cmp, 0, sizeof(cmp));
 		memset(op, 0, sizeof(op));
 		cmp[0].key = x->ukey;
@@ -1585,11 +1586,14 @@ state_int(json_t *state, const char *key)
 static json_t *
 skipped_json(char *lines)
 {
-	json_t *a = json_array(), *sk;
-	char *line, *save = NULL, *tab;
+	json_t *a = json_array();
+	char *line, *save = NULL;
 
 	for (line = strtok_r(lines, "\n", &save); a != NULL && line != NULL;
 	    line = strtok_r(NULL, "\n", &save)) {
+		char *tab;
+		json_t *sk;
+
 		if ((tab = strchr(line, '\t')) != NULL)
 			*tab++ = '\0';
 		sk = json_pack("{s:s, s:s}", "name", line, "reason",

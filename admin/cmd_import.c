@@ -174,11 +174,12 @@ batch_clear(struct import *im)
 static int
 read_batch(struct import *im)
 {
-	ssize_t len;
 	int r;
 
 	batch_clear(im);
 	while (im->n < IMPORT_BATCH) {
+		ssize_t len;
+
 		errno = 0;
 		if ((len = getline(&im->buf, &im->bufsize, im->in)) == -1) {
 			if (ferror(im->in)) {
@@ -262,7 +263,6 @@ add_batch(struct import *im, struct store *st)
 	char where[64];
 	struct rec *rec;
 	size_t i;
-	int r;
 
 	if (im->c->fleet_path != NULL)
 		return add_batch_fleet(im);
@@ -270,6 +270,8 @@ add_batch(struct import *im, struct store *st)
 	(void)nss_check_prefetch(n, im->names, im->n, im->next_id,
 	    im->n + IMPORT_ID_SLACK);
 	for (i = 0; i < im->n; i++) {
+		int r;
+
 		rec = &im->recs[i];
 		nss_check_reset(n);
 		if ((r = store_user_add(st, &rec->u, &created)) != 0 ||

@@ -28,10 +28,10 @@ print_admins(const struct meta *m)
 static int
 print_meta(struct cli *c, const struct meta *m)
 {
-	json_t *o, *a;
-	size_t i;
-
 	if (c->json) {
+		json_t *o, *a;
+		size_t i;
+
 		if ((o = json_pack("{s:s, s:I, s:I, s:s, s:I, s:[], s:I, s:I, "
 		    "s:I}", "store", c->store_dir,
 		    "uid_min", (json_int_t)m->uid_min,
@@ -152,7 +152,6 @@ range_refused(struct cli *c, struct store *st, int r, uint32_t min,
 	struct outside o = { min, max, 0, "" };
 	struct nss_check *n = cli_nss();
 	struct meta m;
-	size_t i;
 
 	if (r == APPUSER_ERR_EXISTS) {
 		if (nss_check_id_hit(n))
@@ -179,6 +178,8 @@ range_refused(struct cli *c, struct store *st, int r, uint32_t min,
 		    o.n > 1 ? ", ..." : "", (unsigned long)min,
 		    (unsigned long)max);
 	if (m.admin_gid < min || m.admin_gid > max) {
+		size_t i;
+
 		fprintf(stderr, "appuser: %s: the admin group %s keeps its gid "
 		    "%lu while it has members (", c->what, m.admin_group,
 		    (unsigned long)m.admin_gid);

@@ -464,9 +464,9 @@ static int
 print_revoked(struct cli *c, const char *name, const char *prefix,
     const struct rec_vec *tv, bool already)
 {
-	json_t *a;
-
 	if (c->json) {
+		json_t *a;
+
 		if ((a = json_list(tv, prefix_json, 0)) == NULL)
 			return cli_json_print(NULL);
 		/* "o" hands a over, also when the pack fails */
@@ -487,11 +487,11 @@ static void
 log_revoked(const struct cli *c, const char *name, const struct rec_vec *tv)
 {
 	char p[TOKEN_PREFIX_LEN + 1];
-	const struct token *t;
 	size_t i;
 
 	for (i = 0; i < tv->n; i++) {
-		t = tv->v[i];
+		const struct token *t = tv->v[i];
+
 		token_prefix(t->id, p, sizeof(p));
 		cli_log("%stoken revoke user=%s prefix=%s",
 		    c->fleet_path ? "fleet " : "", name, p);
@@ -736,7 +736,7 @@ static int
 rotate_report(struct cli *c, const struct rotate_args *a, const char *tok,
     const struct token *nt, const struct token *ot)
 {
-	char np[TOKEN_PREFIX_LEN + 1], when[32], rel[32], left[96];
+	char np[TOKEN_PREFIX_LEN + 1], when[32], left[96];
 	json_t *more;
 
 	token_prefix(nt->id, np, sizeof(np));
@@ -747,6 +747,8 @@ rotate_report(struct cli *c, const struct rotate_args *a, const char *tok,
 		    np, a->prefix);
 		snprintf(left, sizeof(left), "which is revoked");
 	} else {
+		char rel[32];
+
 		cli_log("%stoken rotate user=%s prefix=%s old_prefix=%s "
 		    "old_expires=%s", c->fleet_path ? "fleet " : "", a->name,
 		    np, a->prefix, when);

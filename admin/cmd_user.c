@@ -257,9 +257,10 @@ static int
 print_user(struct cli *c, const struct user *u, long ntok)
 {
 	char rfc[32], human[32];
-	json_t *o;
 
 	if (c->json) {
+		json_t *o;
+
 		if ((o = json_user(u)) != NULL && ntok >= 0 &&
 		    json_object_set_new(o, "active_tokens",
 		    json_integer(ntok)) != 0) {

@@ -355,7 +355,7 @@ static int
 http_error(struct etcd *e, const char *ep, long status, const struct buf *b,
     enum verdict *vp)
 {
-	json_t *j = NULL, *m, *o = NULL;
+	json_t *j = NULL, *o = NULL;
 	const char *msg = NULL;
 	int64_t code = -1;
 	int r;
@@ -363,6 +363,8 @@ http_error(struct etcd *e, const char *ep, long status, const struct buf *b,
 	if (b->len > 0)
 		j = json_loadb(b->p, b->len, 0, NULL);
 	if (json_is_object(j)) {
+		json_t *m;
+
 		/* a stream's error answer nests it: {"error":{"grpc_code"}} */
 		o = json_object_get(j, "error");
 		if (!json_is_object(o))
@@ -1481,7 +1483,6 @@ watch_stream(struct watch *w, const char *body)
 	char url[1200];
 	enum verdict v;
 	CURLcode cc;
-	int r;
 
 	w->line.len = 0;
 	w->status = 0;
@@ -1512,7 +1513,8 @@ watch_stream(struct watch *w, const char *body)
 	if (w->state != W_RUNNING)
 		return;		/* stopped, failed or told to retry */
 	if (w->status != 0 && w->status != 200) {
-		r = http_error(w->e, w->ep, w->status, &w->line, &v);
+		int r = http_error(w->e, w->ep, w->status, &w->line, &v);
+
 		watch_fail(w, v == V_REAUTH && w->e->user != NULL ? W_REAUTH :
 		    v == V_RETRY ? W_RETRY : W_FATAL, r);
 		return;

@@ -41,11 +41,10 @@ void
 fleet_endpoints(const struct fleet_conf *conf, char *buf, size_t len)
 {
 	size_t i, off = 0;
-	int n;
 
 	buf[0] = '\0';
 	for (i = 0; i < conf->nendpoints && off < len; i++) {
-		n = snprintf(buf + off, len - off, "%s%s", i ? ", " : "",
+		int n = snprintf(buf + off, len - off, "%s%s", i ? ", " : "",
 		    conf->endpoints[i]);
 		if (n < 0)
 			break;

@@ -394,7 +394,7 @@ static int
 parse(struct fleet_conf *c, char *buf, size_t len, char *errbuf,
     size_t errlen)
 {
-	char *line, *next, *nl, *eq, *k, *v, why[256];
+	char *line, *next, *nl, *eq, *v, why[256];
 	unsigned lineno = 0;
 	int r = APPUSER_ERR_INTERNAL;
 
@@ -405,6 +405,8 @@ parse(struct fleet_conf *c, char *buf, size_t len, char *errbuf,
 		return APPUSER_ERR_INVALID;
 	}
 	for (line = buf; line < buf + len; line = next) {
+		char *k;
+
 		lineno++;
 		if ((nl = strchr(line, '\n')) != NULL) {
 			*nl = '\0';
@@ -438,8 +440,6 @@ parse(struct fleet_conf *c, char *buf, size_t len, char *errbuf,
 static int
 finish(struct fleet_conf *c, char *errbuf, size_t errlen)
 {
-	char host[HOST_MAX + 2];
-
 	if (c->nendpoints == 0) {
 		seterr(errbuf, errlen, "%s: no \"endpoints\" given", c->path);
 		return APPUSER_ERR_INVALID;
@@ -458,6 +458,8 @@ finish(struct fleet_conf *c, char *errbuf, size_t errlen)
 	    (c->prefix = strdup(FLEET_PREFIX_DEFAULT)) == NULL)
 		return APPUSER_ERR_NOMEM;
 	if (c->host == NULL) {
+		char host[HOST_MAX + 2];
+
 		memset(host, 0, sizeof(host));
 		if (gethostname(host, sizeof(host) - 1) != 0 ||
 		    !valid_host(host)) {

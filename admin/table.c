@@ -22,13 +22,14 @@ static size_t
 display_width(const char *s)
 {
 	mbstate_t mbs;
-	size_t n, len = strlen(s), w = 0;
+	size_t len = strlen(s), w = 0;
 	wchar_t wc;
 	int cw;
 
 	memset(&mbs, 0, sizeof(mbs));
 	while (len > 0) {
-		n = mbrtowc(&wc, s, len, &mbs);
+		size_t n = mbrtowc(&wc, s, len, &mbs);
+
 		if (n == (size_t)-1 || n == (size_t)-2 || n == 0) {
 			memset(&mbs, 0, sizeof(mbs));
 			n = 1;
@@ -71,11 +72,12 @@ table_new(size_t ncols, const char *const *headers)
 int
 table_add(struct table *t, const char *const *cells)
 {
-	size_t i, w, ncap;
+	size_t i;
 	char **nc;
 
 	if (t->nrows == t->cap) {
-		ncap = t->cap == 0 ? 16 : t->cap * 2;
+		size_t ncap = t->cap == 0 ? 16 : t->cap * 2;
+
 		if ((nc = reallocarray(t->cells, ncap * t->ncols,
 		    sizeof(*nc))) == NULL)
 			return APPUSER_ERR_NOMEM;
@@ -83,6 +85,8 @@ table_add(struct table *t, const char *const *cells)
 		t->cap = ncap;
 	}
 	for (i = 0; i < t->ncols; i++) {
+		size_t w;
+
 		if ((t->cells[t->nrows * t->ncols + i] = strdup(cells[i] !=
 		    NULL ? cells[i] : "")) == NULL) {
 			while (i-- > 0)

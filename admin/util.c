@@ -66,11 +66,10 @@ cli_print_help(const struct command *cmd, FILE *f)
 int
 cli_getopt(struct cli *c, int argc, char **argv, const struct option *longopts)
 {
-	int ch;
-
 	opterr = 0;
 	for (;;) {
-		ch = getopt_long(argc, argv, ":h", longopts, NULL);
+		int ch = getopt_long(argc, argv, ":h", longopts, NULL);
+
 		switch (ch) {
 		case 'h':
 			if (c->cmd != NULL)
@@ -410,12 +409,12 @@ int
 rec_vec_push(struct rec_vec *rv, void *p)
 {
 	void **nv;
-	size_t ncap;
 
 	if (p == NULL)
 		return rv->err = APPUSER_ERR_NOMEM;
 	if (rv->n == rv->cap) {
-		ncap = rv->cap == 0 ? 64 : rv->cap * 2;
+		size_t ncap = rv->cap == 0 ? 64 : rv->cap * 2;
+
 		if ((nv = reallocarray(rv->v, ncap, sizeof(*nv))) == NULL) {
 			rv->free_rec(p);
 			return rv->err = APPUSER_ERR_NOMEM;
@@ -463,7 +462,7 @@ sanitize(const char *s, char *buf, size_t buflen)
 void
 cli_log(const char *fmt, ...)
 {
-	char msg[1024], sudo[APPUSER_NAME_MAX + 1];
+	char msg[1024];
 	const char *su = getenv("SUDO_USER");
 	va_list ap;
 
@@ -471,6 +470,8 @@ cli_log(const char *fmt, ...)
 	vsnprintf(msg, sizeof(msg), fmt, ap);
 	va_end(ap);
 	if (su != NULL && su[0] != '\0') {
+		char sudo[APPUSER_NAME_MAX + 1];
+
 		sanitize(su, sudo, sizeof(sudo));
 		syslog(LOG_NOTICE, "%s by uid=%lu sudo_user=%s", msg,
 		    (unsigned long)getuid(), sudo);
@@ -520,9 +521,9 @@ cli_count_tokens(struct store *st, const char *user, bool active_only,
 int
 cli_write_all(int fd, const char *p, size_t len)
 {
-	ssize_t w;
-
 	while (len > 0) {
+		ssize_t w;
+
 		if ((w = write(fd, p, len)) < 0) {
 			if (errno == EINTR)
 				continue;

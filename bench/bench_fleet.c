@@ -82,9 +82,10 @@ static pid_t
 spawn(char **argv)
 {
 	pid_t pid = fork();
-	int fd;
 
 	if (pid == 0) {
+		int fd;
+
 		if ((fd = open("/dev/null", O_RDWR)) != -1) {
 			dup2(fd, 1);
 			dup2(fd, 2);

@@ -84,13 +84,14 @@ cmp_double(const void *a, const void *b)
 static double
 measure(void (*op)(size_t), size_t n)
 {
-	double v[BATCHES], t0;
+	double v[BATCHES];
 	size_t b, i;
 
 	for (i = 0; i < n / 10 + 1; i++)	/* warm up */
 		op(i);
 	for (b = 0; b < BATCHES; b++) {
-		t0 = now_ns();
+		double t0 = now_ns();
+
 		for (i = 0; i < n; i++)
 			op(i);
 		v[b] = (now_ns() - t0) / n;
@@ -362,10 +363,11 @@ glibc(size_t nusers, int nlocal, char **local)
 {
 	struct passwd pw, *pwp;
 	size_t i, count, reps;
-	double t0, once;
 	int k;
 
 	for (k = 0; k < nlocal; k++) {
+		double t0, once;
+
 		local_name = local[k];
 		local_missing = local_name[0] == '!';
 		if (local_missing)

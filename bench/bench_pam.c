@@ -172,13 +172,14 @@ bench_verify(void)
 {
 	static double t[N_VERIFY];
 	struct store *st = NULL;
-	double t0;
-	int i, r, v;
+	int i, r;
 
 	if ((r = store_open(storedir, STORE_AUTH, &st)) != 0)
 		die("store_open", r);
 	for (i = 0; i < N_VERIFY; i++) {
-		t0 = now_sec();
+		double t0 = now_sec();
+		int v;
+
 		v = store_verify(st, "u0500", token, TOKEN_LEN, "bench", "",
 		    (int64_t)time(NULL), NULL);
 		t[i] = now_sec() - t0;
@@ -199,11 +200,12 @@ bench_login_path(void)
 	static double t[N_LOGIN_PATH];
 	struct store *st;
 	struct user *u;
-	double t0;
-	int i, v;
+	int i;
 
 	for (i = 0; i < N_LOGIN_PATH; i++) {
-		t0 = now_sec();
+		double t0 = now_sec();
+		int v;
+
 		st = NULL;
 		u = NULL;
 		if (store_open(storedir, STORE_AUTH, &st) != 0 ||
@@ -226,10 +228,12 @@ bench_touch(void)
 {
 	static double t[N_TOUCH];
 	struct store *st;
-	double t0;
-	int i, r;
+	int i;
 
 	for (i = 0; i < N_TOUCH; i++) {
+		double t0;
+		int r;
+
 		st = NULL;
 		if (store_open(storedir, STORE_AUTH, &st) != 0 ||
 		    store_verify(st, "u0500", token, TOKEN_LEN, "bench", "",
@@ -248,7 +252,7 @@ bench_touch(void)
 static double
 bench_yescrypt(void)
 {
-	double t[N_YESCRYPT], t0;
+	double t[N_YESCRYPT];
 	char salt[CRYPT_GENSALT_OUTPUT_SIZE];
 	struct crypt_data cd;
 	char hash[CRYPT_OUTPUT_SIZE];
@@ -266,6 +270,8 @@ bench_yescrypt(void)
 	}
 	snprintf(hash, sizeof(hash), "%s", cd.output);
 	for (i = 0; i < N_YESCRYPT; i++) {
+		double t0;
+
 		memset(&cd, 0, sizeof(cd));
 		t0 = now_sec();
 		crypt_r("correct horse battery", hash, &cd);

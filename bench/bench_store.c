@@ -112,7 +112,7 @@ import(const char *dir, long n, bool verbose)
 	char name[32], tok[TOKEN_LEN + 1];
 	long i, step = n / N_TOKENS;
 	double t0, t1, t2;
-	int r, k;
+	int r;
 
 	if ((r = store_open(dir, STORE_WRITE, &st)) != 0)
 		die("open", r);
@@ -120,6 +120,8 @@ import(const char *dir, long n, bool verbose)
 	if ((r = store_begin(st)) != 0)
 		die("begin", r);
 	for (i = 0; i < n; i++) {
+		int k;
+
 		snprintf(name, sizeof(name), "u%07ld", i);
 		memset(&in, 0, sizeof(in));
 		in.name = name;
@@ -338,12 +340,11 @@ cli_latencies(const char *cli, const char *dir, double ms[4])
 int
 main(int argc, char **argv)
 {
-	char base[64], dir[PATH_MAX], sdir[PATH_MAX], what[96], v[64];
+	char base[64], dir[PATH_MAX], sdir[PATH_MAX];
 	const char *cli = argc > 3 ? argv[3] : "build/appuser";
-	double disk, size, big[4], small[4];
+	double disk, size, small[4];
 	long n = argc > 1 ? atol(argv[1]) : 1000000;
 	bool own_dir = argc <= 2;
-	int k;
 
 	if (n < N_TOKENS || crypto_init() != 0)
 		die("arguments (N_USERS >= 1000)", APPUSER_ERR_INVALID);
@@ -374,6 +375,10 @@ main(int argc, char **argv)
 	lookups(dir, n);
 	verify(dir);
 	if (strcmp(cli, "-") != 0) {
+		char what[96], v[64];
+		double big[4];
+		int k;
+
 		cli_latencies(cli, dir, big);
 		for (k = 0; k < 4; k++) {
 			printf("%-44s %10.1f ms (%d users: %.1f ms, %.1fx)\n",

@@ -226,11 +226,12 @@ ct_in_range(unsigned int c, unsigned int lo, unsigned int hi)
 bool
 base62_valid(const char *s, size_t n)
 {
-	unsigned int bad = 0, c;
+	unsigned int bad = 0;
 	size_t i;
 
 	for (i = 0; i < n; i++) {
-		c = (unsigned char)s[i];
+		unsigned int c = (unsigned char)s[i];
+
 		bad |= 1u ^ (ct_in_range(c, '0', '9') |
 		    ct_in_range(c, 'A', 'Z') | ct_in_range(c, 'a', 'z'));
 	}

@@ -95,9 +95,10 @@ check_parents(char *buf)
 {
 	struct stat st;
 	char *slash;
-	int r;
 
 	while ((slash = strrchr(buf, '/')) != NULL) {
+		int r;
+
 		if (slash == buf)
 			slash[1] = '\0';	/* the root itself */
 		else
@@ -251,10 +252,11 @@ int
 fs_copy_fd(int in, int out)
 {
 	loff_t off = 0;
-	ssize_t n;
 
 	for (;;) {
-		n = copy_file_range(in, &off, out, NULL, COPY_CHUNK, 0);
+		ssize_t n = copy_file_range(in, &off, out, NULL, COPY_CHUNK,
+		    0);
+
 		if (n == 0)
 			return 0;
 		if (n > 0)

@@ -205,13 +205,14 @@ refresh_full(struct idview *v)
 	struct timespec now = { 0, 0 };
 	struct snap *s = NULL;
 	uint64_t c;
-	int r;
 
 	if (clock_gettime(CLOCK_MONOTONIC_COARSE, &now) != 0)
 		now.tv_sec = now.tv_nsec = 0;	/* never "recent" */
 	gen_revalidate(v, &now);
 	c = v->gen.w != NULL ? gencount_load(&v->gen) : 0;
 	if (!snap_current(v, v->cur)) {
+		int r;
+
 		if ((r = snap_open(v, &s)) != 0)
 			return r;
 		snap_put(v->cur);
@@ -353,7 +354,6 @@ idview_next_user(struct idview *v, struct idview_cursor *c, user_fn fn,
 {
 	struct snaprec rec;
 	struct snap *s;
-	int r;
 
 	if (c->done)
 		return APPUSER_ERR_NOT_FOUND;
@@ -364,6 +364,8 @@ idview_next_user(struct idview *v, struct idview_cursor *c, user_fn fn,
 	}
 	s = c->snap;
 	do {
+		int r;
+
 		/* advances first: a record that fails is skipped next time */
 		if ((r = snapset_next(&s->set, &c->pos, &rec)) != 0) {
 			if (r == APPUSER_ERR_NOT_FOUND)

@@ -86,11 +86,12 @@ bool
 text_is_valid(const char *s)
 {
 	const unsigned char *p = (const unsigned char *)s;
-	size_t n;
 
 	if (s == NULL || strnlen(s, APPUSER_TEXT_MAX + 1) > APPUSER_TEXT_MAX)
 		return false;
 	while (*p != '\0') {
+		size_t n;
+
 		if (*p == ':' || (n = utf8_char_len(p)) == 0)
 			return false;
 		p += n;
@@ -151,10 +152,12 @@ parse_duration(const char *s, int64_t *secondsp)
 static bool
 host_bits_set(const uint8_t *addr, unsigned int len, unsigned int prefix)
 {
-	unsigned int i, bits;
-	uint8_t mask;
+	unsigned int i;
 
 	for (i = 0; i < len; i++) {
+		unsigned int bits;
+		uint8_t mask;
+
 		bits = prefix >= 8 * (i + 1) ? 8 :
 		    prefix <= 8 * i ? 0 : prefix - 8 * i;
 		mask = (uint8_t)(0xff00u >> bits);

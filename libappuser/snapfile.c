@@ -208,14 +208,16 @@ snapr_get(const struct snapr *r, const void *key, size_t klen,
     struct snaprec *recp)
 {
 	struct snaprec rec;
-	uint32_t h, mask = r->nslots - 1, i, n, num;
-	const uint8_t *slot;
+	uint32_t h, mask = r->nslots - 1, i, n;
 	int ret;
 
 	if (klen == 0 || klen > SNAPFILE_MAX_KEY)
 		return APPUSER_ERR_NOT_FOUND;
 	h = snapfile_hash(key, klen);
 	for (n = 0, i = h & mask; n < r->nslots; n++, i = (i + 1) & mask) {
+		const uint8_t *slot;
+		uint32_t num;
+
 		slot = r->map + r->slots_off + (uint64_t)i * SLOT_SIZE;
 		if ((num = le32_get(slot + 4)) == 0)
 			return APPUSER_ERR_NOT_FOUND;
@@ -414,10 +416,10 @@ static int
 w_flush(struct snapw *w)
 {
 	size_t done = 0;
-	ssize_t k;
 
 	while (done < w->blen) {
-		k = write(w->fd, w->buf + done, w->blen - done);
+		ssize_t k = write(w->fd, w->buf + done, w->blen - done);
+
 		if (k < 0 && errno == EINTR)
 			continue;
 		if (k <= 0)
@@ -431,12 +433,12 @@ w_flush(struct snapw *w)
 static int
 w_put(struct snapw *w, const void *p, size_t n)
 {
-	int r;
-
 	const uint8_t *b = p;
-	size_t k;
 
 	while (n > 0) {
+		size_t k;
+		int r;
+
 		if (w->blen == WBUF_FLUSH && (r = w_flush(w)) != 0)
 			return r;
 		k = WBUF_FLUSH - w->blen < n ? WBUF_FLUSH - w->blen : n;
@@ -499,7 +501,6 @@ snapw_add(struct snapw *w, const void *key, size_t klen, const void *val,
 {
 	uint8_t head[REC_HEAD];
 	struct wslot *nrecs;
-	size_t ncap;
 	uint64_t off = w->off;
 
 	if (w->err != 0)
@@ -509,7 +510,8 @@ snapw_add(struct snapw *w, const void *key, size_t klen, const void *val,
 	    w->n >= UINT32_MAX / 4)
 		return w->err = APPUSER_ERR_INVALID;
 	if (w->n == w->cap) {
-		ncap = w->cap ? w->cap * 2 : 1024;
+		size_t ncap = w->cap ? w->cap * 2 : 1024;
+
 		if ((nrecs = realloc(w->recs, ncap * sizeof(*nrecs))) == NULL)
 			return w->err = APPUSER_ERR_NOMEM;
 		w->recs = nrecs;
@@ -532,7 +534,7 @@ static int
 w_tables(struct snapw *w)
 {
 	uint8_t *slots = NULL, e[INDEX_ENTRY];
-	uint32_t nslots = 16, mask, i;
+	uint32_t nslots = 16, mask;
 	uint64_t index_off = w->off;
 	size_t k;
 	int r = 0;
@@ -549,7 +551,8 @@ w_tables(struct snapw *w)
 	if ((slots = calloc(nslots, SLOT_SIZE)) == NULL)
 		return APPUSER_ERR_NOMEM;
 	for (k = 0; k < w->n; k++) {
-		i = w->recs[k].hash & mask;
+		uint32_t i = w->recs[k].hash & mask;
+
 		while (le32_get(slots + (uint64_t)i * SLOT_SIZE + 4) != 0)
 			i = (i + 1) & mask;
 		le32_put(slots + (uint64_t)i * SLOT_SIZE, w->recs[k].hash);

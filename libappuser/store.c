@@ -49,11 +49,12 @@ static struct store *held;
 static int
 delta_push(struct store *st, struct delta *d, const char *name)
 {
-	size_t n = strlen(name) + 1, ncap;
+	size_t n = strlen(name) + 1;
 	char *nbuf;
 
 	if (n > d->cap - d->len) {
-		ncap = d->cap ? d->cap : 4096;
+		size_t ncap = d->cap ? d->cap : 4096;
+
 		while (n > ncap - d->len)
 			ncap *= 2;
 		if ((nbuf = realloc(d->buf, ncap)) == NULL)

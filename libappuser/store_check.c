@@ -182,12 +182,14 @@ check_user_ids(struct check *c, const struct user *u)
 static void
 check_user_rec(struct check *c, TDB_DATA k, TDB_DATA d)
 {
-	char nb[APPUSER_NAME_MAX + 1], kr[KEYREPR_MAX];
+	char nb[APPUSER_NAME_MAX + 1];
 	const char *name = key_name(k, nb);
 	struct user u;
 
 	c->users++;
 	if (name == NULL || !name_is_valid(name)) {
+		char kr[KEYREPR_MAX];
+
 		problem(c, "master: invalid user key %s", keyrepr(k, kr));
 		return;
 	}
@@ -208,13 +210,15 @@ check_user_rec(struct check *c, TDB_DATA k, TDB_DATA d)
 static void
 check_uid_rec(struct check *c, TDB_DATA k, TDB_DATA d)
 {
-	char nb[APPUSER_NAME_MAX + 1], kr[KEYREPR_MAX];
+	char nb[APPUSER_NAME_MAX + 1];
 	struct user u;
 	TDB_DATA ud;
 	uint32_t uid;
 
 	c->uids++;
 	if (k.dsize != 5 || (uid = be32(k.dptr + 1)) == 0) {
+		char kr[KEYREPR_MAX];
+
 		problem(c, "master: invalid uid key %s", keyrepr(k, kr));
 		return;
 	}
@@ -318,11 +322,13 @@ check_list_ids(struct check *c, const char *name, TDB_DATA d)
 static void
 check_list_rec(struct check *c, TDB_DATA k, TDB_DATA d)
 {
-	char nb[APPUSER_NAME_MAX + 1], kr[KEYREPR_MAX];
+	char nb[APPUSER_NAME_MAX + 1];
 	const char *name = key_name(k, nb);
 	struct key uk;
 
 	if (name == NULL || key_user(&uk, KEY_USER, name) != 0) {
+		char kr[KEYREPR_MAX];
+
 		problem(c, "master: invalid token list key %s", keyrepr(k, kr));
 		return;
 	}

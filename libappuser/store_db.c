@@ -140,16 +140,6 @@ db_store(struct store *st, const struct key *k, const void *p, size_t n,
 }
 
 int
-db_store_raw(struct store *st, TDB_DATA k, const void *p, size_t n)
-{
-	TDB_DATA d = { (unsigned char *)(uintptr_t)p, n };
-
-	if (tdb_store(st->tdb, k, d, TDB_REPLACE) != 0)
-		return db_err(st->tdb);
-	return 0;
-}
-
-int
 db_delete(struct store *st, const struct key *k)
 {
 	if (tdb_delete(st->tdb, key_data(k)) != 0)
@@ -230,10 +220,11 @@ int
 meta_load(struct store *st)
 {
 	TDB_DATA k = { (unsigned char *)KEY_META, KEY_META_LEN }, d;
-	struct snaprec rec;
-	int r;
 
 	if (st->tdb == NULL) {	/* STORE_AUTH: the identity snapshot's */
+		struct snaprec rec;
+		int r;
+
 		if ((r = snapset_get(&st->ids, KEY_META, KEY_META_LEN,
 		    &rec)) != 0)
 			return r == APPUSER_ERR_NOT_FOUND ?

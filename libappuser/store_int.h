@@ -89,7 +89,6 @@ TDB_DATA key_data(const struct key *k);
 int db_fetch(struct store *st, const struct key *k, TDB_DATA *dp);
 int db_store(struct store *st, const struct key *k, const void *p,
     size_t n, int flag);
-int db_store_raw(struct store *st, TDB_DATA k, const void *p, size_t n);
 int db_delete(struct store *st, const struct key *k);
 
 /* store_token.c: usage slots (a token's place in the usage file). */

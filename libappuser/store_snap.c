@@ -244,12 +244,12 @@ static int
 keyset_add(struct keyset *ks, const uint8_t *b, size_t len)
 {
 	struct key *nk;
-	size_t ncap;
 
 	if (len == 0 || len > KEY_MAX)
 		return APPUSER_ERR_CORRUPT;
 	if (ks->n == ks->cap) {
-		ncap = ks->cap ? ks->cap * 2 : 64;
+		size_t ncap = ks->cap ? ks->cap * 2 : 64;
+
 		if ((nk = realloc(ks->k, ncap * sizeof(*nk))) == NULL)
 			return APPUSER_ERR_NOMEM;
 		ks->k = nk;
@@ -358,10 +358,11 @@ add_changed(struct store *st, int kind, struct snapw *w,
 {
 	TDB_DATA d;
 	size_t i;
-	int r;
 
 	for (i = 0; i < ks->n; i++) {
-		r = snap_master_value(st, kind, ks->k[i].b, ks->k[i].len, &d);
+		int r = snap_master_value(st, kind, ks->k[i].b, ks->k[i].len,
+		    &d);
+
 		if (r == APPUSER_ERR_NOT_FOUND)
 			r = snapw_add(w, ks->k[i].b, ks->k[i].len, NULL, 0);
 		else if (r == 0) {
@@ -381,12 +382,13 @@ add_kept(struct snapw *w, const struct snapset *pub, const struct keyset *ks)
 {
 	struct snaprec rec;
 	uint32_t i, n;
-	int r;
 
 	if (pub->delta == NULL)
 		return 0;
 	n = snapr_count(pub->delta);
 	for (i = 0; i < n; i++) {
+		int r;
+
 		if ((r = snapr_at(pub->delta, i, &rec)) != 0)
 			return r;
 		if (keyset_has(ks, rec.key, rec.klen))

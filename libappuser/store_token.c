@@ -696,13 +696,12 @@ static int
 rotate_end_old(struct store *st, struct token *old, const struct token *eff,
     int64_t now, int64_t grace)
 {
-	int64_t end;
 	int r;
 
 	if (grace <= 0)
 		old->revoke_time = now;
 	else {
-		end = grace < RECORD_TIME_MAX - now ? now + grace :
+		int64_t end = grace < RECORD_TIME_MAX - now ? now + grace :
 		    RECORD_TIME_MAX;
 		if (eff->expiry_time != 0 && eff->expiry_time < end)
 			end = eff->expiry_time;	/* never a longer life */

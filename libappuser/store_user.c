@@ -60,7 +60,6 @@ id_alloc(struct store *st, uint32_t *idp)
 {
 	uint32_t lo = st->meta.uid_min + 1, hi = st->meta.uid_max, id;
 	uint64_t n, span;
-	int r;
 
 	if (lo > hi)
 		return APPUSER_ERR_RANGE;
@@ -69,7 +68,8 @@ id_alloc(struct store *st, uint32_t *idp)
 	if (id < lo || id > hi)
 		id = lo;
 	for (n = 0; n < span; n++, id = id == hi ? lo : id + 1) {
-		r = id_free(st, id);
+		int r = id_free(st, id);
+
 		if (r == 0) {
 			st->meta.next_uid = id == hi ? lo : id + 1;
 			*idp = id;

@@ -215,11 +215,12 @@ token_check(const struct token *t, const char *user, uint32_t uid,
 {
 	/* an unknown id pays for one comparison, as a wrong secret does */
 	static const uint8_t dummy[TOKEN_VERIFIER_LEN];
-	volatile int sink;
 
 	if (presented_verifier == NULL)
 		return VERIFY_MALFORMED;
 	if (t == NULL) {
+		volatile int sink;
+
 		sink = sodium_memcmp(dummy, presented_verifier, sizeof(dummy));
 		(void)sink;
 		return VERIFY_UNKNOWN;

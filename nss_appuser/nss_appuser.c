@@ -314,7 +314,7 @@ static int
 state_open(void)
 {
 	const char *dir;
-	int n, r, saved;
+	int n, r;
 
 	dir = store_path();
 	n = snprintf(ps.path, sizeof(ps.path), "%s/%s", dir,
@@ -325,7 +325,8 @@ state_open(void)
 	}
 	errno = 0;
 	if ((r = idview_open(dir, &ps.view)) != 0) {
-		saved = errno;
+		int saved = errno;
+
 		ps.view = NULL;
 		return err_to_errno(r, saved);
 	}
@@ -431,17 +432,19 @@ static int
 lookup_pack(const struct user *u, void *arg)
 {
 	struct lookup *lk = arg;
-	const char *none[1] = { NULL };
 	int r;
 
 	lk->res = LK_NONE;
 	if (!lookup_match(lk, u))
 		return 0;
-	if (lk->pwd != NULL)
+	if (lk->pwd != NULL) {
 		r = pack_passwd(u, lk->pwd, lk->buf, lk->buflen);
-	else
+	} else {
+		const char *none[1] = { NULL };
+
 		r = pack_group(u->name, u->gid, none, 0, lk->grp, lk->buf,
 		    lk->buflen);
+	}
 	if (r == EINVAL)
 		return 0;
 	if (r == ERANGE) {
@@ -613,7 +616,7 @@ enum_next(struct idview_cursor *c, struct user **pendingp,
     struct lookup *lk, int *errnop)
 {
 	enum nss_status s;
-	int r, skipped = 0;
+	int skipped = 0;
 
 	if (*pendingp != NULL) {
 		lk->pendingp = NULL;
@@ -630,7 +633,8 @@ enum_next(struct idview_cursor *c, struct user **pendingp,
 	}
 	lk->pendingp = pendingp;
 	for (;;) {
-		r = idview_next_user(ps.view, c, lookup_pack, lk);
+		int r = idview_next_user(ps.view, c, lookup_pack, lk);
+
 		if ((r == APPUSER_ERR_CORRUPT || r == APPUSER_ERR_VERSION) &&
 		    ++skipped < ENUM_SKIP_MAX)
 			continue;	/* the cursor moved past it */

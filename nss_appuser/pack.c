@@ -62,7 +62,7 @@ int
 pack_group(const char *name, gid_t gid, const char *const *mem, size_t nmem,
     struct group *grp, char *buf, size_t buflen)
 {
-	size_t pad, need, len, i;
+	size_t pad, need, i;
 	char **arr, *p;
 
 	if (buf == NULL)
@@ -73,6 +73,8 @@ pack_group(const char *name, gid_t gid, const char *const *mem, size_t nmem,
 	    alignof(char *);
 	need = pad + (nmem + 1) * sizeof(char *) + strlen(name) + 1 + 2;
 	for (i = 0; i < nmem; i++) {
+		size_t len;
+
 		if ((len = pack_field_len(mem[i])) == SIZE_MAX ||
 		    strchr(mem[i], ',') != NULL)
 			return EINVAL;
@@ -101,13 +103,15 @@ pack_gid(gid_t gid, long int *start, long int *size, gid_t **groupsp,
     long int limit)
 {
 	gid_t *g;
-	long int i, newsize;
+	long int i;
 
 	for (i = 0; i < *start; i++) {
 		if ((*groupsp)[i] == gid)
 			return 0;
 	}
 	if (*start >= *size) {
+		long int newsize;
+
 		if (limit > 0 && *size >= limit)
 			return 0;	/* full: as glibc */
 		newsize = *size > 0 ? 2 * *size : 16;

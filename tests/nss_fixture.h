@@ -513,12 +513,12 @@ nss_fx_setup(void **state)
 static inline int
 nss_fx_teardown(void **state)
 {
-	char cmd[PATH_MAX + 16];
-
 	(void)state;
 	if (M.h != NULL)
 		dlclose(M.h);
 	if (g_tmp[0] != '\0' && getenv("NSS_TEST_KEEP") == NULL) {
+		char cmd[PATH_MAX + 16];
+
 		snprintf(cmd, sizeof(cmd), "rm -rf '%s'", g_tmp);
 		if (system(cmd) != 0)
 			return -1;

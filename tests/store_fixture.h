@@ -128,11 +128,13 @@ fx_fds_without_cloexec(const char *dir, int *np)
 	size_t dlen = strlen(dir);
 	ssize_t n;
 	DIR *d;
-	int fd, bad = 0, found = 0;
+	int bad = 0, found = 0;
 
 	if ((d = opendir("/proc/self/fd")) == NULL)
 		return -1;
 	while ((de = readdir(d)) != NULL) {
+		int fd;
+
 		if (de->d_name[0] == '.' || (fd = atoi(de->d_name)) == dirfd(d))
 			continue;
 		snprintf(link, sizeof(link), "/proc/self/fd/%d", fd);

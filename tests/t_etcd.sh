@@ -4,18 +4,18 @@
 # put/range/txn, paging, watch, compaction, the leader killed (-9) during
 # a loop of guarded txns, every member down, then TLS + auth with a
 # read-only host user and a token invalidated by adding a user.
-# build/tests/etcd/test_etcd does the client side, one mode at a time.
+# $B/tests/etcd/test_etcd does the client side, one mode at a time.
 . "$(dirname "$0")/lib.sh"
 . "$TOP/tests/etcd/lib.sh"
 
-BIN=$TOP/build/tests/etcd/test_etcd
+BIN=$B/tests/etcd/test_etcd
 if ! etcd_available; then
 	skip "etcd client against a real cluster" \
 	    "etcd and etcdctl are not installed (make deps: etcd-server etcd-client)"
 	done_testing; exit 0
 fi
 if [ ! -x "$BIN" ]; then
-	not_ok "build/tests/etcd/test_etcd exists" "run make test-bins first"
+	not_ok "${APPUSER_BUILD:-build}/tests/etcd/test_etcd exists" "run make test-bins first"
 	done_testing; exit 1
 fi
 if ! command -v openssl >/dev/null 2>&1; then

@@ -31,6 +31,8 @@ if [ "$1" != --inner ]; then
 		[ -n "$why" ] || command -v "$c" >/dev/null 2>&1 ||
 		    why="missing $c (make deps)"
 	done
+	[ -n "$why" ] || ! coverage_build ||
+	    why="coverage build: gcov's runtime takes a whole-file fcntl lock on each .gcda as a process exits, so a pamtester stopped there stalls every other instrumented process (the store's locks are tested under plain make check)"
 	[ -n "$why" ] || [ -x "$APPUSER" ] || why="build/appuser not built"
 	[ -n "$why" ] || [ -f "$B/pam_appuser.so" ] ||
 	    why="build/pam_appuser.so not built"

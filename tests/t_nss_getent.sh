@@ -3,7 +3,8 @@
 # would: "passwd: files appuser" in /etc/nsswitch.conf.  Each command runs in
 # its own private mount namespace (unshare -m) where a temporary
 # nsswitch.conf is bind-mounted over the host's, and LD_LIBRARY_PATH lets
-# glibc find build/libnss_appuser.so.2.  The host's file is never touched.
+# glibc find the build's libnss_appuser.so.2 (build/test-nss/, or
+# build-san/ or build-cov/'s).  The host's file is never touched.
 . "$(dirname "$0")/lib.sh"
 
 if ! is_root; then
@@ -34,13 +35,16 @@ gshadow:        files
 hosts:          files
 EOF
 
-# ns COMMAND...: run with our nsswitch.conf, in a namespace of its own
+# ns COMMAND...: run with our nsswitch.conf, in a namespace of its own (a
+# sanitized build: the ASan runtime first; getent's leaks are not ours)
 ns() {
 	unshare -m --propagation private sh -c '
 		mount --bind "$1" /etc/nsswitch.conf || exit 99
 		shift
 		exec "$@"' sh "$T/nsswitch.conf" \
-	    env LD_LIBRARY_PATH="$TOP/build/test-nss" APPUSER_STORE="$STORE" "$@"
+	    env ${SAN_PRELOAD:+LD_PRELOAD="$SAN_PRELOAD"} \
+	    ASAN_OPTIONS="${ASAN_OPTIONS:+$ASAN_OPTIONS:}detect_leaks=0" \
+	    LD_LIBRARY_PATH="$B/test-nss" APPUSER_STORE="$STORE" "$@"
 }
 au() { ns "$APPUSER" --store "$STORE" "$@" >/dev/null; }
 

@@ -624,10 +624,12 @@ check_logins(const char *m_ident, const char *m_tokens, const char *scen,
 {
 	char want_u[64], want_t[64];
 	struct store *st = NULL;
-	int i, v, want;
+	int i, want;
 
 	assert_int_equal(store_open(dir, STORE_AUTH, &st), 0);
 	for (i = 0; i < n_universe; i++) {
+		int v;
+
 		snprintf(want_u, sizeof(want_u), ";U%s:", universe[i].user);
 		snprintf(want_t, sizeof(want_t), "T%s:", universe[i].id);
 		if (strstr(m_ident, want_u) == NULL &&
@@ -730,7 +732,7 @@ check_kill(struct scenario *sc, int n)
 static int
 run_scenario(struct scenario *sc)
 {
-	int n, r;
+	int n;
 
 	copy_store(sc->tpl, dir);
 	state_take(&sc->pre);
@@ -741,6 +743,8 @@ run_scenario(struct scenario *sc)
 	assert_true(strcmp(sc->pre.v_ident, sc->post.v_ident) != 0 ||
 	    strcmp(sc->pre.v_tokens, sc->post.v_tokens) != 0);
 	for (n = 1; ; n++) {
+		int r;
+
 		copy_store(sc->tpl, dir);
 		r = run_child(sc, n);
 		check_kill(sc, n);

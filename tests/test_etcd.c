@@ -35,12 +35,12 @@ static int failures;
 static void
 check(bool cond, const char *name, const char *fmt, ...)
 {
-	va_list ap;
-
 	printf("%s - %s\n", cond ? "ok" : "not ok", name);
 	if (!cond) {
 		failures++;
 		if (fmt != NULL) {
+			va_list ap;
+
 			printf("#   ");
 			va_start(ap, fmt);
 			vprintf(fmt, ap);
@@ -69,9 +69,11 @@ client(int timeout_ms, size_t max_response)
 	static size_t neps;
 	struct etcd_config cfg;
 	struct etcd *e = NULL;
-	char err[256], *s, *tok, *save = NULL;
+	char err[256], *tok, *save = NULL;
 
 	if (neps == 0) {
+		char *s;
+
 		if ((s = getenv("ETCD_ENDPOINTS")) == NULL ||
 		    (s = strdup(s)) == NULL) {
 			fprintf(stderr, "ETCD_ENDPOINTS is not set\n");

@@ -374,14 +374,15 @@ static int
 maps_count(const char *path)
 {
 	char line[PATH_MAX + 256];
-	size_t plen = strlen(path), len;
+	size_t plen = strlen(path);
 	FILE *fp;
 	int n = 0;
 
 	fp = fopen("/proc/self/maps", "r");
 	assert_non_null(fp);
 	while (fgets(line, sizeof(line), fp) != NULL) {
-		len = strcspn(line, "\n");
+		size_t len = strcspn(line, "\n");
+
 		if (len >= plen && strncmp(line + len - plen, path, plen) == 0)
 			n++;
 	}
@@ -405,10 +406,10 @@ wait_for(struct idview *v, const char *name, bool want, double limit)
 {
 	double t0 = now_sec();
 	struct got g = { .calls = 0 };
-	int r;
 
 	for (;;) {
-		r = idview_refresh(v);
+		int r = idview_refresh(v);
+
 		assert_true(r == 0 || r == APPUSER_ERR_NOSTORE);
 		if (r == 0 && (idview_user_by_name(v, name, grab, &g) == 0) ==
 		    want)
@@ -851,7 +852,7 @@ test_garbage(void **state)
 {
 	struct fx *f = *state;
 	struct idview *v = NULL;
-	uint8_t rnd[8192], *good[2] = { NULL, NULL }, *buf;
+	uint8_t rnd[8192], *good[2] = { NULL, NULL };
 	const char *files[2] = { f->badident, f->baddelta };
 	size_t n[2] = { 0, 0 }, i;
 	int k, opened = 0;
@@ -868,6 +869,8 @@ test_garbage(void **state)
 	/* a valid pair with damage: half of it with the records in the
 	 * base, half in the delta */
 	for (k = 0; k < 3000; k++) {
+		uint8_t *buf;
+
 		if (k == 0 || k == 1500) {
 			if (k == 1500) {
 				free(good[0]);

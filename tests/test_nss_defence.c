@@ -314,7 +314,7 @@ static void
 child_bad_meta(void *arg)
 {
 	const int *kind = arg;
-	char dir[PATH_MAX], buf[4096];
+	char dir[PATH_MAX];
 	struct craft *t;
 	struct user u;
 	struct meta m;
@@ -344,6 +344,8 @@ child_bad_meta(void *arg)
 
 	CHECK(setenv(APPUSER_STORE_ENV, dir, 1) == 0);
 	if (*kind == 0) {
+		char buf[4096];
+
 		/* a meta the writer never writes: the whole store is
 		 * unavailable, and nobody gets gid 0 */
 		CHECK(pwnam("alice", &pw, &err) == NSS_STATUS_UNAVAIL);

@@ -50,7 +50,7 @@ test_enum_passwd(void **state)
 {
 	static const char *const want[] = { "alice", "bob", NAME32, "host1$" };
 	struct namelist *a, *b, *c;
-	size_t i, k;
+	size_t i;
 
 	(void)state;
 	assert_non_null(a = malloc(sizeof(*a)));
@@ -59,6 +59,8 @@ test_enum_passwd(void **state)
 	enum_passwd(a, 4096);
 	assert_int_equal(a->n, 4);
 	for (i = 0; i < 4; i++) {
+		size_t k;
+
 		assert_int_not_equal(k = find_name(a, want[i]), SIZE_MAX);
 		assert_int_not_equal(a->ids[k], 0);
 	}
@@ -175,7 +177,7 @@ test_enum_erange_passwd(void **state)
 	struct namelist *l;
 	struct passwd pw;
 	size_t need[64], i, n;
-	char big[4096], *buf;
+	char big[4096];
 	int err;
 
 	(void)state;
@@ -192,6 +194,8 @@ test_enum_erange_passwd(void **state)
 	assert_int_equal(n, 4);
 	M.setpwent(0);
 	for (i = 0; i < n; i++) {
+		char *buf;
+
 		assert_non_null(buf = malloc(need[i]));
 		err = SENTINEL;
 		assert_int_equal(M.getpwent_r(&pw, buf, need[i] - 1, &err),
@@ -217,7 +221,7 @@ test_enum_erange_group(void **state)
 	struct namelist *l;
 	struct group gr;
 	size_t need[64], i, n;
-	char big[4096], *buf;
+	char big[4096];
 	int err;
 
 	(void)state;
@@ -235,6 +239,8 @@ test_enum_erange_group(void **state)
 	assert_string_equal(l->names[0], ADMINS);
 	M.setgrent(0);
 	for (i = 0; i < n; i++) {
+		char *buf;
+
 		assert_non_null(buf = malloc(need[i]));	/* malloc: aligned */
 		err = SENTINEL;
 		assert_int_equal(M.getgrent_r(&gr, buf, need[i] - 1, &err),

@@ -118,11 +118,12 @@ static void
 check_passwd_erange(const char *name, uid_t uid, size_t need)
 {
 	struct passwd pw;
-	char *buf;
 	size_t len;
 	int err;
 
 	for (len = 0; len <= need; len += (len + 2 < need ? need - 1 - len : 1)) {
+		char *buf;
+
 		assert_non_null(buf = malloc(len > 0 ? len : 1));
 		err = SENTINEL;
 		if (len < need) {

@@ -110,9 +110,9 @@ static void
 check_group(const char *name, const char *const *mem, size_t nmem)
 {
 	size_t need = (nmem + 1) * sizeof(char *) + strlen(name) + 1 + 2;
-	size_t pad, i, off, len, slack = sizeof(char *);
+	size_t i, off, slack = sizeof(char *);
 	struct group gr, zero;
-	char *base, *buf;
+	char *base;
 
 	for (i = 0; i < nmem; i++)
 		need += strlen(mem[i]) + 1;
@@ -120,9 +120,10 @@ check_group(const char *name, const char *const *mem, size_t nmem)
 	/* malloc is aligned; slack leaves room for every misalignment */
 	assert_non_null(base = malloc(need + slack));
 	for (off = 0; off < slack; off++) {
-		buf = base + off;
-		pad = (sizeof(char *) - off) % sizeof(char *);
-		len = pad + need;
+		char *buf = base + off;
+		size_t pad = (sizeof(char *) - off) % sizeof(char *);
+		size_t len = pad + need;
+
 		memset(&gr, 0, sizeof(gr));
 		assert_int_equal(pack_group(name, 4242, mem, nmem, &gr, buf,
 		    len - 1), ERANGE);

@@ -146,12 +146,14 @@ count_fds(const char *match, int *no_cloexec)
 	struct dirent *de;
 	DIR *d;
 	ssize_t n;
-	int count = 0, fd, flags;
+	int count = 0, flags;
 
 	*no_cloexec = 0;
 	if ((d = opendir("/proc/self/fd")) == NULL)
 		return -1;
 	while ((de = readdir(d)) != NULL) {
+		int fd;
+
 		if (de->d_name[0] == '.' || (fd = atoi(de->d_name)) == dirfd(d))
 			continue;
 		snprintf(path, sizeof(path), "/proc/self/fd/%d", fd);

@@ -129,10 +129,11 @@ enum_loop(void *arg)
 	struct stress *s = arg;
 	char buf[2048];
 	struct passwd pw;
-	int err, seen;
+	int err;
 
 	while (!g_stop) {
-		seen = 0;
+		int seen = 0;
+
 		M.setpwent(0);
 		while (M.getpwent_r(&pw, buf, sizeof(buf), &err) ==
 		    NSS_STATUS_SUCCESS) {

@@ -1318,14 +1318,15 @@ static void
 test_unknown_id_timing(void **state)
 {
 	char unknown[TOKEN_LEN + 1], wrong[TOKEN_LEN + 1];
-	double t_unknown = 0, t_wrong = 0, t0, ratio;
+	double t_unknown = 0, t_wrong = 0, ratio;
 	int i, rounds = g.quick ? 100 : 1000;
 
 	(void)state;
 	forge(g.tok[T_BOT], TOKEN_MAGIC_LEN + 1, unknown);
 	forge(g.tok[T_BOT], TOKEN_PREFIX_LEN + 1, wrong);
 	for (i = 0; i < rounds; i++) {	/* interleaved against drift */
-		t0 = now_seconds();
+		double t0 = now_seconds();
+
 		assert_int_equal(auth_once("appuser", "ci-bot", NULL, unknown),
 		    PAM_AUTH_ERR);
 		t_unknown += now_seconds() - t0;
@@ -1356,13 +1357,15 @@ rm_entry(const char *p, const struct stat *sb, int flag, struct FTW *ftw)
 static int
 find_build(char *top, size_t len, const char *argv0)
 {
-	char exe[PATH_MAX], *p;
+	char exe[PATH_MAX];
 	int i;
 
 	if (realpath(strchr(argv0, '/') ? argv0 : "/proc/self/exe", exe) == NULL)
 		return -1;
 	/* build/tests/test_pam -> build */
 	for (i = 0; i < 2; i++) {
+		char *p;
+
 		if ((p = strrchr(exe, '/')) == NULL)
 			return -1;
 		*p = '\0';

@@ -358,8 +358,8 @@ encode_sample(enum kind k, uint8_t **bufp, size_t *lenp)
 static int
 decode_any(enum kind k, const uint8_t *buf, size_t len)
 {
-	struct user u, *uc;
-	struct token t, *tc;
+	struct user u;
+	struct token t;
 	struct meta m;
 	uint8_t *re = NULL;
 	size_t relen;
@@ -368,6 +368,8 @@ decode_any(enum kind k, const uint8_t *buf, size_t len)
 	switch (k) {
 	case K_USER:
 		if ((r = record_decode_user(buf, len, &u)) == 0) {
+			struct user *uc;
+
 			assert_int_equal(record_encode_user(&u, &re, &relen), 0);
 			assert_int_equal(relen, len);
 			assert_memory_equal(re, buf, len);
@@ -378,6 +380,8 @@ decode_any(enum kind k, const uint8_t *buf, size_t len)
 		break;
 	case K_TOKEN:
 		if ((r = record_decode_token(buf, len, &t)) == 0) {
+			struct token *tc;
+
 			assert_int_equal(record_encode_token(&t, &re, &relen), 0);
 			assert_int_equal(relen, len);
 			assert_memory_equal(re, buf, len);
@@ -427,11 +431,13 @@ static void
 test_trailing_byte_is_corrupt(void **state)
 {
 	enum kind k;
-	uint8_t *buf, *c;
+	uint8_t *buf;
 	size_t len;
 
 	(void)state;
 	for (k = K_USER; k <= K_META; k++) {
+		uint8_t *c;
+
 		encode_sample(k, &buf, &len);
 		c = malloc(len + 1);
 		assert_non_null(c);
@@ -693,14 +699,14 @@ test_fuzz_garbage(void **state)
 	static const uint8_t types[] = {
 		RECORD_TYPE_USER, RECORD_TYPE_TOKEN, RECORD_TYPE_META
 	};
-	uint8_t *c;
-	size_t n, j;
-	int i, r;
+	int i;
 
 	(void)state;
 	for (i = 0; i < FUZZ_ROUNDS; i++) {
-		n = rnd() % 300;
-		c = malloc(n ? n : 1);
+		size_t n = rnd() % 300, j;
+		uint8_t *c = malloc(n ? n : 1);
+		int r;
+
 		assert_non_null(c);
 		for (j = 0; j < n; j++)
 			c[j] = (uint8_t)(rnd() % 4 ? rnd() % 8 : rnd());

@@ -1906,12 +1906,14 @@ auth_call(struct fx *f, enum auth_call c, const char *id)
 	struct meta m;
 	uint8_t *v = NULL;
 	size_t len;
-	int n = 0, r, status;
+	int n = 0, status;
 	pid_t pid;
 
 	pid = fork();
 	assert_true(pid >= 0);
 	if (pid == 0) {
+		int r;
+
 		signal(SIGSEGV, SIG_DFL);	/* not cmocka's: die */
 		signal(SIGBUS, SIG_DFL);
 		if (store_open(f->dir, STORE_AUTH, &st) != 0)
@@ -2527,14 +2529,15 @@ bump_version(const char *path, const void *key, size_t klen)
 static int
 bump_snap_version(const char *path, const void *key, size_t klen)
 {
-	uint8_t *buf, *p, want[4] = { (uint8_t)klen, (uint8_t)(klen >> 8),
+	uint8_t *buf, want[4] = { (uint8_t)klen, (uint8_t)(klen >> 8),
 	    (uint8_t)(klen >> 16), (uint8_t)(klen >> 24) };
 	size_t n, off;
 	int fd, hits = 0;
 
 	n = slurp(path, (char **)&buf);
 	for (off = SNAPFILE_HEADER; off + 8 + klen + 2 <= n; off++) {
-		p = buf + off;
+		uint8_t *p = buf + off;
+
 		if (memcmp(p, want, 4) != 0 || memcmp(p + 8, key, klen) != 0 ||
 		    p[8 + klen] != *(const uint8_t *)key)
 			continue;

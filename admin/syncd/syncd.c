@@ -445,7 +445,6 @@ apply_user(struct syncd *s, struct store *st, const struct user *u)
 {
 	struct nss_check *n = cli_nss();
 	struct user *l = NULL, a;
-	char reason[300];
 	int r;
 
 	r = store_user_get(st, u->name, &l);
@@ -465,6 +464,8 @@ apply_user(struct syncd *s, struct store *st, const struct user *u)
 	a = *u;
 	nss_check_reset(n);
 	if ((r = store_user_add(st, &a, NULL)) != 0) {
+		char reason[300];
+
 		if (r != APPUSER_ERR_EXISTS && r != APPUSER_ERR_RANGE &&
 		    r != APPUSER_ERR_INVALID)
 			return r;
@@ -647,14 +648,14 @@ fleet_uid(struct syncd *s, const char *name)
 {
 	char key[FLEET_KEY_MAX];
 	struct user u;
-	size_t lo = 0, hi = s->nkv, mid;
-	int n, c;
+	size_t lo = 0, hi = s->nkv;
+	int n;
 
 	if ((n = fleet_key_user(s->f, name, key, sizeof(key))) < 0)
 		return 0;
 	while (lo < hi) {	/* etcd returns keys sorted */
-		mid = lo + (hi - lo) / 2;
-		c = memcmp(s->kv[mid].key, key, s->kv[mid].keylen <
+		size_t mid = lo + (hi - lo) / 2;
+		int c = memcmp(s->kv[mid].key, key, s->kv[mid].keylen <
 		    (size_t)n ? s->kv[mid].keylen : (size_t)n);
 		if (c == 0)
 			c = s->kv[mid].keylen < (size_t)n ? -1 :

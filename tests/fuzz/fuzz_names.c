@@ -15,8 +15,8 @@ static void
 one_string(const char *s, const char *rhost, const char *service)
 {
 	struct addr_rule *rules = NULL, *again = NULL;
-	char **scope = NULL, text[TOKEN_MAX_ALLOW * (ADDR_RULE_STRLEN + 1)];
-	size_t n = 0, n2 = 0, i, off = 0;
+	char **scope = NULL;
+	size_t n = 0, n2 = 0;
 	uint32_t min, max;
 	int64_t secs;
 
@@ -33,6 +33,9 @@ one_string(const char *s, const char *rhost, const char *service)
 	    (min == 0 || min >= max || max >= 2147483647u))
 		fuzz_fail("parse_id_range out of bounds");
 	if (parse_allow_list(s, &rules, &n) == 0) {
+		char text[TOKEN_MAX_ALLOW * (ADDR_RULE_STRLEN + 1)];
+		size_t i, off = 0;
+
 		if (n > TOKEN_MAX_ALLOW)
 			fuzz_fail("too many allow_from rules");
 		for (i = 0; i < n; i++) {
@@ -64,7 +67,7 @@ one_string(const char *s, const char *rhost, const char *service)
 int
 LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
-	char *f[3], *blob, buf[64];
+	char *f[3], *blob;
 	int64_t t[2];
 
 	fuzz_split(data, size, '\n', f, 3, &blob);
@@ -74,6 +77,8 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	one_string(f[0], "", "");
 	free(blob);
 	if (size >= sizeof(t)) {
+		char buf[64];
+
 		memcpy(t, data, sizeof(t));
 		format_time_rfc3339(t[0], buf, sizeof(buf));
 		format_time_human(t[0], t[1], buf, sizeof(buf));
