@@ -2,7 +2,7 @@
  * The records that reports read, and the audit's rules.
  *
  * WHY one loader: `audit` and `metrics` judge records, not a store.  Today
- * they come from the local master; with --fleet they will come from etcd
+ * they come from the local master, or with --fleet from etcd
  * (fleet_cli_user_foreach / fleet_cli_token_foreach fill the same
  * vectors).  The rules below never open anything, so both sources get the
  * same judgement, and the tests can build any store and read the verdict.
@@ -111,17 +111,31 @@ records_free(struct records *rs)
 	rec_vec_free(&rs->tokens);
 }
 
-int
-records_load(struct cli *c, struct records *rs)
+/*
+ * From the fleet's etcd: the same records, without last use (each host
+ * keeps its own logins), so token-unused and the last-use metric are left
+ * out rather than reporting every token as never used.
+ */
+static int
+records_fleet(struct cli *c, struct records *rs)
+{
+	int r;
+
+	rs->last_use = false;
+	/* each prints its own errors (a failed push as out of memory) */
+	if ((r = fleet_cli_user_foreach(c, collect_user, &rs->users)) ==
+	    EXIT_OK)
+		r = fleet_cli_token_foreach(c, NULL, collect_token,
+		    &rs->tokens);
+	return r;
+}
+
+static int
+records_local(struct cli *c, struct records *rs)
 {
 	struct store *st = NULL;
 	int r;
 
-	memset(rs, 0, sizeof(*rs));
-	rs->users.free_rec = free_user;
-	rs->tokens.free_rec = free_token;
-	rs->last_use = true;
-	rs->now = cli_now();
 	if ((r = cli_open_master(c, &st)) != EXIT_OK || st == NULL)
 		return r;
 	/*
@@ -133,10 +147,26 @@ records_load(struct cli *c, struct records *rs)
 	if ((r = store_user_foreach(st, collect_user, &rs->users)) == 0)
 		r = store_token_foreach(st, NULL, collect_token, &rs->tokens);
 	store_close(st);
-	if (r != 0) {
+	if (r != 0)
 		r = cli_store_err(c, rs->users.err != 0 ? rs->users.err :
 		    rs->tokens.err != 0 ? rs->tokens.err : r,
 		    "cannot read the store %s", c->store_dir);
+	return r;
+}
+
+int
+records_load(struct cli *c, struct records *rs)
+{
+	int r;
+
+	memset(rs, 0, sizeof(*rs));
+	rs->users.free_rec = free_user;
+	rs->tokens.free_rec = free_token;
+	rs->last_use = true;
+	rs->now = cli_now();
+	r = c->fleet_path != NULL ? records_fleet(c, rs) :
+	    records_local(c, rs);
+	if (r != EXIT_OK) {
 		records_free(rs);
 		return r;
 	}

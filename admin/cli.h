@@ -374,6 +374,9 @@ int fleet_cli_token_foreach(struct cli *c, const char *name, token_fn fn,
     void *arg);
 int fleet_cli_token_revoke(struct cli *c, const char *name, const char *id,
     token_fn fn, void *arg, bool *alreadyp);
+int fleet_cli_token_rotate(struct cli *c, const char *name,
+    const char *old_id, int64_t grace, char *tok, struct token **ntp,
+    struct token **otp);
 int fleet_cli_meta(struct cli *c, struct meta *m, void **holdp);
 void fleet_cli_meta_free(void *hold);
 int fleet_cli_config_set(struct cli *c, const char *name, uint32_t min,

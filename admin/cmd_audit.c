@@ -127,6 +127,10 @@ cmd_audit(struct cli *c, int argc, char **argv)
 		return r == OPT_DONE ? c->exit : r;
 	if ((r = records_load(c, &rs)) != EXIT_OK)
 		return r;
+	if (!rs.last_use)	/* stderr: stdout stays the findings only */
+		fprintf(stderr, "appuser: note: token-unused is not checked "
+		    "with --fleet: last use is kept on each host (run appuser "
+		    "audit there)\n");
 	if (audit_run(&rs, &a.o, &fv) != 0) {
 		cli_err(c, "out of memory");
 		r = EXIT_ERROR;

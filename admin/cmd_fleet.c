@@ -1036,6 +1036,264 @@ fleet_cli_token_revoke(struct cli *c, const char *name, const char *id,
 	return r;
 }
 
+/* ---- rotation -------------------------------------------------------- */
+
+/* One attempt's view of a rotation: what it read, what it will write. */
+struct rot {
+	char			 ukey[FLEET_KEY_MAX], okey[FLEET_KEY_MAX];
+	char			 nkey[FLEET_KEY_MAX];
+	const char		*old_id;
+	struct etcd_range_res	*ores;
+	struct token		 old;		/* a view into ores */
+	bool			 have_old;
+	int64_t			 umod, omod;
+};
+
+static void
+rot_reset(struct rot *x)
+{
+	if (x->have_old)
+		token_clear(&x->old);
+	x->have_old = false;
+	etcd_range_free(x->ores);
+	x->ores = NULL;
+}
+
+/* The old token as it stands: 0, NOT_FOUND (absent, or not name's). */
+static int
+rot_read_old(struct cli *c, const char *name, struct rot *x)
+{
+	int r;
+
+	if ((r = get_key(c, x->okey, strlen(x->okey), &x->ores)) != 0)
+		return r;
+	if (x->ores->nkvs == 0)
+		return APPUSER_ERR_NOT_FOUND;
+	if ((r = record_decode_token((const uint8_t *)x->ores->kvs[0].value,
+	    x->ores->kvs[0].valuelen, &x->old)) != 0)
+		return r;
+	x->have_old = true;
+	x->omod = x->ores->kvs[0].mod_revision;
+	return strcmp(x->old.user, name) == 0 ? 0 : APPUSER_ERR_NOT_FOUND;
+}
+
+/*
+ * Did an earlier attempt commit (its outcome unknown)?  1: yes, *ntp its
+ * new token; 0: the new key is free; EXISTS: taken by another token.
+ */
+static int
+rot_committed(struct cli *c, const struct rot *x, const uint8_t *ver,
+    struct token **ntp)
+{
+	struct etcd_range_res *res = NULL;
+	struct token t;
+	int r;
+
+	if ((r = get_key(c, x->nkey, strlen(x->nkey), &res)) != 0)
+		return r;
+	if (res->nkvs == 0)
+		r = 0;
+	else if ((r = record_decode_token((const uint8_t *)res->kvs[0].value,
+	    res->kvs[0].valuelen, &t)) == 0) {
+		if (sodium_memcmp(t.verifier, ver, TOKEN_VERIFIER_LEN) != 0)
+			r = APPUSER_ERR_EXISTS;
+		else
+			r = (*ntp = token_dup(&t)) != NULL ? 1 :
+			    APPUSER_ERR_NOMEM;
+		token_clear(&t);
+	}
+	etcd_range_free(res);
+	return r;
+}
+
+/* The two records of a rotation (as in the local store_token_rotate). */
+static void
+rot_build(const struct rot *x, const char *id, const uint8_t *ver,
+    int64_t now, int64_t grace, struct token *nt, struct token *ot)
+{
+	int64_t end;
+
+	*nt = x->old;
+	memcpy(nt->id, id, TOKEN_ID_LEN + 1);
+	memcpy(nt->verifier, ver, TOKEN_VERIFIER_LEN);
+	nt->create_time = now;
+	nt->expiry_time = x->old.max_age_seconds > 0 ?
+	    now + x->old.max_age_seconds : 0;
+	nt->revoke_time = 0;
+	*ot = x->old;
+	if (grace <= 0) {
+		ot->revoke_time = now;
+		return;
+	}
+	end = grace < RECORD_TIME_MAX - now ? now + grace : RECORD_TIME_MAX;
+	if (ot->expiry_time == 0 || end < ot->expiry_time)
+		ot->expiry_time = end;	/* never a longer life */
+}
+
+/* The txn: user and old token unchanged, new key free; *okp: it held. */
+static int
+rot_txn(struct cli *c, const struct rot *x, const struct token *nt,
+    const struct token *ot, bool *okp)
+{
+	uint8_t *nv = NULL, *ov = NULL;
+	size_t nlen, olen;
+	int64_t rev;
+	int r;
+
+	if ((r = fleet_encode_token(nt, &nv, &nlen)) == 0 &&
+	    (r = fleet_encode_token(ot, &ov, &olen)) == 0) {
+		struct etcd_cmp cmp[3];
+		struct etcd_op op[2];
+
+		memset(cmp, 0, sizeof(cmp));
+		memset(op, 0, sizeof(op));
+		cmp[0].key = x->ukey;
+		cmp[0].keylen = strlen(x->ukey);
+		cmp[0].target = ETCD_CMP_MOD;
+		cmp[0].number = x->umod;
+		cmp[1].key = op[1].key = x->okey;
+		cmp[1].keylen = op[1].keylen = strlen(x->okey);
+		cmp[1].target = ETCD_CMP_MOD;
+		cmp[1].number = x->omod;
+		cmp[2].key = op[0].key = x->nkey;
+		cmp[2].keylen = op[0].keylen = strlen(x->nkey);
+		cmp[2].target = ETCD_CMP_CREATE;
+		op[0].type = op[1].type = ETCD_OP_PUT;
+		op[0].value = nv;
+		op[0].valuelen = nlen;
+		op[1].value = ov;
+		op[1].valuelen = olen;
+		r = etcd_txn(c->fleet->etcd, cmp, 3, op, 2, NULL, 0, okp,
+		    &rev);
+	}
+	free(nv);
+	free(ov);
+	return r;
+}
+
+/* Why a token cannot be rotated (printed); an exit status. */
+static int
+rot_refuse(struct cli *c, const char *name, const char *old_id, int r)
+{
+	char p[TOKEN_PREFIX_LEN + 1];
+
+	token_prefix(old_id, p, sizeof(p));
+	if (r == APPUSER_ERR_NOT_FOUND)
+		cli_err(c, "%s has no token %s in the fleet (see appuser "
+		    "--fleet %s token list %s)", name, p, c->fleet_path, name);
+	else
+		cli_err(c, "token %s of %s is %s: there is nothing to rotate "
+		    "(make a new one with appuser --fleet %s token create %s)",
+		    p, name, r == APPUSER_ERR_DENIED ? "revoked" : "expired",
+		    c->fleet_path, name);
+	return EXIT_REFUSED;
+}
+
+#define ROT_RETRY	(-1)	/* rot_attempt: try again */
+#define ROT_DONE	(-2)	/* rot_attempt: *ntp, *otp set */
+
+/* One attempt: ROT_RETRY, ROT_DONE, or an exit status (printed). */
+static int
+rot_attempt(struct cli *c, const char *name, struct rot *x, const char *id,
+    const uint8_t *ver, int64_t grace, bool *busyp, struct token **ntp,
+    struct token **otp)
+{
+	struct token nt, ot;
+	struct user *u = NULL;
+	int64_t now = cli_now();
+	bool ok = false;
+	int r;
+
+	if ((r = user_read(c, name, &u, &x->umod)) == APPUSER_ERR_NOT_FOUND) {
+		cli_err(c, "no application user '%s' in the fleet", name);
+		return EXIT_REFUSED;
+	}
+	user_free(u);
+	if (r == 0 && (r = rot_read_old(c, name, x)) == APPUSER_ERR_NOT_FOUND)
+		return rot_refuse(c, name, x->old_id, r);
+	if (r != 0)
+		return fail(c, r, "cannot read the fleet");
+	if (*busyp && (r = rot_committed(c, x, ver, ntp)) != 0) {
+		if (r != 1)
+			return fail(c, r, "cannot read the fleet");
+		if ((*otp = token_dup(&x->old)) != NULL)
+			return ROT_DONE;
+		token_free(*ntp);
+		*ntp = NULL;
+		return fail(c, APPUSER_ERR_NOMEM, "out of memory");
+	}
+	if (x->old.revoke_time != 0 || token_is_expired(&x->old, now))
+		return rot_refuse(c, name, x->old.id, x->old.revoke_time != 0 ?
+		    APPUSER_ERR_DENIED : APPUSER_ERR_EXPIRED);
+	rot_build(x, id, ver, now, grace, &nt, &ot);
+	if ((r = rot_txn(c, x, &nt, &ot, &ok)) == APPUSER_ERR_BUSY)
+		*busyp = true;	/* it may have committed: look next time */
+	else if (r != 0)
+		return fail(c, r, "cannot rotate the token");
+	if (r != 0 || !ok)
+		return ROT_RETRY;
+	if ((*ntp = token_dup(&nt)) != NULL &&
+	    (*otp = token_dup(&ot)) != NULL)
+		return ROT_DONE;
+	token_free(*ntp);
+	*ntp = NULL;
+	return fail(c, APPUSER_ERR_NOMEM, "out of memory");
+}
+
+/*
+ * Rotate name's token old_id: one txn that creates the new token (old's
+ * restrictions, fresh times) and ends the old one at now + grace (grace
+ * 0: revoked), guarded by the user's and the old token's mod revisions.
+ * tok receives the new token; *ntp, *otp the records as written.  A txn
+ * of unknown outcome is re-read: the same new token, if it landed, is
+ * the result (never a second one).  Prints errors; an exit status.
+ */
+int
+fleet_cli_token_rotate(struct cli *c, const char *name, const char *old_id,
+    int64_t grace, char *tok, struct token **ntp, struct token **otp)
+{
+	struct rot x;
+	char id[TOKEN_ID_LEN + 1];
+	uint8_t ver[TOKEN_VERIFIER_LEN];
+	bool busy = false;
+	int attempt, r;
+
+	memset(&x, 0, sizeof(x));
+	memset(id, 0, sizeof(id));
+	memset(ver, 0, sizeof(ver));
+	x.old_id = old_id;
+	if ((r = fleet_cli_open(c)) != EXIT_OK)
+		return r;
+	if (fleet_key_user(c->fleet, name, x.ukey, sizeof(x.ukey)) < 0 ||
+	    fleet_key_token(c->fleet, name, old_id, x.okey,
+	    sizeof(x.okey)) < 0)
+		return fail(c, APPUSER_ERR_INVALID, "bad prefix");
+	r = ROT_RETRY;
+	for (attempt = 0; r == ROT_RETRY && attempt < FLEET_TRIES; attempt++) {
+		if (attempt > 0)
+			jitter(attempt);
+		rot_reset(&x);
+		/* a fresh token each time, unless one may have landed */
+		if (!busy && ((r = token_generate(tok, id, ver)) != 0 ||
+		    fleet_key_token(c->fleet, name, id, x.nkey,
+		    sizeof(x.nkey)) < 0)) {
+			r = fail(c, r ? r : APPUSER_ERR_INVALID, "cannot make "
+			    "a token");
+			break;
+		}
+		r = rot_attempt(c, name, &x, id, ver, grace, &busy, ntp, otp);
+	}
+	if (r == ROT_RETRY)
+		r = conflict(c, "cannot rotate the token");
+	else if (r == ROT_DONE)
+		r = EXIT_OK;
+	rot_reset(&x);
+	sodium_memzero(ver, sizeof(ver));
+	if (r != EXIT_OK)
+		sodium_memzero(tok, TOKEN_LEN + 1);
+	return r;
+}
+
 /* ---- settings ------------------------------------------------------- */
 
 struct admins {

@@ -742,14 +742,16 @@ rotate_report(struct cli *c, const struct rotate_args *a, const char *tok,
 	token_prefix(nt->id, np, sizeof(np));
 	format_time_rfc3339(ot->expiry_time, when, sizeof(when));
 	if (ot->revoke_time != 0) {
-		cli_log("token rotate user=%s prefix=%s old_prefix=%s "
-		    "old_revoked=yes", a->name, np, a->prefix);
+		cli_log("%stoken rotate user=%s prefix=%s old_prefix=%s "
+		    "old_revoked=yes", c->fleet_path ? "fleet " : "", a->name,
+		    np, a->prefix);
 		snprintf(left, sizeof(left), "which is revoked");
 	} else {
 		char rel[32];
 
-		cli_log("token rotate user=%s prefix=%s old_prefix=%s "
-		    "old_expires=%s", a->name, np, a->prefix, when);
+		cli_log("%stoken rotate user=%s prefix=%s old_prefix=%s "
+		    "old_expires=%s", c->fleet_path ? "fleet " : "", a->name,
+		    np, a->prefix, when);
 		format_time_human(ot->expiry_time, cli_now(), rel, sizeof(rel));
 		snprintf(left, sizeof(left), "which works until %s (%s)", when,
 		    rel);
@@ -758,8 +760,10 @@ rotate_report(struct cli *c, const struct rotate_args *a, const char *tok,
 	more = c->json ? replaced_json(ot) : NULL;
 	if ((c->json && more == NULL) || print_token(c, tok, nt, more) != 0) {
 		cli_err(c, "could not print the token (%s); revoke it: appuser "
-		    "token revoke %s %s (the old one, %s, %s)", strerror(errno),
-		    a->name, np, a->prefix, left);
+		    "%s%s%stoken revoke %s %s (the old one, %s, %s)",
+		    strerror(errno), c->fleet_path ? "--fleet " : "",
+		    c->fleet_path ? c->fleet_path : "", c->fleet_path ? " " :
+		    "", a->name, np, a->prefix, left);
 		return EXIT_ERROR;
 	}
 	fprintf(stderr, "appuser: token %s created for %s to replace %s, %s; "
@@ -781,8 +785,15 @@ cmd_token_rotate(struct cli *c, int argc, char **argv)
 	memset(&a, 0, sizeof(a));
 	if ((r = rotate_args(c, argc, argv, &a)) == OPT_DONE)
 		return c->exit;
-	if (r != EXIT_OK ||
-	    (r = cli_open_user_write(c, a.name, &st)) != EXIT_OK)
+	if (r != EXIT_OK)
+		goto out;
+	if (c->fleet_path != NULL) {
+		if ((r = fleet_cli_token_rotate(c, a.name, a.id, a.grace, tok,
+		    &nt, &ot)) == EXIT_OK)
+			r = rotate_report(c, &a, tok, nt, ot);
+		goto out;
+	}
+	if ((r = cli_open_user_write(c, a.name, &st)) != EXIT_OK)
 		goto out;
 	if ((r = rotate_txn(st, &a, tok, &nt, &ot)) != 0)
 		r = rotate_error(c, st, &a, r);

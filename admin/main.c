@@ -100,7 +100,8 @@ static const struct command commands[] = {
 	  "the same transaction makes PREFIX stop working after a grace\n"
 	  "period (never later than it would have; a sliding expiry no longer\n"
 	  "moves it).  Prints the new token once, like `token create'.  Refuses\n"
-	  "a revoked or expired PREFIX.  Syslog names both prefixes.\n"
+	  "a revoked or expired PREFIX.  Syslog names both prefixes.  With\n"
+	  "--fleet it is one etcd transaction that every host applies.\n"
 	  "\n"
 	  "  --grace DURATION  how long the old token keeps working: 600, 90m,\n"
 	  "                    12h, 2d... (default 1h); 0 revokes it at once\n" },
@@ -151,6 +152,8 @@ static const struct command commands[] = {
 	  "  info    token-expiring            an active token expiring within\n"
 	  "                                    --expiring\n"
 	  "Reads only; needs the store's owner (root): token data is root's.\n"
+	  "With --fleet it reads etcd instead and leaves out token-unused:\n"
+	  "the fleet keeps no last use (each host does).\n"
 	  "Exit status 1 when a finding is at or above --fail-on, else 0.\n"
 	  "\n"
 	  "  --unused DURATION    default 90d\n"
@@ -168,6 +171,7 @@ static const struct command commands[] = {
 	  "Unix seconds.  Never a token, never a verifier.  With --json the\n"
 	  "same figures as one JSON object.  A new FILE gets mode 0644; an\n"
 	  "existing one keeps its group and mode.  Needs the store's owner.\n"
+	  "With --fleet: the fleet's records in etcd, without last use.\n"
 	  "Every minute from cron:\n"
 	  "  * * * * * root appuser metrics --output \\\n"
 	  "      /var/lib/prometheus/node-exporter/appuser.prom\n"
@@ -368,7 +372,7 @@ parse_global(struct cli *c, int argc, char **argv)
 	return -1;
 }
 
-/* The lifecycle commands, which --fleet points at etcd. */
+/* The lifecycle and report commands, which --fleet points at etcd. */
 static bool
 fleet_capable(const struct command *cmd)
 {
@@ -376,7 +380,9 @@ fleet_capable(const struct command *cmd)
 	    cmd->fn == cmd_list || cmd->fn == cmd_show ||
 	    cmd->fn == cmd_admin_grant || cmd->fn == cmd_admin_revoke ||
 	    cmd->fn == cmd_token_create || cmd->fn == cmd_token_list ||
-	    cmd->fn == cmd_token_revoke || cmd->fn == cmd_import ||
+	    cmd->fn == cmd_token_revoke || cmd->fn == cmd_token_rotate ||
+	    cmd->fn == cmd_audit || cmd->fn == cmd_metrics ||
+	    cmd->fn == cmd_import ||
 	    cmd->fn == cmd_config_show || cmd->fn == cmd_config_set ||
 	    cmd->fn == cli_help_main;
 }

@@ -156,6 +156,11 @@ int store_token_add(struct store *st, const struct token *t);
  * token; 0 if it was already revoked. */
 int store_token_revoke(struct store *st, const char *user, const char *id);
 
+/* Make user's token id expire at expiry if that is sooner than its own
+ * expiry (never later); its sliding expiry stops.  NOT_FOUND, INVALID. */
+int store_token_shorten(struct store *st, const char *user, const char *id,
+    int64_t expiry);
+
 /* Revoke every live token of user; *countp = how many were revoked. */
 int store_token_revoke_all(struct store *st, const char *user,
     size_t *countp);

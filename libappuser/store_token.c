@@ -334,6 +334,54 @@ store_token_revoke(struct store *st, const char *user, const char *id)
 	return txn_leave(st, began, token_revoke(st, user, id));
 }
 
+/*
+ * Bring user's token id's expiry forward to expiry (never later: a fleet's
+ * rotation ends the old token early, and nothing may give a token a longer
+ * life); its sliding expiry stops, as in a local rotation.
+ */
+static int
+token_shorten(struct store *st, const char *user, const char *id,
+    int64_t expiry)
+{
+	TDB_DATA l = { NULL, 0 }, d = { NULL, 0 };
+	struct token t;
+	int r;
+
+	if (!id_valid(id))
+		return APPUSER_ERR_NOT_FOUND;
+	if (expiry <= 0 || expiry > RECORD_TIME_MAX)
+		return APPUSER_ERR_INVALID;
+	if ((r = list_fetch(st, user, &l)) != 0)
+		return r;
+	r = list_has(l, id) ? token_fetch(st, id, &d, &t) :
+	    APPUSER_ERR_NOT_FOUND;
+	free(l.dptr);
+	if (r != 0)
+		return r;
+	if (t.expiry_time == 0 || expiry < t.expiry_time) {
+		t.expiry_time = expiry;
+		t.extend_when_used = false;
+		if ((r = token_put(st, &t, TDB_REPLACE)) != 0 ||
+		    (r = tdelta_add(st, id)) != 0)
+			txn_fail(st, r);
+	}
+	token_clear(&t);
+	free(d.dptr);
+	return r;
+}
+
+int
+store_token_shorten(struct store *st, const char *user, const char *id,
+    int64_t expiry)
+{
+	bool began;
+	int r;
+
+	if ((r = txn_enter(st, &began)) != 0)
+		return r;
+	return txn_leave(st, began, token_shorten(st, user, id, expiry));
+}
+
 static int
 revoke_listed(struct store *st, const char *id, void *arg)
 {

@@ -19,7 +19,9 @@
 # stopped: hosts keep admitting, writes fail with exit 2, hosts catch up
 # from their recorded revision; adding an etcd user (stale auth tokens);
 # the hosts' etcd users cannot write; no token secret in etcd's data; fleet
-# status.  Every host ends identical to the fleet (and passes appuser check).
+# status; audit and metrics over the fleet, token rotate with a grace and
+# with --grace 0.  Every host ends identical to the fleet (and passes
+# appuser check).
 . "$(dirname "$0")/lib.sh"
 
 if [ "$1" != --inner ]; then
@@ -394,6 +396,80 @@ done
 echo "# revocation, ms until all 5 hosts refuse (pamtester), from 'appuser --fleet token revoke' returning:$all (worst $worst); from its start (it authenticates to etcd first):$alls"
 if [ "$worst" -le 2000 ]; then ok "5 revocations reached all 5 hosts within ${worst} ms (goal: about a second)"
 else not_ok "revocations reach every host within 2 s" "took:$all ms"; fi
+
+# --- audit, metrics and token rotate with --fleet -------------------------------
+A create audmin >/dev/null 2>&1 && A admin grant audmin >/dev/null 2>&1 &&
+    (umask 077; A token create audmin >"$T/secret/audmin" 2>/dev/null) ||
+    not_ok "plant an admin with an unrestricted token"
+AP=$(cut -c1-16 "$T/secret/audmin")
+rc 1 "audit --fleet: a finding at or above medium, exit 1" A audit
+has "... admin-token-unrestricted for audmin's token, high" \
+    "^high admin-token-unrestricted audmin $AP " "$out"
+hasnt "... no token-unused (the fleet keeps no last use)" "token-unused" "$out"
+has "... and it says why" "token-unused is not checked with --fleet" "$err"
+rc 1 "audit --fleet --json --fail-on high: exit 1" A audit --json --fail-on high
+got=$(printf '%s' "$out" | python3 -c 'import json,sys
+print(" ".join(f["severity"] + ":" + f["user"] for f in json.load(sys.stdin)
+    if f["code"] == "admin-token-unrestricted"))')
+is "... the JSON names it (severity high, user audmin)" "high:audmin" "$got"
+A metrics >"$T/metrics" 2>"$T/err"; mrc=$?
+bad=$(python3 -c 'import re,sys
+n = 0
+for l in open(sys.argv[1]):
+    l = l.rstrip("\n")
+    if l.startswith("#"):
+        continue
+    if not re.fullmatch(r"[a-z_]+(\{[a-z_]+=\"[^\"]*\"(,[a-z_]+=\"[^\"]*\")*\})? [0-9]+", l):
+        print("bad line: " + l); sys.exit(0)
+    n += 1
+print("" if n else "no samples")' "$T/metrics")
+[ "$mrc" = 0 ] && [ -z "$bad" ] && ok "metrics --fleet: exit 0, Prometheus text that parses" ||
+    not_ok "metrics --fleet parses" "exit $mrc; $bad; $(cat "$T/err")"
+has "... counts the fleet's admins" '^appuser_admins [1-9]' "$(cat "$T/metrics")"
+has "... an expiry-less token of audmin listed by creation time" \
+    "^appuser_token_created_timestamp_seconds\\{user=\"audmin\",prefix=\"$AP\"\\}" "$(cat "$T/metrics")"
+hasnt "... no last-use metric (kept on each host)" "last_used" "$(cat "$T/metrics")"
+
+# rotate with a short grace: the new token at once, the old one until then
+(umask 077; A token create bot --max-age 30d >"$T/secret/rot0" 2>/dev/null) || not_ok "token rot0"
+R0=$(cut -c1-16 "$T/secret/rot0")
+tg=$(date +%s)
+(umask 077; A token rotate bot "$R0" --grace 3s >"$T/secret/rot1" 2>"$T/err") &&
+    ok "token rotate --fleet bot $R0 --grace 3s" ||
+    not_ok "token rotate --fleet --grace 3s" "$(cat "$T/err")"
+has "... says the old one works for the grace" "to replace $R0, which works until" "$(cat "$T/err")"
+settled "the rotation everywhere" $HOSTS
+got=$(admitted_on "$T/secret/rot1" bot $HOSTS)
+is "the new token is admitted on every host" "1 2 3 4 5" "$got"
+got=$(admitted_on "$T/secret/rot0" bot $HOSTS)
+[ $(($(date +%s) - tg)) -lt 3 ] && is "the old token too, during its grace" "1 2 3 4 5" "$got"
+R1=$(cut -c1-16 "$T/secret/rot1")
+A token list bot --json >"$T/out"
+is "the new token keeps the old one's maximum age" 2592000 \
+    "$(python3 -c 'import json,sys
+print([t["max_age_seconds"] for t in json.load(open(sys.argv[1]))
+    if t["prefix"] == sys.argv[2]][0])' "$T/out" "$R1" 2>&1)"
+while [ $(($(date +%s) - tg)) -lt 5 ]; do sleep 0.2; done
+got=$(admitted_on "$T/secret/rot0" bot $HOSTS)
+is "after the grace the old token is refused on every host" "" "$got"
+rc 1 "rotating the expired one is refused" A token rotate bot "$R0"
+has "... saying it is expired" "token $R0 of bot is expired" "$err"
+# --grace 0: revoked in the same txn
+(umask 077; A token rotate bot "$R1" --grace 0 >"$T/secret/rot2" 2>"$T/err") &&
+    ok "token rotate --fleet bot $R1 --grace 0" ||
+    not_ok "token rotate --fleet --grace 0" "$(cat "$T/err")"
+settled "the second rotation everywhere" $HOSTS
+got=$(admitted_on "$T/secret/rot2" bot $HOSTS)
+is "the newest token is admitted on every host" "1 2 3 4 5" "$got"
+got=$(admitted_on "$T/secret/rot1" bot $HOSTS)
+is "the one rotated with --grace 0 is refused on every host" "" "$got"
+rc 1 "rotating a revoked token is refused" A token rotate bot "$R1"
+has "... saying it is revoked" "token $R1 of bot is revoked" "$err"
+rc 1 "rotating another user's token is refused" A token rotate clash "$(cut -c1-16 "$T/secret/rot2")"
+has "... as not found for that user" "clash has no token" "$err"
+rc 1 "local token rotate on h1 is refused" "$APPUSER" --store "$T/h1" token rotate bot "$(cut -c1-16 "$T/secret/rot2")"
+has "... pointing at --fleet, which does rotate" "appuser --fleet $T/h1.conf token rotate" "$err"
+hasnt "--fleet token rotate is not refused as unsupported" "does not act on a fleet" "$(cat "$T/err")"
 
 # --- an agent killed (-9) and restarted resumes from its recorded revision ----
 rev3=$(rev_of 3)

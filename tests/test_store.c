@@ -1360,6 +1360,55 @@ test_token_rotate(void **state)
 
 /* What rotation refuses changes nothing; a clash of ids can be retried
  * inside the caller's transaction. */
+/*
+ * store_token_shorten (a fleet rotation's old token on a host): brings an
+ * expiry forward, never later, stops the sliding expiry; only the owner's.
+ */
+static void
+test_token_shorten(void **state)
+{
+	struct fx *f = *state;
+	struct tok a, z;
+	struct token *t;
+	int64_t now = time(NULL);
+	uint32_t au;
+
+	open_w(f);
+	au = add(f->st, "alice");
+	(void)add(f->st, "bob");
+	mint(NULL, &a, "alice", au);
+	a.t.max_age_seconds = 3600;
+	a.t.extend_when_used = true;
+	a.t.expiry_time = now + 3600;
+	assert_int_equal(store_token_add(f->st, &a.t), 0);
+	mint(f->st, &z, "alice", au);		/* never expires */
+	assert_int_equal(store_token_shorten(f->st, "alice", a.t.id,
+	    now + 600), 0);
+	t = get_tok(f->st, a.t.id);
+	assert_int_equal(t->expiry_time, now + 600);
+	assert_false(t->extend_when_used);
+	token_free(t);
+	assert_int_equal(store_token_shorten(f->st, "alice", a.t.id,
+	    now + 1200), 0);
+	t = get_tok(f->st, a.t.id);
+	assert_int_equal(t->expiry_time, now + 600);	/* never later */
+	token_free(t);
+	assert_int_equal(store_token_shorten(f->st, "alice", z.t.id,
+	    now + 60), 0);
+	t = get_tok(f->st, z.t.id);
+	assert_int_equal(t->expiry_time, now + 60);
+	token_free(t);
+	assert_int_equal(store_token_shorten(f->st, "bob", a.t.id, now + 60),
+	    APPUSER_ERR_NOT_FOUND);
+	assert_int_equal(store_token_shorten(f->st, "alice", "bad*", now + 60),
+	    APPUSER_ERR_NOT_FOUND);
+	assert_int_equal(store_token_shorten(f->st, "alice", a.t.id, 0),
+	    APPUSER_ERR_INVALID);
+	t = get_tok(f->st, a.t.id);
+	assert_int_equal(t->expiry_time, now + 600);
+	token_free(t);
+}
+
 static void
 test_token_rotate_refused(void **state)
 {
@@ -3159,6 +3208,8 @@ main(void)
 		cmocka_unit_test_setup_teardown(test_token_rotate, setup,
 		    teardown),
 		cmocka_unit_test_setup_teardown(test_token_rotate_refused, setup,
+		    teardown),
+		cmocka_unit_test_setup_teardown(test_token_shorten, setup,
 		    teardown),
 		cmocka_unit_test_setup_teardown(test_delete_user_tokens, setup,
 		    teardown),

@@ -17,7 +17,8 @@
  * Merge rules: a fleet user whose name or id the host already resolves
  * (NSS) is skipped and listed in aux "fleet.skipped"; a token revoked
  * locally stays revoked (aux "fleet.lrevoked", and a sync never clears
- * revoke_time anyway); last use is never touched (the store keeps it).
+ * revoke_time anyway, nor moves an expiry later: a rotation only brings
+ * it forward); last use is never touched (the store keeps it).
  *
  * The local store is changed only through libappuser/store.h.  Logs go to
  * syslog (authpriv), never a token or a password.
@@ -493,8 +494,13 @@ apply_token(struct syncd *s, struct store *st, const struct token *t)
 
 	r = store_token_get(st, t->id, &l);
 	if (r == 0) {
+		/* a rotation's old token: revoked, or ending early */
 		if (t->revoke_time != 0 && l->revoke_time == 0)
 			r = store_token_revoke(st, l->user, t->id);
+		else if (t->expiry_time != 0 && (l->expiry_time == 0 ||
+		    t->expiry_time < l->expiry_time))
+			r = store_token_shorten(st, l->user, t->id,
+			    t->expiry_time);
 		token_free(l);
 		return r;
 	}
