@@ -160,8 +160,8 @@ alloc_uid(const struct meta *m, const struct taken *t, uint32_t *cursor,
 	for (tried = 0; tried < span; tried++, uid++) {
 		if (uid <= m->uid_min || uid > m->uid_max)
 			uid = m->uid_min + 1;
-		if (uid == m->admin_gid || bsearch(&uid, t->v, t->n,
-		    sizeof(*t->v), cmp_u32) != NULL)
+		if (uid == m->admin_gid || (t->n > 0 && bsearch(&uid, t->v,
+		    t->n, sizeof(*t->v), cmp_u32) != NULL))
 			continue;
 		*uidp = uid;
 		*cursor = uid + 1;
@@ -215,7 +215,8 @@ reserve(struct fleet *f, struct plan *p)
 		fail(f, r, "cannot read the fleet's uids");
 		goto out;
 	}
-	qsort(t.v, t.n, sizeof(*t.v), cmp_u32);
+	if (t.n > 0)
+		qsort(t.v, t.n, sizeof(*t.v), cmp_u32);
 	cursor = m.next_uid;
 	for (i = 0; i < p->n; i++)
 		if ((r = alloc_uid(&m, &t, &cursor, &p->uid[i])) != 0) {
