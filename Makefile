@@ -187,6 +187,15 @@ $(BUILD)/bench/%: bench/%.c $(LIBCORE) $(TARGETS)
 	@mkdir -p $(dir $@)
 	$(CC) $(CPPFLAGS) $(CFLAGS) $(LDHARDEN) -o $@ $< $(LIBCORE) -lpam -lcrypt $(CORE_LIBS) -ldl
 
+# the fleet loader of bench_fleet_sync.sh speaks to etcd: the fleet model
+# and the etcd client, as the agent links them
+$(BUILD)/bench/bench_fleet_load: bench/bench_fleet_load.c $(BUILD)/admin/fleet.o \
+		$(FLEET_OBJ) $(LIBCORE)
+	@mkdir -p $(dir $@)
+	$(CC) $(CPPFLAGS) $(CFLAGS) -Iadmin $(LDHARDEN) -o $@ $< \
+		$(BUILD)/admin/fleet.o $(FLEET_OBJ) $(LIBCORE) \
+		$(call pc_libs,jansson libcurl) $(CORE_LIBS)
+
 # make bench only: pam_appuser built again from the same sources with its
 # bookkeeping call (store_token_touch) made a no-op (bench/nobook/), the
 # baseline bench_pam divides the real module's login rate by.

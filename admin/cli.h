@@ -175,12 +175,26 @@ bool nss_check_id_hit(const struct nss_check *n);
 void nss_check_own_group(struct nss_check *n, const char *name,
     uint32_t gid);
 /*
- * Speed-ups for import: look up these names and ids in parallel now; later
- * calls of nss_collision for them use the answers.  Answers expire when
- * nss_check_prefetch is called again.
+ * Speed-ups for import: look up these names and ids id_first.. (nids of
+ * them) in parallel now; later calls of nss_collision for them use the
+ * answers.  names stay the caller's, alive until the answers expire: when
+ * a prefetch is made again or cleared.
  */
 int nss_check_prefetch(struct nss_check *n, const char *const *names,
     size_t nnames, uint32_t id_first, size_t nids);
+/*
+ * The same for the ids in ids[0..nids) (any order, copied), in threads
+ * that keep running after the call returns, so that the caller can do
+ * something else meanwhile (the agent reads the rest of the fleet).  Call
+ * nss_check_prefetch_wait before nss_collision.  Errors: NOMEM, INVALID
+ * (nothing was started; the lookups will happen one by one).
+ */
+int nss_check_prefetch_start(struct nss_check *n, const char *const *names,
+    size_t nnames, const uint32_t *ids, size_t nids);
+void nss_check_prefetch_wait(struct nss_check *n);
+/* Stop the lookups not yet started, wait for the others, then forget
+ * every prefetched answer (and the names). */
+void nss_check_prefetch_clear(struct nss_check *n);
 
 /* The collision check the write commands install (one per process). */
 struct nss_check *cli_nss(void);

@@ -5,11 +5,13 @@
  *
  * Every answer comes from a direct lookup: an enumeration cannot rule a name
  * out for sources that do not enumerate (LDAP with enumeration off).  Import
- * only makes the lookups earlier and in parallel (nss_check_prefetch): the
- * answers of one batch are computed by a few threads before the batch is
- * written, which hides the latency of network sources and uses every core.
- * Only "free" answers are kept; a taken name or an error is looked up again
- * when the store asks, for the message.
+ * and the agent's full load only make the lookups earlier and in parallel
+ * (nss_check_prefetch): the answers of one batch are computed by a few
+ * threads before the batch is written, which hides the latency of network
+ * sources and uses every core; the agent starts them in the background and
+ * reads the rest of the fleet meanwhile.  Only "free" answers are kept; a
+ * taken name or an error is looked up again when the store asks, for the
+ * message.
  *
  * With appuser in nsswitch.conf, NSS also answers with what the store
  * publishes itself.  The store checks its own names and ids before it asks
@@ -49,10 +51,13 @@ struct prefetch {
 	uint32_t	*slots;		/* hash of names: index + 1, 0 empty */
 	size_t		 nslots;	/* power of two */
 	uint8_t		*name_free;	/* 1 if looked up and free */
-	uint32_t	 id_first;
+	uint32_t	 id_first;	/* ids id_first.. (ids NULL), or */
+	uint32_t	*ids;		/* these, sorted, distinct */
 	size_t		 nids;
 	uint8_t		*id_free;
 	atomic_size_t	 next;		/* work counter */
+	pthread_t	 tids[PREFETCH_THREADS];
+	size_t		 nthreads;	/* running until nss_check_prefetch_wait */
 };
 
 struct nss_check {
@@ -163,11 +168,31 @@ pf_name_free(const struct prefetch *pf, const char *name)
 	return i >= 0 && pf->name_free[i];
 }
 
+static int
+cmp_id(const void *a, const void *b)
+{
+	uint32_t x = *(const uint32_t *)a, y = *(const uint32_t *)b;
+
+	return (x > y) - (x < y);
+}
+
 static bool
 pf_id_free(const struct prefetch *pf, uint32_t id)
 {
-	return id >= pf->id_first && id - pf->id_first < pf->nids &&
-	    pf->id_free[id - pf->id_first];
+	const uint32_t *p;
+
+	if (pf->ids == NULL)
+		return id >= pf->id_first && id - pf->id_first < pf->nids &&
+		    pf->id_free[id - pf->id_first];
+	p = bsearch(&id, pf->ids, pf->nids, sizeof(*pf->ids), cmp_id);
+	return p != NULL && pf->id_free[p - pf->ids];
+}
+
+/* The k-th id to look up. */
+static uint32_t
+pf_id(const struct prefetch *pf, size_t k)
+{
+	return pf->ids != NULL ? pf->ids[k] : pf->id_first + (uint32_t)k;
 }
 
 int
@@ -226,7 +251,7 @@ pf_worker(void *arg)
 			    pf->names[i], 0, who, sizeof(who)) == HOST_FREE;
 		else
 			pf->id_free[i - pf->nnames] = host_lookup(&b, pf->own,
-			    NULL, pf->id_first + (uint32_t)(i - pf->nnames), who,
+			    NULL, pf_id(pf, i - pf->nnames), who,
 			    sizeof(who)) == HOST_FREE;
 	}
 	free(b.p);
@@ -238,6 +263,7 @@ pf_clear(struct prefetch *pf)
 {
 	free(pf->slots);
 	free(pf->name_free);
+	free(pf->ids);
 	free(pf->id_free);
 	memset(pf, 0, sizeof(*pf));
 }
@@ -263,30 +289,53 @@ pf_index(struct prefetch *pf)
 	return 0;
 }
 
-int
-nss_check_prefetch(struct nss_check *n, const char *const *names,
-    size_t nnames, uint32_t id_first, size_t nids)
+/* ids[0..nids): a sorted copy without duplicates in pf. */
+static int
+pf_ids(struct prefetch *pf, const uint32_t *ids, size_t nids)
+{
+	size_t i, n = 0;
+
+	if ((pf->ids = malloc((nids + 1) * sizeof(*ids))) == NULL)
+		return APPUSER_ERR_NOMEM;
+	if (nids > 0)
+		memcpy(pf->ids, ids, nids * sizeof(*ids));
+	qsort(pf->ids, nids, sizeof(*ids), cmp_id);
+	for (i = 0; i < nids; i++)
+		if (n == 0 || pf->ids[i] != pf->ids[n - 1])
+			pf->ids[n++] = pf->ids[i];
+	pf->nids = n;
+	return 0;
+}
+
+/*
+ * Look names and ids up in threads: ids (sorted here) when not NULL, else
+ * id_first.. (nids of them).  Returns with the threads running.
+ */
+static int
+pf_start(struct nss_check *n, const char *const *names, size_t nnames,
+    uint32_t id_first, const uint32_t *ids, size_t nids)
 {
 	struct prefetch *pf = &n->pf;
-	pthread_t tids[PREFETCH_THREADS];
 	long ncpu = sysconf(_SC_NPROCESSORS_ONLN);
-	size_t i, started = 0, nthreads;
+	size_t i, nthreads;
 	int r = APPUSER_ERR_NOMEM;
 
+	nss_check_prefetch_wait(n);
 	pf_clear(pf);
 	if (nnames == 0 && nids == 0)
 		return 0;
 	if (nnames > UINT32_MAX - 1)
 		return APPUSER_ERR_INVALID;
-	if (id_first == 0 || nids > UINT32_MAX - id_first)
+	if (ids == NULL && (id_first == 0 || nids > UINT32_MAX - id_first))
 		nids = 0;
 	pf->own = &n->own;
 	pf->names = names;
 	pf->nnames = nnames;
 	pf->id_first = id_first;
 	pf->nids = nids;
-	if ((pf->name_free = calloc(nnames + 1, 1)) == NULL ||
-	    (pf->id_free = calloc(nids + 1, 1)) == NULL ||
+	if ((ids != NULL && pf_ids(pf, ids, nids) != 0) ||
+	    (pf->name_free = calloc(nnames + 1, 1)) == NULL ||
+	    (pf->id_free = calloc(pf->nids + 1, 1)) == NULL ||
 	    pf_index(pf) != 0)
 		goto out;
 	atomic_init(&pf->next, 0);
@@ -294,19 +343,54 @@ nss_check_prefetch(struct nss_check *n, const char *const *names,
 	nthreads = ncpu < 1 ? 2 : ncpu > PREFETCH_THREADS / 2 ?
 	    PREFETCH_THREADS : 2 * (size_t)ncpu;
 	for (i = 0; i < nthreads; i++) {
-		if (pthread_create(&tids[i], NULL, pf_worker, pf) != 0)
+		if (pthread_create(&pf->tids[i], NULL, pf_worker, pf) != 0)
 			break;
-		started++;
+		pf->nthreads++;
 	}
-	if (started == 0)
+	if (pf->nthreads == 0)
 		pf_worker(pf);		/* no threads: do it here */
-	for (i = 0; i < started; i++)
-		pthread_join(tids[i], NULL);
 	r = 0;
  out:
 	if (r != 0)
 		pf_clear(pf);
 	return r;
+}
+
+int
+nss_check_prefetch(struct nss_check *n, const char *const *names,
+    size_t nnames, uint32_t id_first, size_t nids)
+{
+	int r = pf_start(n, names, nnames, id_first, NULL, nids);
+
+	nss_check_prefetch_wait(n);
+	return r;
+}
+
+int
+nss_check_prefetch_start(struct nss_check *n, const char *const *names,
+    size_t nnames, const uint32_t *ids, size_t nids)
+{
+	return pf_start(n, names, nnames, 0, ids, nids);
+}
+
+void
+nss_check_prefetch_wait(struct nss_check *n)
+{
+	size_t i;
+
+	for (i = 0; i < n->pf.nthreads; i++)
+		pthread_join(n->pf.tids[i], NULL);
+	n->pf.nthreads = 0;
+}
+
+void
+nss_check_prefetch_clear(struct nss_check *n)
+{
+	/* what the threads have not started is not needed any more */
+	if (n->pf.nthreads > 0)
+		atomic_store(&n->pf.next, n->pf.nnames + n->pf.nids);
+	nss_check_prefetch_wait(n);
+	pf_clear(&n->pf);
 }
 
 void

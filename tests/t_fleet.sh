@@ -132,6 +132,7 @@ uid_on() { on_host "$1" getent passwd "$2" | cut -d: -f3; }
 
 A() { "$APPUSER" --fleet "$T/admin.conf" "$@"; }
 status_of() { "$APPUSER" --store "$T/h$1" fleet status --json; }
+status_of_dir() { "$APPUSER" --store "$1" fleet status --json; }
 # json_get a.0.b: that field of the JSON on stdin ("" if absent or no JSON)
 json_get() { python3 -c 'import json,sys
 try: v = json.load(sys.stdin)
@@ -687,6 +688,77 @@ if [ -z "$leak" ] && [ "$found" = "$ntok" ]; then
 	ok "none of $ntok token secrets is in etcd (its keys and values, its members' files); every id is"
 else
 	not_ok "no token secret in etcd" "leaked:$leak; ids found $found of $ntok"
+fi
+
+# --- new hosts join while the fleet changes ------------------------------------
+# An empty store's --once is one full load: the meta, the users and the
+# tokens read as three ranges, each at the revision of the first, while
+# threads ask NSS about every user.  A writer keeps creating users with a
+# token each meanwhile, so each joiner must hold exactly the fleet at the
+# revision it recorded (a range read at another revision would leave a
+# token without its user, or a user without its token).  The joiners have
+# host 5's account clash: the threaded checks must still skip that user.
+rm -f "$T/joinstop"
+jsum='' bad='' jrevs=''
+(
+	i=0
+	while [ $i -lt 60 ] && [ ! -e "$T/joinstop" ]; do
+		i=$((i + 1))
+		A create "join$i" >/dev/null 2>&1 &&
+		    A token create "join$i" >/dev/null 2>&1
+	done
+) &
+wpid=$!
+sleep 0.5
+for j in 1 2 3 4 5; do
+	mkdir -m 0700 "$T/j$j"
+	# shellcheck disable=SC2086
+	env APPUSER_STORE="$T/j$j" LD_LIBRARY_PATH="$B/test-nss" $SANENV \
+	    unshare -m --propagation private sh -c \
+	    'mount --bind "$0" /etc/passwd && exec "$@"' "$T/passwd.h5" \
+	    "$SYNCD" --fleet "$T/h6.conf" --store "$T/j$j" --once \
+	    >"$T/j$j.log" 2>&1 || { bad="$bad j$j: exit $? $(tail -n 2 "$T/j$j.log");"; continue; }
+	jrev=$(status_of_dir "$T/j$j" | json_get revision)
+	case " $jrevs " in *" $jrev "*) ;; *) jrevs="$jrevs $jrev";; esac
+	etcd_ctl get --prefix /appuser/ --keys-only --rev="$jrev" >"$T/j$j.keys" 2>&1 &&
+	"$APPUSER" --store "$T/j$j" list --json >"$T/j$j.users" &&
+	"$APPUSER" --store "$T/j$j" token list --json >"$T/j$j.tokens" ||
+	    { bad="$bad j$j: cannot list (revision $jrev);"; continue; }
+	d=$(python3 - "$T/j$j" <<'EOF2'
+import json, sys
+p = sys.argv[1]
+keys = open(p + ".keys").read().split()
+fu = sorted(k[14:] for k in keys if k.startswith("/appuser/user/"))
+ft = sorted(tuple(k[15:].split("/")) for k in keys if k.startswith("/appuser/token/"))
+hu = sorted(u["name"] for u in json.load(open(p + ".users")))
+ht = sorted((t["user"], t["prefix"][4:]) for t in json.load(open(p + ".tokens")))
+fu = [u for u in fu if u != "clash"]
+ft = [t for t in ft if t[0] != "clash"]
+out = []
+if fu != hu: out.append("users: fleet only %s, host only %s" % (
+    sorted(set(fu) - set(hu))[:3], sorted(set(hu) - set(fu))[:3]))
+if ft != ht: out.append("tokens: fleet only %s, host only %s" % (
+    sorted(set(ft) - set(ht))[:3], sorted(set(ht) - set(ft))[:3]))
+print("; ".join(out) or "%d users, %d tokens" % (len(hu), len(ht)))
+EOF2
+	)
+	case $d in
+	*"users, "*" tokens") jsum="$jsum j$j@$jrev: $d;";;
+	*) bad="$bad j$j at revision $jrev: $d;";;
+	esac
+	[ "$(status_of_dir "$T/j$j" | json_get skipped.0.name)" = clash ] ||
+	    bad="$bad j$j did not skip clash;"
+	"$APPUSER" --store "$T/j$j" check >/dev/null 2>&1 || bad="$bad j$j: appuser check;"
+done
+touch "$T/joinstop"
+wait "$wpid"
+nj=$(A list --json | python3 -c 'import json,sys; print(sum(u["name"].startswith("join") for u in json.load(sys.stdin)))')
+nrevs=$(echo "$jrevs" | wc -w)
+if [ -z "$bad" ] && [ "$nrevs" -gt 1 ]; then
+	ok "5 hosts joined by full loads at $nrevs revisions while $nj users were created: each is the fleet at its revision, clash skipped"
+	echo "#${jsum}"
+else
+	not_ok "hosts joining during changes are the fleet at their revision" "$bad (revisions:$jrevs; the writer created ${nj:-0})"
 fi
 
 # --- status, and the end state --------------------------------------------------

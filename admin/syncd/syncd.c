@@ -3,10 +3,14 @@
  *
  *   appuser-syncd --fleet FILE [--store DIR] [--once] [--stderr]
  *
- * Full load: every key under the prefix read in pages pinned at one
- * revision R, applied to the local store in ONE local transaction that also
- * records R (aux "fleet.rev"), so a store always reflects exactly one etcd
- * revision.  Then it watches from R+1 (progress notifications, hasleader)
+ * Full load: the meta, every user/ and every token/ key (the uid/ index
+ * only guards allocation in etcd) read in pages of SYNCD_PAGE keys, all
+ * pinned at one revision R, applied to the local store in ONE local
+ * transaction that also records R (aux "fleet.rev"), so a store always
+ * reflects exactly one etcd revision.  The host's NSS answers for every
+ * user (four lookups each, which dominate a large load) come from threads
+ * that start once the users are read, while the tokens are being read.
+ * Then it watches from R+1 (progress notifications, hasleader)
  * and applies each batch of events in one local transaction recording the
  * batch's last revision; events at or below the recorded revision are
  * ignored, so a batch replayed after a crash or a reconnect cannot apply
@@ -79,8 +83,11 @@ struct syncd {
 	bool		 skipped_dirty;
 	uint8_t		*lrevoked;
 	size_t		 nlrevoked;
-	struct kvcopy	*kv;		/* full load */
+	struct kvcopy	*kv;		/* full load: meta, users, tokens */
 	size_t		 nkv, capkv;
+	size_t		 users, nusers;	/* the users' part of kv */
+	const char	**pf_names;	/* users' names, into kv (prefetch) */
+	uint32_t	*pf_ids;
 	int		 err;
 };
 
@@ -605,6 +612,14 @@ kv_free(struct syncd *s)
 {
 	size_t i;
 
+	/* the prefetched names point into kv */
+	nss_check_prefetch_clear(cli_nss());
+	free(s->pf_names);
+	free(s->pf_ids);
+	s->pf_names = NULL;
+	s->pf_ids = NULL;
+	s->users = s->nusers = 0;
+
 	for (i = 0; i < s->nkv; i++) {
 		free(s->kv[i].key);
 		free(s->kv[i].val);
@@ -648,11 +663,13 @@ fleet_uid(struct syncd *s, const char *name)
 {
 	char key[FLEET_KEY_MAX];
 	struct user u;
-	size_t lo = 0, hi = s->nkv;
+	size_t lo, hi;
 	int n;
 
 	if ((n = fleet_key_user(s->f, name, key, sizeof(key))) < 0)
 		return 0;
+	lo = s->users;
+	hi = s->users + s->nusers;
 	while (lo < hi) {	/* etcd returns keys sorted */
 		size_t mid = lo + (hi - lo) / 2;
 		int c = memcmp(s->kv[mid].key, key, s->kv[mid].keylen <
@@ -676,9 +693,7 @@ apply_full(struct syncd *s, int64_t rev)
 {
 	struct lnames l = { NULL, NULL, 0, 0 };
 	struct store *st = NULL;
-	size_t i, pass;
-	char buf[FLEET_KEY_MAX];
-	const char *name, *id;
+	size_t i;
 	int r;
 
 	if ((r = open_store(s, &st)) != 0)
@@ -693,25 +708,14 @@ apply_full(struct syncd *s, int64_t rev)
 		if (fleet_uid(s, l.v[i]) != l.uid[i] &&
 		    (r = store_user_delete(st, l.v[i])) != 0)
 			goto out;
-	/* meta first (the range), then users, then tokens */
-	for (pass = 0; pass < 3; pass++)
-		for (i = 0; i < s->nkv; i++) {
-			enum fleet_kind k = fleet_key_kind(s->f, s->kv[i].key,
-			    s->kv[i].keylen, buf, sizeof(buf), &name, &id);
-
-			if ((pass == 0 && k != FLEET_KEY_META) ||
-			    (pass == 1 && k != FLEET_KEY_USER) ||
-			    (pass == 2 && k != FLEET_KEY_TOKEN))
-				continue;
-			if ((r = apply_kv(s, st, s->kv[i].key,
-			    s->kv[i].keylen, s->kv[i].val, s->kv[i].vallen,
-			    false)) != 0) {
-				note_error(s, LOG_ERR, "full load at revision "
-				    "%lld: %.*s: %s", (long long)rev,
-				    (int)s->kv[i].keylen, s->kv[i].key,
-				    appuser_strerror(r));
-				goto out;
-			}
+	/* in the order read: meta first (the range), users, tokens */
+	for (i = 0; i < s->nkv; i++)
+		if ((r = apply_kv(s, st, s->kv[i].key, s->kv[i].keylen,
+		    s->kv[i].val, s->kv[i].vallen, false)) != 0) {
+			note_error(s, LOG_ERR, "full load at revision %lld: "
+			    "%.*s: %s", (long long)rev, (int)s->kv[i].keylen,
+			    s->kv[i].key, appuser_strerror(r));
+			goto out;
 		}
 	if ((r = store_aux_put(st, FLEET_AUX_CONF, s->conf_path,
 	    strlen(s->conf_path))) != 0 ||
@@ -729,22 +733,101 @@ apply_full(struct syncd *s, int64_t rev)
 	return r;
 }
 
+/* One key (prefix false) or every key under it, at *revp (0: the latest;
+ * then *revp is set to the revision read at). */
+static int
+read_range(struct syncd *s, const char *key, bool prefix, int64_t *revp)
+{
+	char *end = NULL;
+	size_t endlen = 0;
+	int r;
+
+	if (prefix && (r = etcd_prefix_end(key, strlen(key), &end,
+	    &endlen)) != 0)
+		return r;
+	s->err = 0;
+	r = etcd_range_all(s->f->etcd, key, strlen(key), end, endlen, *revp,
+	    SYNCD_PAGE, 0, collect_kv, s, revp);
+	free(end);
+	return r;
+}
+
+/* Have threads ask NSS about the users read so far (the tokens next). */
+static void
+prefetch_users(struct syncd *s, size_t prefixlen)
+{
+	const struct kvcopy *kv;
+	struct user u;
+	size_t i, n = 0;
+
+	if ((s->pf_names = calloc(s->nusers + 1, sizeof(*s->pf_names))) ==
+	    NULL || (s->pf_ids = calloc(s->nusers + 1, sizeof(*s->pf_ids))) ==
+	    NULL)
+		return;		/* then one by one, as the store asks */
+	for (i = 0; i < s->nusers; i++) {
+		kv = &s->kv[s->users + i];
+		if (kv->keylen <= prefixlen || record_decode_user(kv->val,
+		    kv->vallen, &u) != 0)
+			continue;	/* apply_kv says what is wrong */
+		s->pf_names[n] = kv->key + prefixlen;
+		s->pf_ids[n++] = u.uid;
+	}
+	(void)nss_check_prefetch_start(cli_nss(), s->pf_names, n, s->pf_ids,
+	    n);
+}
+
+/*
+ * What a host applies, at one revision (*revp): the meta, the users, the
+ * tokens, in that order into s->kv (users sorted, for fleet_uid).
+ */
+static int
+read_fleet(struct syncd *s, int64_t *revp)
+{
+	char key[FLEET_KEY_MAX];
+	int64_t rev = 0;
+	int r;
+
+	if (fleet_key_meta(s->f, key, sizeof(key)) < 0)
+		return APPUSER_ERR_INVALID;
+	if ((r = read_range(s, key, false, &rev)) != 0)
+		return r;
+	s->users = s->nkv;
+	if (fleet_key_users(s->f, key, sizeof(key)) < 0)
+		return APPUSER_ERR_INVALID;
+	if ((r = read_range(s, key, true, &rev)) != 0)
+		return r;
+	s->nusers = s->nkv - s->users;
+	prefetch_users(s, strlen(key));
+	if (fleet_key_tokens(s->f, NULL, key, sizeof(key)) < 0)
+		return APPUSER_ERR_INVALID;
+	if ((r = read_range(s, key, true, &rev)) != 0)
+		return r;
+	*revp = rev;
+	return 0;
+}
+
+static double
+seconds_since(const struct timespec *t0)
+{
+	struct timespec t1;
+
+	clock_gettime(CLOCK_MONOTONIC, &t1);
+	return (double)(t1.tv_sec - t0->tv_sec) +
+	    (double)(t1.tv_nsec - t0->tv_nsec) / 1e9;
+}
+
 static int
 full_sync(struct syncd *s)
 {
-	const char *p = s->f->conf->prefix;
-	struct timespec t0, t1;
+	struct timespec t0;
+	double t_read, t_nss;
 	int64_t rev = 0;
 	int r, tries;
 
 	clock_gettime(CLOCK_MONOTONIC, &t0);
 	for (tries = 0; tries < 5; tries++) {
 		kv_free(s);
-		s->err = 0;
-		r = etcd_range_all(s->f->etcd, p, strlen(p), s->prefix_end,
-		    s->prefix_endlen, 0, SYNCD_PAGE, 0, collect_kv, s, &rev);
-		if (r == 0 && s->err != 0)
-			r = s->err;
+		r = read_fleet(s, &rev);
 		if (r != APPUSER_ERR_EXPIRED)	/* compacted while paging */
 			break;
 	}
@@ -755,13 +838,16 @@ full_sync(struct syncd *s)
 		kv_free(s);
 		return r;
 	}
+	t_read = seconds_since(&t0);
+	nss_check_prefetch_wait(cli_nss());
+	t_nss = seconds_since(&t0) - t_read;
 	r = apply_full(s, rev);
-	clock_gettime(CLOCK_MONOTONIC, &t1);
 	if (r == 0) {
 		s->rev = rev;
 		logmsg(LOG_INFO, "full load of %zu keys at revision %lld in "
-		    "%.2f s", s->nkv, (long long)rev, (double)(t1.tv_sec -
-		    t0.tv_sec) + (double)(t1.tv_nsec - t0.tv_nsec) / 1e9);
+		    "%.2f s (read %.2f s, host accounts %.2f s more, applied "
+		    "in %.2f s)", s->nkv, (long long)rev, seconds_since(&t0),
+		    t_read, t_nss, seconds_since(&t0) - t_read - t_nss);
 		heard(s, rev, rev, true);
 	} else
 		logmsg(LOG_ERR, "full load at revision %lld not applied: %s",
