@@ -4,7 +4,7 @@
  * answers as its base and delta together, and the writer's and reader's
  * refusals: bad arguments, a file that is already there, a tombstone in a
  * base, and a file system that refuses the write (RLIMIT_FSIZE stands in
- * for a full disk).  The store's use of them is tests/test_store.c's;
+ * for a full disk).  The store's use of them is tests/test_store_snap.c's;
  * damaged files are tests/test_idview.c's and fuzz_snapfile's.
  */
 #include <sys/resource.h>

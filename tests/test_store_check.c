@@ -6,8 +6,8 @@
  * or admin list disagree with the records, files with the wrong owner or
  * mode), planted with raw tdb calls into a store of two users and one
  * token, and named by `check` in plain words.  The damage a crash leaves,
- * and the snapshots' disagreements with the master, are tests/test_store.c's
- * (test_check).
+ * and the snapshots' disagreements with the master, are
+ * tests/test_store_snap.c's (test_check).
  */
 #include <sys/stat.h>
 #include <errno.h>

@@ -5,7 +5,7 @@
  * arguments, a descriptor not open for writing, a file that cannot grow
  * (RLIMIT_FSIZE), a symbolic link or a file others may read.  The store's
  * use of it (bookkeeping of logins, slots of deleted users) is
- * tests/test_store.c's; any bytes are fuzz_usage's.
+ * tests/test_store_token.c's; any bytes are fuzz_usage's.
  */
 #include <sys/resource.h>
 #include <sys/stat.h>
