@@ -192,6 +192,39 @@ user_read(struct cli *c, const char *name, struct user **up, int64_t *modp)
 	return r;
 }
 
+/*
+ * name's record and its mod revision for a guarded write; an exit status:
+ * a user the fleet does not have is refused (hint: what to add to the
+ * message, or NULL).
+ */
+static int
+user_read_for_write(struct cli *c, const char *name, const char *hint,
+    struct user **up, int64_t *modp)
+{
+	int r;
+
+	if ((r = user_read(c, name, up, modp)) == 0)
+		return EXIT_OK;
+	if (r != APPUSER_ERR_NOT_FOUND)
+		return fail(c, r, "cannot read the fleet");
+	cli_err(c, "no application user '%s' in the fleet%s", name,
+	    hint != NULL ? hint : "");
+	return EXIT_REFUSED;
+}
+
+/* After a guarded txn: TXN_AGAIN (busy, or a compare failed: read again
+ * and retry) or an exit status (what: the error's prefix). */
+#define TXN_AGAIN	(-1)
+static int
+txn_outcome(struct cli *c, int r, bool ok, const char *what)
+{
+	if (r == APPUSER_ERR_BUSY)
+		return TXN_AGAIN;
+	if (r != 0)
+		return fail(c, r, what);
+	return ok ? EXIT_OK : TXN_AGAIN;
+}
+
 static bool
 key_exists(struct cli *c, const char *key, size_t keylen, int *errp)
 {
@@ -618,15 +651,9 @@ fleet_cli_user_delete(struct cli *c, const char *name, struct user **up,
 			jitter(attempt);
 		user_free(u);
 		u = NULL;
-		if ((r = user_read(c, name, &u, &mod)) != 0) {
-			if (r == APPUSER_ERR_NOT_FOUND) {
-				cli_err(c, "no application user '%s' in the "
-				    "fleet", name);
-				r = EXIT_REFUSED;
-			} else
-				r = fail(c, r, "cannot read the fleet");
+		if ((r = user_read_for_write(c, name, NULL, &u, &mod)) !=
+		    EXIT_OK)
 			goto out;
-		}
 		ntok = 0;
 		if ((r = fleet_cli_token_foreach(c, name, count_tok, &ntok)) !=
 		    EXIT_OK)
@@ -650,19 +677,15 @@ fleet_cli_user_delete(struct cli *c, const char *name, struct user **up,
 		ops[2].range_endlen = tendlen;
 		r = etcd_txn(c->fleet->etcd, &cmp, 1, ops, 3, NULL, 0, &ok,
 		    &rev);
-		if (r == APPUSER_ERR_BUSY)
+		if ((r = txn_outcome(c, r, ok, "cannot delete the user")) ==
+		    TXN_AGAIN)
 			continue;
-		if (r != 0) {
-			r = fail(c, r, "cannot delete the user");
-			goto out;
-		}
-		if (ok) {
+		if (r == EXIT_OK) {
 			*up = u;
 			u = NULL;
 			*ntokp = ntok;
-			r = EXIT_OK;
-			goto out;
 		}
+		goto out;
 	}
 	r = conflict(c, "cannot delete the user");
  out:
@@ -695,15 +718,9 @@ fleet_cli_set_admin(struct cli *c, const char *name, bool admin, bool *wasp)
 		u = NULL;
 		free(val);
 		val = NULL;
-		if ((r = user_read(c, name, &u, &mod)) != 0) {
-			if (r == APPUSER_ERR_NOT_FOUND) {
-				cli_err(c, "no application user '%s' in the "
-				    "fleet", name);
-				r = EXIT_REFUSED;
-			} else
-				r = fail(c, r, "cannot read the fleet");
+		if ((r = user_read_for_write(c, name, NULL, &u, &mod)) !=
+		    EXIT_OK)
 			goto out;
-		}
 		*wasp = u->admin;
 		if (u->admin == admin) {
 			r = EXIT_OK;
@@ -725,16 +742,9 @@ fleet_cli_set_admin(struct cli *c, const char *name, bool admin, bool *wasp)
 		op.valuelen = len;
 		r = etcd_txn(c->fleet->etcd, &cmp, 1, &op, 1, NULL, 0, &ok,
 		    &rev);
-		if (r == APPUSER_ERR_BUSY)
-			continue;
-		if (r != 0) {
-			r = fail(c, r, "cannot change the user");
+		if ((r = txn_outcome(c, r, ok, "cannot change the user")) !=
+		    TXN_AGAIN)
 			goto out;
-		}
-		if (ok) {
-			r = EXIT_OK;
-			goto out;
-		}
 	}
 	r = conflict(c, "cannot change the user");
  out:
@@ -757,7 +767,7 @@ fleet_cli_token_add(struct cli *c, const char *name, struct token *t,
 	struct etcd_cmp cmp[2];
 	struct etcd_op op;
 	struct user *u = NULL;
-	char ukey[FLEET_KEY_MAX], tkey[FLEET_KEY_MAX];
+	char ukey[FLEET_KEY_MAX], tkey[FLEET_KEY_MAX], hint[256];
 	uint8_t *val = NULL;
 	size_t len;
 	int64_t mod, rev;
@@ -775,16 +785,11 @@ fleet_cli_token_add(struct cli *c, const char *name, struct token *t,
 		free(val);
 		val = NULL;
 		sodium_memzero(tok, TOKEN_LEN + 1);
-		if ((r = user_read(c, name, &u, &mod)) != 0) {
-			if (r == APPUSER_ERR_NOT_FOUND) {
-				cli_err(c, "no application user '%s' in the "
-				    "fleet (create it first: appuser --fleet "
-				    "%s create %s)", name, c->fleet_path, name);
-				r = EXIT_REFUSED;
-			} else
-				r = fail(c, r, "cannot read the fleet");
+		snprintf(hint, sizeof(hint), " (create it first: appuser "
+		    "--fleet %s create %s)", c->fleet_path, name);
+		if ((r = user_read_for_write(c, name, hint, &u, &mod)) !=
+		    EXIT_OK)
 			goto out;
-		}
 		t->user = u->name;
 		t->uid = u->uid;
 		if ((r = token_generate(tok, t->id, t->verifier)) != 0 ||
@@ -807,20 +812,15 @@ fleet_cli_token_add(struct cli *c, const char *name, struct token *t,
 		op.valuelen = len;
 		r = etcd_txn(c->fleet->etcd, cmp, 2, &op, 1, NULL, 0, &ok,
 		    &rev);
-		if (r == APPUSER_ERR_BUSY) {
-			/* it may have committed: never print that token */
+		/* busy: it may have committed; never print that token */
+		if ((r = txn_outcome(c, r, ok, "cannot create the token")) ==
+		    TXN_AGAIN)
 			continue;
-		}
-		if (r != 0) {
-			r = fail(c, r, "cannot create the token");
-			goto out;
-		}
-		if (ok) {
+		if (r == EXIT_OK) {
 			*ownerp = u;
 			u = NULL;
-			r = EXIT_OK;
-			goto out;
 		}
+		goto out;
 	}
 	r = conflict(c, "cannot create the token");
  out:
@@ -1005,14 +1005,10 @@ fleet_cli_token_revoke(struct cli *c, const char *name, const char *id,
 		}
 		r = etcd_txn(c->fleet->etcd, cmp, nc, ops, nc, NULL, 0, &ok,
 		    &rev);
-		if (r == APPUSER_ERR_BUSY)
+		if ((r = txn_outcome(c, r, ok, "cannot revoke")) == TXN_AGAIN)
 			continue;
-		if (r != 0) {
-			r = fail(c, r, "cannot revoke");
+		if (r != EXIT_OK)
 			goto out;
-		}
-		if (!ok)
-			continue;
 		for (i = 0; i < nc; i++)
 			if ((r = fn(&s.v[i].t, arg)) != 0) {
 				r = fail(c, r, "out of memory");
