@@ -235,13 +235,11 @@ FUZZ_TARGETS := token record_user record_token record_meta names import \
 	pam_options nss_snapshot snapfile usage
 FUZZ_BINS := $(FUZZ_TARGETS:%=$(FUZZ_BUILD)/fuzz_%)
 FUZZ_CORE := $(CORE_SRC:%.c=$(FUZZ_BUILD)/%.o)
-# Extra objects per target: import links the CLI (its main() renamed).
-# (the etcd client and fleet.conf are left out: the import parser needs
-# neither, and they would pull in libcurl)
-FUZZ_OBJS_import := $(filter-out $(FUZZ_BUILD)/admin/main.o \
-	$(FUZZ_BUILD)/admin/etcd.o $(FUZZ_BUILD)/admin/fleet_conf.o, \
+# Extra objects per target: import links the CLI (its main() renamed),
+# with the fleet commands' etcd client, hence libcurl.
+FUZZ_OBJS_import := $(filter-out $(FUZZ_BUILD)/admin/main.o, \
 	$(ADMIN_SRC:%.c=$(FUZZ_BUILD)/%.o)) $(FUZZ_BUILD)/admin/main-nomain.o
-FUZZ_LIBS_import := $(call pc_libs,jansson)
+FUZZ_LIBS_import := $(call pc_libs,jansson libcurl)
 FUZZ_OBJS_pam_options := $(FUZZ_BUILD)/pam_appuser/options.o
 # the NSS module's test build: its store comes from APPUSER_STORE
 FUZZ_OBJS_nss_snapshot := $(NSS_SRC:%.c=$(FUZZ_BUILD)/test-nss/%.o)
