@@ -59,30 +59,6 @@ severity_parse(const char *s, enum severity *sp)
 
 /* ---- the records ------------------------------------------------------ */
 
-static void
-free_user(void *u)
-{
-	user_free(u);
-}
-
-static void
-free_token(void *t)
-{
-	token_free(t);
-}
-
-static int
-collect_user(const struct user *u, void *arg)
-{
-	return rec_vec_push(arg, user_dup(u));
-}
-
-static int
-collect_token(const struct token *t, void *arg)
-{
-	return rec_vec_push(arg, token_dup(t));
-}
-
 static int
 cmp_user(const void *a, const void *b)
 {
@@ -123,9 +99,9 @@ records_fleet(struct cli *c, struct records *rs)
 
 	rs->last_use = false;
 	/* each prints its own errors (a failed push as out of memory) */
-	if ((r = fleet_cli_user_foreach(c, collect_user, &rs->users)) ==
+	if ((r = fleet_cli_user_foreach(c, rec_collect_user, &rs->users)) ==
 	    EXIT_OK)
-		r = fleet_cli_token_foreach(c, NULL, collect_token,
+		r = fleet_cli_token_foreach(c, NULL, rec_collect_token,
 		    &rs->tokens);
 	return r;
 }
@@ -144,8 +120,8 @@ records_local(struct cli *c, struct records *rs)
 	 * That costs at most one finding that the next run corrects; a read
 	 * transaction would hold the writers' lock for the whole walk.
 	 */
-	if ((r = store_user_foreach(st, collect_user, &rs->users)) == 0)
-		r = store_token_foreach(st, NULL, collect_token, &rs->tokens);
+	if ((r = store_user_foreach(st, rec_collect_user, &rs->users)) == 0)
+		r = store_token_foreach(st, NULL, rec_collect_token, &rs->tokens);
 	store_close(st);
 	if (r != 0)
 		r = cli_store_err(c, rs->users.err != 0 ? rs->users.err :
@@ -160,8 +136,8 @@ records_load(struct cli *c, struct records *rs)
 	int r;
 
 	memset(rs, 0, sizeof(*rs));
-	rs->users.free_rec = free_user;
-	rs->tokens.free_rec = free_token;
+	rs->users.free_rec = rec_free_user;
+	rs->tokens.free_rec = rec_free_token;
 	rs->last_use = true;
 	rs->now = cli_now();
 	r = c->fleet_path != NULL ? records_fleet(c, rs) :

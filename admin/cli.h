@@ -219,6 +219,12 @@ struct rec_vec {
 int rec_vec_push(struct rec_vec *rv, void *p);
 void rec_vec_sort(struct rec_vec *rv, int (*cmp)(const void *, const void *));
 void rec_vec_free(struct rec_vec *rv);
+/* free_rec for users and tokens; walk callbacks that push a copy of the
+ * record into the rec_vec given as arg. */
+void rec_free_user(void *u);
+void rec_free_token(void *t);
+int rec_collect_user(const struct user *u, void *arg);
+int rec_collect_token(const struct token *t, void *arg);
 
 /*
  * Aligned table (admin/table.c).  table_emit prints the table on stdout

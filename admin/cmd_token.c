@@ -268,18 +268,6 @@ cmd_token_create(struct cli *c, int argc, char **argv)
 	return r;
 }
 
-static void
-free_token(void *t)
-{
-	token_free(t);
-}
-
-static int
-collect_token(const struct token *t, void *arg)
-{
-	return rec_vec_push(arg, token_dup(t));
-}
-
 static int
 cmp_token(const void *a, const void *b)
 {
@@ -353,7 +341,7 @@ cmd_token_list(struct cli *c, int argc, char **argv)
 	static const struct option longopts[] = {
 		CLI_COMMON_OPTIONS, { NULL, 0, NULL, 0 }
 	};
-	struct rec_vec tv = { .free_rec = free_token };
+	struct rec_vec tv = { .free_rec = rec_free_token };
 	struct store *st = NULL;
 	struct user *u = NULL;
 	const char *name = NULL;
@@ -369,7 +357,7 @@ cmd_token_list(struct cli *c, int argc, char **argv)
 			return r;
 	}
 	if (c->fleet_path != NULL) {
-		if ((r = fleet_cli_token_foreach(c, name, collect_token,
+		if ((r = fleet_cli_token_foreach(c, name, rec_collect_token,
 		    &tv)) == EXIT_OK) {
 			if (tv.err != 0)
 				r = cli_store_err(c, tv.err, "cannot list");
@@ -390,7 +378,7 @@ cmd_token_list(struct cli *c, int argc, char **argv)
 		r = st == NULL ? APPUSER_ERR_NOT_FOUND :
 		    store_user_get(st, name, &u);
 	if (r == 0 && st != NULL)
-		r = store_token_foreach(st, name, collect_token, &tv);
+		r = store_token_foreach(st, name, rec_collect_token, &tv);
 	if (r == APPUSER_ERR_NOT_FOUND && name != NULL && u == NULL) {
 		cli_err(c, "no application user '%s'", name);
 		r = EXIT_REFUSED;
@@ -411,7 +399,7 @@ cmd_token_list(struct cli *c, int argc, char **argv)
 static int
 collect_live(const struct token *t, void *arg)
 {
-	return t->revoke_time != 0 ? 0 : collect_token(t, arg);
+	return t->revoke_time != 0 ? 0 : rec_collect_token(t, arg);
 }
 
 /*
@@ -443,7 +431,7 @@ revoke_tokens(struct store *st, const char *name, const char *id,
 	}
 	*alreadyp = t->revoke_time != 0;
 	if ((r = store_token_revoke(st, name, id)) == 0 && !*alreadyp)
-		r = collect_token(t, tv);
+		r = rec_collect_token(t, tv);
  out:
 	token_free(t);
 	user_free(u);
@@ -537,7 +525,7 @@ cmd_token_revoke(struct cli *c, int argc, char **argv)
 		{ "all", no_argument, NULL, 'A' },
 		CLI_COMMON_OPTIONS, { NULL, 0, NULL, 0 }
 	};
-	struct rec_vec tv = { .free_rec = free_token };
+	struct rec_vec tv = { .free_rec = rec_free_token };
 	struct store *st = NULL;
 	char id[TOKEN_ID_LEN + 1], prefix[TOKEN_PREFIX_LEN + 1];
 	const char *name;
@@ -570,7 +558,7 @@ cmd_token_revoke(struct cli *c, int argc, char **argv)
 		token_prefix(id, prefix, sizeof(prefix));
 	if (c->fleet_path != NULL) {
 		if ((r = fleet_cli_token_revoke(c, name, all ? NULL : id,
-		    collect_token, &tv, &already)) != EXIT_OK)
+		    rec_collect_token, &tv, &already)) != EXIT_OK)
 			goto out;
 	} else if ((r = cli_open_user_write(c, name, &st)) != EXIT_OK)
 		return r;

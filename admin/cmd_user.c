@@ -127,18 +127,6 @@ cmd_delete(struct cli *c, int argc, char **argv)
 	return r;
 }
 
-static void
-free_user(void *u)
-{
-	user_free(u);
-}
-
-static int
-collect_user(const struct user *u, void *arg)
-{
-	return rec_vec_push(arg, user_dup(u));
-}
-
 static int
 cmp_uid(const void *a, const void *b)
 {
@@ -196,20 +184,20 @@ int
 cmd_list(struct cli *c, int argc, char **argv)
 {
 	struct idview_cursor cur = IDVIEW_CURSOR_INIT;
-	struct rec_vec uv = { .free_rec = free_user };
+	struct rec_vec uv = { .free_rec = rec_free_user };
 	struct idview *v = NULL;
 	int r;
 
 	if (!cli_plain_args(c, argc, argv, 0, 0))
 		return c->exit;
 	if (c->fleet_path != NULL) {
-		if ((r = fleet_cli_user_foreach(c, collect_user, &uv)) !=
+		if ((r = fleet_cli_user_foreach(c, rec_collect_user, &uv)) !=
 		    EXIT_OK)
 			goto out;
 	} else if ((r = cli_open_view(c, &v)) != EXIT_OK)
 		return r;
 	if (v != NULL) {
-		while ((r = idview_next_user(v, &cur, collect_user, &uv)) == 0)
+		while ((r = idview_next_user(v, &cur, rec_collect_user, &uv)) == 0)
 			;
 		idview_cursor_release(v, &cur);
 		if (r != APPUSER_ERR_NOT_FOUND) {

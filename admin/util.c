@@ -445,6 +445,30 @@ rec_vec_free(struct rec_vec *rv)
 	rv->n = rv->cap = 0;
 }
 
+void
+rec_free_user(void *u)
+{
+	user_free(u);
+}
+
+void
+rec_free_token(void *t)
+{
+	token_free(t);
+}
+
+int
+rec_collect_user(const struct user *u, void *arg)
+{
+	return rec_vec_push(arg, user_dup(u));
+}
+
+int
+rec_collect_token(const struct token *t, void *arg)
+{
+	return rec_vec_push(arg, token_dup(t));
+}
+
 /* SUDO_USER comes from the environment: keep it to name characters. */
 static void
 sanitize(const char *s, char *buf, size_t buflen)
