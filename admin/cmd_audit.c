@@ -389,7 +389,9 @@ write_replace(struct cli *c, const char *path, const char *buf, size_t len)
 		cli_err(c, "out of memory");
 		return EXIT_ERROR;
 	}
-	if (stat(path, &sb) == 0) {
+	/* lstat: a symlink planted in a shared directory lends its target's
+	 * group and mode to nothing (the rename replaces the link itself) */
+	if (lstat(path, &sb) == 0 && S_ISREG(sb.st_mode)) {
 		mode = sb.st_mode & 0644;
 		gid = sb.st_gid;
 	}
