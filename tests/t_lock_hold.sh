@@ -122,10 +122,17 @@ t create /dev/null "$APPUSER" --store "$S" create "new\$(date +%N)"
 _u=\$(head -n 1 "$W/users"); sed -i 1d "$W/users"
 t delete /dev/null "$APPUSER" --store "$S" delete "\$_u"
 EOF
-quiet=$(TMO=5 sh "$W/measure.sh")
+# control: with no attack every operation takes well under 1 s; a round
+# slowed by a busy machine (CI's other jobs) is measured again, 3 at most
+for round in 1 2 3; do
+	quiet=$(TMO=5 sh "$W/measure.sh")
+	[ -z "$(echo "$quiet" | awk '$2 >= 1000 || $3 != 0')" ] &&
+	    [ "$(echo "$quiet" | wc -l)" -eq 7 ] && break
+	echo "# control round $round slow or failed: $(echo "$quiet" | tr '\n' ' ')"
+done
 [ -z "$(echo "$quiet" | awk '$2 >= 1000 || $3 != 0')" ] &&
     [ "$(echo "$quiet" | wc -l)" -eq 7 ] &&
-    ok "control, no attack: 7 operations succeed under 1 s" ||
+    ok "control, no attack: 7 operations succeed under 1 s (round $round)" ||
     not_ok "control: operations succeed quickly without an attack" "$quiet"
 
 # nobody holds locks on all it can open, for the whole run
