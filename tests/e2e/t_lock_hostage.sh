@@ -143,9 +143,14 @@ _u=\$(head -n 1 "$NS_W/users"); sed -i 1d "$NS_W/users"
 t delete /dev/null "$AU" delete "\$_u"
 EOF
 
-# control: every operation works, quickly, before the attack
-quiet=$(TMO=5 sh "$NS_W/measure.sh")
-bad=$(echo "$quiet" | awk '$2 >= 1000 || $3 != 0')
+# control: every operation works, quickly, before the attack; a round
+# slowed by a busy machine (CI's other jobs) is measured again, 3 at most
+for round in 1 2 3; do
+	quiet=$(TMO=5 sh "$NS_W/measure.sh")
+	bad=$(echo "$quiet" | awk '$2 >= 1000 || $3 != 0')
+	[ -z "$bad" ] && [ "$(echo "$quiet" | wc -l)" -eq 9 ] && break
+	echo "# control round $round slow or failed: $(echo "$quiet" | tr '\n' ' ')"
+done
 [ -z "$bad" ] && [ "$(echo "$quiet" | wc -l)" -eq 9 ] &&
     ok "control, no attack: 9 operations succeed, max $(echo "$quiet" | sort -k2 -n | tail -n 1 | cut -d' ' -f1,2) ms" ||
     not_ok "control: operations succeed quickly without an attack" "$quiet"
