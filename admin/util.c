@@ -469,6 +469,20 @@ rec_collect_token(const struct token *t, void *arg)
 	return rec_vec_push(arg, token_dup(t));
 }
 
+int
+rec_cmp_token(const void *a, const void *b)
+{
+	const struct token *ta = *(void *const *)a;
+	const struct token *tb = *(void *const *)b;
+	int d;
+
+	if ((d = strcmp(ta->user, tb->user)) != 0)
+		return d;
+	if (ta->create_time != tb->create_time)
+		return ta->create_time < tb->create_time ? -1 : 1;
+	return strcmp(ta->id, tb->id);
+}
+
 /* SUDO_USER comes from the environment: keep it to name characters. */
 static void
 sanitize(const char *s, char *buf, size_t buflen)
