@@ -309,9 +309,11 @@ guarded_write(struct cli *c, const char *what, gtxn_build_fn build,
 	struct gtxn g;
 	int64_t rev;
 	bool ok;
-	int attempt, r;
+	int attempt;
 
 	for (attempt = 0; attempt < FLEET_TRIES; attempt++) {
+		int r;
+
 		if (attempt > 0)
 			jitter(attempt);
 		memset(&g, 0, sizeof(g));

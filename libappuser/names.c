@@ -267,11 +267,12 @@ parse_allow_list(const char *s, struct addr_rule **rulesp, size_t *np)
 {
 	struct addr_rule rules[TOKEN_MAX_ALLOW], rule, *out = NULL;
 	size_t n = 0, i, len;
-	int r = APPUSER_ERR_INVALID;
 
 	if (s == NULL)
 		return APPUSER_ERR_INVALID;
 	while (next_item(&s, &len)) {
+		int r;
+
 		if ((r = parse_rule(s, len, &rule)) != 0)
 			return r;
 		s += len;
