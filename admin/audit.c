@@ -66,20 +66,6 @@ cmp_user(const void *a, const void *b)
 	    (*(struct user *const *)b)->name);
 }
 
-static int
-cmp_token(const void *a, const void *b)
-{
-	const struct token *ta = *(void *const *)a;
-	const struct token *tb = *(void *const *)b;
-	int d;
-
-	if ((d = strcmp(ta->user, tb->user)) != 0)
-		return d;
-	if (ta->create_time != tb->create_time)
-		return ta->create_time < tb->create_time ? -1 : 1;
-	return strcmp(ta->id, tb->id);
-}
-
 void
 records_free(struct records *rs)
 {
@@ -147,7 +133,7 @@ records_load(struct cli *c, struct records *rs)
 		return r;
 	}
 	rec_vec_sort(&rs->users, cmp_user);
-	rec_vec_sort(&rs->tokens, cmp_token);
+	rec_vec_sort(&rs->tokens, rec_cmp_token);
 	return EXIT_OK;
 }
 

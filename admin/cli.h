@@ -225,6 +225,9 @@ void rec_free_user(void *u);
 void rec_free_token(void *t);
 int rec_collect_user(const struct user *u, void *arg);
 int rec_collect_token(const struct token *t, void *arg);
+/* rec_vec_sort's order for tokens: by user, then age, then id (the order
+ * token list and audit print). */
+int rec_cmp_token(const void *a, const void *b);
 
 /*
  * Aligned table (admin/table.c).  table_emit prints the table on stdout

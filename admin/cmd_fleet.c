@@ -115,6 +115,46 @@ get_key(struct cli *c, const char *key, size_t keylen,
 	return etcd_range(c->fleet->etcd, &q, resp);
 }
 
+/* Fill a compare: key (NUL-terminated, not copied) still at mod revision
+ * number (ETCD_CMP_MOD), or still absent (ETCD_CMP_CREATE, number 0). */
+static void
+cmp_set(struct etcd_cmp *cmp, const char *key, enum etcd_cmp_target target,
+    int64_t number)
+{
+	memset(cmp, 0, sizeof(*cmp));
+	cmp->key = key;
+	cmp->keylen = strlen(key);
+	cmp->target = target;
+	cmp->result = ETCD_CMP_EQUAL;
+	cmp->number = number;
+}
+
+/* Fill a put of val[0..len) at key; neither is copied. */
+static void
+op_put(struct etcd_op *op, const char *key, const void *val, size_t len)
+{
+	memset(op, 0, sizeof(*op));
+	op->type = ETCD_OP_PUT;
+	op->key = key;
+	op->keylen = strlen(key);
+	op->value = val;
+	op->valuelen = len;
+}
+
+/* Fill a delete of key, or of the range [key, end) when end is not NULL;
+ * neither is copied. */
+static void
+op_delete(struct etcd_op *op, const char *key, const char *end,
+    size_t endlen)
+{
+	memset(op, 0, sizeof(*op));
+	op->type = ETCD_OP_DELETE;
+	op->key = key;
+	op->keylen = strlen(key);
+	op->range_end = end;
+	op->range_endlen = endlen;
+}
+
 /* The fleet's meta (defaults when absent); res keeps the view alive. */
 struct fmeta {
 	struct etcd_range_res	*res;
@@ -158,12 +198,8 @@ fmeta_read(struct cli *c, struct fmeta *fm)
 static void
 fmeta_cmp(const struct fmeta *fm, struct etcd_cmp *cmp)
 {
-	memset(cmp, 0, sizeof(*cmp));
-	cmp->key = fm->key;
-	cmp->keylen = fm->keylen;
-	cmp->target = fm->mod == 0 ? ETCD_CMP_CREATE : ETCD_CMP_MOD;
-	cmp->result = ETCD_CMP_EQUAL;
-	cmp->number = fm->mod;
+	cmp_set(cmp, fm->key, fm->mod == 0 ? ETCD_CMP_CREATE : ETCD_CMP_MOD,
+	    fm->mod);
 }
 
 /* A user as stored in etcd: owned copy, mod revision. */
@@ -193,17 +229,36 @@ user_read(struct cli *c, const char *name, struct user **up, int64_t *modp)
 }
 
 /*
- * name's record and its mod revision for a guarded write; an exit status:
- * a user the fleet does not have is refused (hint: what to add to the
- * message, or NULL).
+ * What a guarded write of a user's record works from: the user and its
+ * mod revision, read afresh for each attempt (uw_read), and the value
+ * being written.  Both owned; uw_clear frees them.
+ */
+struct uw {
+	struct user	*u;
+	int64_t		 mod;
+	uint8_t		*val;
+};
+
+static void
+uw_clear(struct uw *w)
+{
+	user_free(w->u);
+	w->u = NULL;
+	free(w->val);
+	w->val = NULL;
+}
+
+/*
+ * Clear w and read name's record again; an exit status: a user the fleet
+ * does not have is refused (hint: what to add to the message, or NULL).
  */
 static int
-user_read_for_write(struct cli *c, const char *name, const char *hint,
-    struct user **up, int64_t *modp)
+uw_read(struct cli *c, struct uw *w, const char *name, const char *hint)
 {
 	int r;
 
-	if ((r = user_read(c, name, up, modp)) == 0)
+	uw_clear(w);
+	if ((r = user_read(c, name, &w->u, &w->mod)) == 0)
 		return EXIT_OK;
 	if (r != APPUSER_ERR_NOT_FOUND)
 		return fail(c, r, "cannot read the fleet");
@@ -223,6 +278,53 @@ txn_outcome(struct cli *c, int r, bool ok, const char *what)
 	if (r != 0)
 		return fail(c, r, what);
 	return ok ? EXIT_OK : TXN_AGAIN;
+}
+
+/*
+ * A write of a few keys, guarded by compares on what it read.  The build
+ * function of guarded_write reads the fleet and fills cmp[] and op[]
+ * (pointing into its own state arg, which it frees and refills on each
+ * attempt, and its caller frees at the end).  It returns EXIT_OK (commit
+ * this), TXN_DONE (nothing to write: success) or an exit status (printed).
+ */
+#define TXN_DONE	(-2)
+#define GTXN_MAX	3
+struct gtxn {
+	struct etcd_cmp	 cmp[GTXN_MAX];
+	struct etcd_op	 op[GTXN_MAX];
+	size_t		 ncmp, nop;
+};
+typedef int (*gtxn_build_fn)(struct cli *c, void *arg, struct gtxn *g);
+
+/*
+ * Build and commit until the compares hold: a failed compare or a txn of
+ * unknown outcome (busy) builds again from a fresh read, after a jittered
+ * pause, up to FLEET_TRIES attempts.  what: the errors' prefix.  Returns
+ * an exit status (errors printed).
+ */
+static int
+guarded_write(struct cli *c, const char *what, gtxn_build_fn build,
+    void *arg)
+{
+	struct gtxn g;
+	int64_t rev;
+	bool ok;
+	int attempt;
+
+	for (attempt = 0; attempt < FLEET_TRIES; attempt++) {
+		int r;
+
+		if (attempt > 0)
+			jitter(attempt);
+		memset(&g, 0, sizeof(g));
+		if ((r = build(c, arg, &g)) != EXIT_OK)
+			return r == TXN_DONE ? EXIT_OK : r;
+		r = etcd_txn(c->fleet->etcd, g.cmp, g.ncmp, g.op, g.nop, NULL,
+		    0, &ok, &rev);
+		if ((r = txn_outcome(c, r, ok, what)) != TXN_AGAIN)
+			return r;
+	}
+	return conflict(c, what);
 }
 
 static bool
@@ -271,7 +373,6 @@ alloc_uid(struct cli *c, const struct meta *m, uint32_t *cursor,
 struct upend {
 	struct user	 u;
 	char		 ukey[FLEET_KEY_MAX], ikey[FLEET_KEY_MAX];
-	size_t		 ukeylen, ikeylen;
 	uint8_t		*val;
 	size_t		 vallen;
 };
@@ -432,10 +533,10 @@ fleet_cli_users_add(struct cli *c, const struct user *in, size_t n,
 					r = fail(c, e, "cannot encode a user");
 					goto out;
 				}
-				p[i].ukeylen = (size_t)fleet_key_user(c->fleet,
-				    u->name, p[i].ukey, sizeof(p[i].ukey));
-				p[i].ikeylen = (size_t)fleet_key_uid(c->fleet,
-				    p[i].u.uid, p[i].ikey, sizeof(p[i].ikey));
+				fleet_key_user(c->fleet, u->name, p[i].ukey,
+				    sizeof(p[i].ukey));
+				fleet_key_uid(c->fleet, p[i].u.uid, p[i].ikey,
+				    sizeof(p[i].ikey));
 			}
 			fm.m.next_uid = cursor;
 			free(mval);
@@ -444,31 +545,17 @@ fleet_cli_users_add(struct cli *c, const struct user *in, size_t n,
 				r = fail(c, e, "cannot encode the settings");
 				goto out;
 			}
-			memset(cmp, 0, (2 * CHUNK_USERS + 1) * sizeof(*cmp));
-			memset(ops, 0, (2 * CHUNK_USERS + 1) * sizeof(*ops));
 			fmeta_cmp(&fm, &cmp[0]);
-			ops[0].type = ETCD_OP_PUT;
-			ops[0].key = fm.key;
-			ops[0].keylen = fm.keylen;
-			ops[0].value = mval;
-			ops[0].valuelen = mlen;
+			op_put(&ops[0], fm.key, mval, mlen);
 			for (i = 0; i < nc; i++) {
-				cmp[1 + 2 * i].key = p[i].ukey;
-				cmp[1 + 2 * i].keylen = p[i].ukeylen;
-				cmp[1 + 2 * i].target = ETCD_CMP_CREATE;
-				cmp[2 + 2 * i].key = p[i].ikey;
-				cmp[2 + 2 * i].keylen = p[i].ikeylen;
-				cmp[2 + 2 * i].target = ETCD_CMP_CREATE;
-				ops[1 + 2 * i].type = ETCD_OP_PUT;
-				ops[1 + 2 * i].key = p[i].ukey;
-				ops[1 + 2 * i].keylen = p[i].ukeylen;
-				ops[1 + 2 * i].value = p[i].val;
-				ops[1 + 2 * i].valuelen = p[i].vallen;
-				ops[2 + 2 * i].type = ETCD_OP_PUT;
-				ops[2 + 2 * i].key = p[i].ikey;
-				ops[2 + 2 * i].keylen = p[i].ikeylen;
-				ops[2 + 2 * i].value = p[i].u.name;
-				ops[2 + 2 * i].valuelen = strlen(p[i].u.name);
+				cmp_set(&cmp[1 + 2 * i], p[i].ukey,
+				    ETCD_CMP_CREATE, 0);
+				cmp_set(&cmp[2 + 2 * i], p[i].ikey,
+				    ETCD_CMP_CREATE, 0);
+				op_put(&ops[1 + 2 * i], p[i].ukey, p[i].val,
+				    p[i].vallen);
+				op_put(&ops[2 + 2 * i], p[i].ikey, p[i].u.name,
+				    strlen(p[i].u.name));
 			}
 			e = etcd_txn(c->fleet->etcd, cmp, 1 + 2 * nc, ops,
 			    1 + 2 * nc, NULL, 0, &ok, &rev);
@@ -626,134 +713,147 @@ count_tok(const struct token *t, void *arg)
 	return 0;
 }
 
+/* A user delete's state (guarded_write's arg). */
+struct user_del {
+	const char	*name;
+	char		 ukey[FLEET_KEY_MAX], ikey[FLEET_KEY_MAX];
+	char		 tkey[FLEET_KEY_MAX];
+	char		*tend;		/* the end of the token prefix */
+	size_t		 tendlen, ntok;
+	struct uw	 w;
+};
+
+static int
+user_del_build(struct cli *c, void *arg, struct gtxn *g)
+{
+	struct user_del *x = arg;
+	int r;
+
+	if ((r = uw_read(c, &x->w, x->name, NULL)) != EXIT_OK)
+		return r;
+	x->ntok = 0;
+	if ((r = fleet_cli_token_foreach(c, x->name, count_tok, &x->ntok)) !=
+	    EXIT_OK)
+		return r;
+	fleet_key_uid(c->fleet, x->w.u->uid, x->ikey, sizeof(x->ikey));
+	cmp_set(&g->cmp[g->ncmp++], x->ukey, ETCD_CMP_MOD, x->w.mod);
+	/* the user first: a host sees it gone before its tokens */
+	op_delete(&g->op[g->nop++], x->ukey, NULL, 0);
+	op_delete(&g->op[g->nop++], x->ikey, NULL, 0);
+	op_delete(&g->op[g->nop++], x->tkey, x->tend, x->tendlen);
+	return EXIT_OK;
+}
+
 int
 fleet_cli_user_delete(struct cli *c, const char *name, struct user **up,
     size_t *ntokp)
 {
-	struct etcd_cmp cmp;
-	struct etcd_op ops[3];
-	struct user *u = NULL;
-	char ukey[FLEET_KEY_MAX], ikey[FLEET_KEY_MAX], tkey[FLEET_KEY_MAX];
-	char *tend = NULL;
-	size_t tendlen, ntok;
-	int64_t mod, rev;
-	bool ok;
-	int attempt, r;
+	struct user_del x;
+	int r;
 
+	memset(&x, 0, sizeof(x));
+	x.name = name;
 	if ((r = fleet_cli_open(c)) != EXIT_OK)
 		return r;
-	if (fleet_key_user(c->fleet, name, ukey, sizeof(ukey)) < 0 ||
-	    fleet_key_tokens(c->fleet, name, tkey, sizeof(tkey)) < 0 ||
-	    etcd_prefix_end(tkey, strlen(tkey), &tend, &tendlen) != 0)
+	if (fleet_key_user(c->fleet, name, x.ukey, sizeof(x.ukey)) < 0 ||
+	    fleet_key_tokens(c->fleet, name, x.tkey, sizeof(x.tkey)) < 0 ||
+	    etcd_prefix_end(x.tkey, strlen(x.tkey), &x.tend, &x.tendlen) != 0)
 		return fail(c, APPUSER_ERR_INVALID, "bad key");
-	for (attempt = 0; attempt < FLEET_TRIES; attempt++) {
-		if (attempt > 0)
-			jitter(attempt);
-		user_free(u);
-		u = NULL;
-		if ((r = user_read_for_write(c, name, NULL, &u, &mod)) !=
-		    EXIT_OK)
-			goto out;
-		ntok = 0;
-		if ((r = fleet_cli_token_foreach(c, name, count_tok, &ntok)) !=
-		    EXIT_OK)
-			goto out;
-		fleet_key_uid(c->fleet, u->uid, ikey, sizeof(ikey));
-		memset(&cmp, 0, sizeof(cmp));
-		memset(ops, 0, sizeof(ops));
-		cmp.key = ukey;
-		cmp.keylen = strlen(ukey);
-		cmp.target = ETCD_CMP_MOD;
-		cmp.number = mod;
-		/* the user first: a host sees it gone before its tokens */
-		ops[0].type = ops[1].type = ops[2].type = ETCD_OP_DELETE;
-		ops[0].key = ukey;
-		ops[0].keylen = strlen(ukey);
-		ops[1].key = ikey;
-		ops[1].keylen = strlen(ikey);
-		ops[2].key = tkey;
-		ops[2].keylen = strlen(tkey);
-		ops[2].range_end = tend;
-		ops[2].range_endlen = tendlen;
-		r = etcd_txn(c->fleet->etcd, &cmp, 1, ops, 3, NULL, 0, &ok,
-		    &rev);
-		if ((r = txn_outcome(c, r, ok, "cannot delete the user")) ==
-		    TXN_AGAIN)
-			continue;
-		if (r == EXIT_OK) {
-			*up = u;
-			u = NULL;
-			*ntokp = ntok;
-		}
-		goto out;
+	if ((r = guarded_write(c, "cannot delete the user", user_del_build,
+	    &x)) == EXIT_OK) {
+		*up = x.w.u;
+		x.w.u = NULL;
+		*ntokp = x.ntok;
 	}
-	r = conflict(c, "cannot delete the user");
- out:
-	free(tend);
-	user_free(u);
+	free(x.tend);
+	uw_clear(&x.w);
 	return r;
+}
+
+/* A change of the admin flag (guarded_write's arg). */
+struct admin_set {
+	const char	*name;
+	char		 key[FLEET_KEY_MAX];
+	bool		 admin, *wasp;
+	struct uw	 w;
+};
+
+static int
+admin_set_build(struct cli *c, void *arg, struct gtxn *g)
+{
+	struct admin_set *x = arg;
+	struct user *u;
+	size_t len;
+	int r;
+
+	if ((r = uw_read(c, &x->w, x->name, NULL)) != EXIT_OK)
+		return r;
+	u = x->w.u;
+	*x->wasp = u->admin;
+	if (u->admin == x->admin)
+		return TXN_DONE;
+	u->admin = x->admin;
+	if ((r = record_encode_user(u, &x->w.val, &len)) != 0)
+		return fail(c, r, "cannot encode the user");
+	cmp_set(&g->cmp[g->ncmp++], x->key, ETCD_CMP_MOD, x->w.mod);
+	op_put(&g->op[g->nop++], x->key, x->w.val, len);
+	return EXIT_OK;
 }
 
 /* Set name's admin flag; *wasp: what it was. */
 int
 fleet_cli_set_admin(struct cli *c, const char *name, bool admin, bool *wasp)
 {
-	struct etcd_cmp cmp;
-	struct etcd_op op;
-	struct user *u = NULL;
-	char key[FLEET_KEY_MAX];
-	uint8_t *val = NULL;
-	size_t len;
-	int64_t mod, rev;
-	bool ok;
-	int attempt, r;
+	struct admin_set x;
+	int r;
 
+	memset(&x, 0, sizeof(x));
+	x.name = name;
+	x.admin = admin;
+	x.wasp = wasp;
 	if ((r = fleet_cli_open(c)) != EXIT_OK)
 		return r;
-	fleet_key_user(c->fleet, name, key, sizeof(key));
-	for (attempt = 0; attempt < FLEET_TRIES; attempt++) {
-		if (attempt > 0)
-			jitter(attempt);
-		user_free(u);
-		u = NULL;
-		free(val);
-		val = NULL;
-		if ((r = user_read_for_write(c, name, NULL, &u, &mod)) !=
-		    EXIT_OK)
-			goto out;
-		*wasp = u->admin;
-		if (u->admin == admin) {
-			r = EXIT_OK;
-			goto out;
-		}
-		u->admin = admin;
-		if ((r = record_encode_user(u, &val, &len)) != 0) {
-			r = fail(c, r, "cannot encode the user");
-			goto out;
-		}
-		memset(&cmp, 0, sizeof(cmp));
-		memset(&op, 0, sizeof(op));
-		cmp.key = op.key = key;
-		cmp.keylen = op.keylen = strlen(key);
-		cmp.target = ETCD_CMP_MOD;
-		cmp.number = mod;
-		op.type = ETCD_OP_PUT;
-		op.value = val;
-		op.valuelen = len;
-		r = etcd_txn(c->fleet->etcd, &cmp, 1, &op, 1, NULL, 0, &ok,
-		    &rev);
-		if ((r = txn_outcome(c, r, ok, "cannot change the user")) !=
-		    TXN_AGAIN)
-			goto out;
-	}
-	r = conflict(c, "cannot change the user");
- out:
-	free(val);
-	user_free(u);
+	fleet_key_user(c->fleet, name, x.key, sizeof(x.key));
+	r = guarded_write(c, "cannot change the user", admin_set_build, &x);
+	uw_clear(&x.w);
 	return r;
 }
 
 /* ---- tokens ----------------------------------------------------------- */
+
+/* A token create's state (guarded_write's arg). */
+struct tok_add {
+	const char	*name;
+	struct token	*t;
+	char		*tok;
+	char		 ukey[FLEET_KEY_MAX], tkey[FLEET_KEY_MAX], hint[256];
+	struct uw	 w;
+};
+
+static int
+tok_add_build(struct cli *c, void *arg, struct gtxn *g)
+{
+	struct tok_add *x = arg;
+	size_t len;
+	int r;
+
+	/* after a busy txn that token may have landed: never print it, make
+	 * a new one */
+	sodium_memzero(x->tok, TOKEN_LEN + 1);
+	if ((r = uw_read(c, &x->w, x->name, x->hint)) != EXIT_OK)
+		return r;
+	x->t->user = x->w.u->name;
+	x->t->uid = x->w.u->uid;
+	if ((r = token_generate(x->tok, x->t->id, x->t->verifier)) != 0 ||
+	    (r = fleet_encode_token(x->t, &x->w.val, &len)) != 0)
+		return fail(c, r, "cannot make a token");
+	fleet_key_token(c->fleet, x->name, x->t->id, x->tkey,
+	    sizeof(x->tkey));
+	cmp_set(&g->cmp[g->ncmp++], x->ukey, ETCD_CMP_MOD, x->w.mod);
+	cmp_set(&g->cmp[g->ncmp++], x->tkey, ETCD_CMP_CREATE, 0);
+	op_put(&g->op[g->nop++], x->tkey, x->w.val, len);
+	return EXIT_OK;
+}
 
 /*
  * Mint a token for name from template t (metadata filled in by the caller)
@@ -764,70 +864,25 @@ int
 fleet_cli_token_add(struct cli *c, const char *name, struct token *t,
     char *tok, struct user **ownerp)
 {
-	struct etcd_cmp cmp[2];
-	struct etcd_op op;
-	struct user *u = NULL;
-	char ukey[FLEET_KEY_MAX], tkey[FLEET_KEY_MAX], hint[256];
-	uint8_t *val = NULL;
-	size_t len;
-	int64_t mod, rev;
-	bool ok;
-	int attempt, r;
+	struct tok_add x;
+	int r;
 
+	memset(&x, 0, sizeof(x));
+	x.name = name;
+	x.t = t;
+	x.tok = tok;
 	if ((r = fleet_cli_open(c)) != EXIT_OK)
 		return r;
-	fleet_key_user(c->fleet, name, ukey, sizeof(ukey));
-	for (attempt = 0; attempt < FLEET_TRIES; attempt++) {
-		if (attempt > 0)
-			jitter(attempt);
-		user_free(u);
-		u = NULL;
-		free(val);
-		val = NULL;
+	fleet_key_user(c->fleet, name, x.ukey, sizeof(x.ukey));
+	snprintf(x.hint, sizeof(x.hint), " (create it first: appuser --fleet "
+	    "%s create %s)", c->fleet_path, name);
+	if ((r = guarded_write(c, "cannot create the token", tok_add_build,
+	    &x)) == EXIT_OK) {
+		*ownerp = x.w.u;
+		x.w.u = NULL;
+	} else
 		sodium_memzero(tok, TOKEN_LEN + 1);
-		snprintf(hint, sizeof(hint), " (create it first: appuser "
-		    "--fleet %s create %s)", c->fleet_path, name);
-		if ((r = user_read_for_write(c, name, hint, &u, &mod)) !=
-		    EXIT_OK)
-			goto out;
-		t->user = u->name;
-		t->uid = u->uid;
-		if ((r = token_generate(tok, t->id, t->verifier)) != 0 ||
-		    (r = fleet_encode_token(t, &val, &len)) != 0) {
-			r = fail(c, r, "cannot make a token");
-			goto out;
-		}
-		fleet_key_token(c->fleet, name, t->id, tkey, sizeof(tkey));
-		memset(cmp, 0, sizeof(cmp));
-		memset(&op, 0, sizeof(op));
-		cmp[0].key = ukey;
-		cmp[0].keylen = strlen(ukey);
-		cmp[0].target = ETCD_CMP_MOD;
-		cmp[0].number = mod;
-		cmp[1].key = op.key = tkey;
-		cmp[1].keylen = op.keylen = strlen(tkey);
-		cmp[1].target = ETCD_CMP_CREATE;
-		op.type = ETCD_OP_PUT;
-		op.value = val;
-		op.valuelen = len;
-		r = etcd_txn(c->fleet->etcd, cmp, 2, &op, 1, NULL, 0, &ok,
-		    &rev);
-		/* busy: it may have committed; never print that token */
-		if ((r = txn_outcome(c, r, ok, "cannot create the token")) ==
-		    TXN_AGAIN)
-			continue;
-		if (r == EXIT_OK) {
-			*ownerp = u;
-			u = NULL;
-		}
-		goto out;
-	}
-	r = conflict(c, "cannot create the token");
- out:
-	if (r != EXIT_OK)
-		sodium_memzero(tok, TOKEN_LEN + 1);
-	free(val);
-	user_free(u);
+	uw_clear(&x.w);
 	return r;
 }
 
@@ -981,8 +1036,6 @@ fleet_cli_token_revoke(struct cli *c, const char *name, const char *id,
 		if (s.n == 0)
 			break;
 		nc = s.n < CHUNK_TOKENS ? s.n : CHUNK_TOKENS;
-		memset(cmp, 0, CHUNK_TOKENS * sizeof(*cmp));
-		memset(ops, 0, CHUNK_TOKENS * sizeof(*ops));
 		/* collect_tkv filled s through etcd_range_all, which cppcheck
 		 * does not follow: it takes s.n for 0 */
 		// cppcheck-suppress knownConditionTrueFalse
@@ -995,13 +1048,8 @@ fleet_cli_token_revoke(struct cli *c, const char *name, const char *id,
 				r = fail(c, r, "cannot encode a token");
 				goto out;
 			}
-			cmp[i].key = ops[i].key = s.v[i].key;
-			cmp[i].keylen = ops[i].keylen = strlen(s.v[i].key);
-			cmp[i].target = ETCD_CMP_MOD;
-			cmp[i].number = s.v[i].mod;
-			ops[i].type = ETCD_OP_PUT;
-			ops[i].value = vals[i];
-			ops[i].valuelen = lens[i];
+			cmp_set(&cmp[i], s.v[i].key, ETCD_CMP_MOD, s.v[i].mod);
+			op_put(&ops[i], s.v[i].key, vals[i], lens[i]);
 		}
 		r = etcd_txn(c->fleet->etcd, cmp, nc, ops, nc, NULL, 0, &ok,
 		    &rev);
@@ -1141,24 +1189,11 @@ rot_txn(struct cli *c, const struct rot *x, const struct token *nt,
 		struct etcd_cmp cmp[3];
 		struct etcd_op op[2];
 
-		memset(cmp, 0, sizeof(cmp));
-		memset(op, 0, sizeof(op));
-		cmp[0].key = x->ukey;
-		cmp[0].keylen = strlen(x->ukey);
-		cmp[0].target = ETCD_CMP_MOD;
-		cmp[0].number = x->umod;
-		cmp[1].key = op[1].key = x->okey;
-		cmp[1].keylen = op[1].keylen = strlen(x->okey);
-		cmp[1].target = ETCD_CMP_MOD;
-		cmp[1].number = x->omod;
-		cmp[2].key = op[0].key = x->nkey;
-		cmp[2].keylen = op[0].keylen = strlen(x->nkey);
-		cmp[2].target = ETCD_CMP_CREATE;
-		op[0].type = op[1].type = ETCD_OP_PUT;
-		op[0].value = nv;
-		op[0].valuelen = nlen;
-		op[1].value = ov;
-		op[1].valuelen = olen;
+		cmp_set(&cmp[0], x->ukey, ETCD_CMP_MOD, x->umod);
+		cmp_set(&cmp[1], x->okey, ETCD_CMP_MOD, x->omod);
+		cmp_set(&cmp[2], x->nkey, ETCD_CMP_CREATE, 0);
+		op_put(&op[0], x->nkey, nv, nlen);
+		op_put(&op[1], x->okey, ov, olen);
 		r = etcd_txn(c->fleet->etcd, cmp, 3, op, 2, NULL, 0, okp,
 		    &rev);
 	}
@@ -1292,53 +1327,26 @@ fleet_cli_token_rotate(struct cli *c, const char *name, const char *old_id,
 
 /* ---- settings ------------------------------------------------------- */
 
+/* What fleet_cli_meta collects: the admins' names (owned copies). */
 struct admins {
-	struct meta	*m;
-	size_t		 cap;
-	char		**names;
+	struct rec_vec	 names;		/* char * */
 	uint64_t	 n_users;
-	int		 err;
 };
 
-/*
- * gcc -fanalyzer (12) loses the strdup()s stored in a->names[] and reports
- * a leak: fleet_cli_meta_free() frees every name up to n_admins.
- */
-#ifndef __clang__	/* a gcc-only warning */
-#pragma GCC diagnostic push
-#pragma GCC diagnostic ignored "-Wanalyzer-malloc-leak"
-#endif
 static int
 collect_admin(const struct user *u, void *arg)
 {
 	struct admins *a = arg;
-	char **nv;
 
 	a->n_users++;
-	if (!u->admin)
-		return 0;
-	if (a->m->n_admins == a->cap) {
-		a->cap = a->cap ? a->cap * 2 : 8;
-		if ((nv = reallocarray(a->names, a->cap, sizeof(*nv))) ==
-		    NULL)
-			return a->err = APPUSER_ERR_NOMEM;
-		a->names = nv;
-	}
-	if ((a->names[a->m->n_admins] = strdup(u->name)) == NULL)
-		return a->err = APPUSER_ERR_NOMEM;
-	a->m->n_admins++;
-	return 0;
+	return u->admin ? rec_vec_push(&a->names, strdup(u->name)) : 0;
 }
-#ifndef __clang__
-#pragma GCC diagnostic pop
-#endif
 
 /* The fleet's settings as a meta that print_meta shows; free with
  * fleet_cli_meta_free. */
 struct fleet_meta_hold {
 	struct fmeta	 fm;
-	char		**names;
-	size_t		 n;
+	struct rec_vec	 names;		/* m->admins */
 };
 
 int
@@ -1357,18 +1365,16 @@ fleet_cli_meta(struct cli *c, struct meta *m, void **holdp)
 		return fail(c, r, "cannot read the fleet's settings");
 	}
 	*m = h->fm.m;
-	m->n_admins = 0;
-	m->admins = NULL;
 	memset(&a, 0, sizeof(a));
-	a.m = m;
+	a.names.free_rec = free;
 	r = fleet_cli_user_foreach(c, collect_admin, &a);
 	h->names = a.names;
-	h->n = m->n_admins;
-	m->admins = (const char **)a.names;
+	m->admins = (const char **)a.names.v;
+	m->n_admins = a.names.n;
 	m->n_users = a.n_users;
 	*holdp = h;
-	if (r == EXIT_OK && a.err != 0)
-		r = fail(c, a.err, "out of memory");
+	if (r == EXIT_OK && a.names.err != 0)
+		r = fail(c, a.names.err, "out of memory");
 	return r;
 }
 
@@ -1376,13 +1382,10 @@ void
 fleet_cli_meta_free(void *hold)
 {
 	struct fleet_meta_hold *h = hold;
-	size_t i;
 
 	if (h == NULL)
 		return;
-	for (i = 0; i < h->n; i++)
-		free(h->names[i]);
-	free(h->names);
+	rec_vec_free(&h->names);
 	fmeta_clear(&h->fm);
 	free(h);
 }
@@ -1410,136 +1413,127 @@ check_span(const struct user *u, void *arg)
 	return 0;
 }
 
+/* A settings change's state (guarded_write's arg). */
+struct cfg_set {
+	const char	*name;		/* admin-group, or NULL: uid-range */
+	uint32_t	 min, max;
+	struct fmeta	 fm;
+	char		 gkey[FLEET_KEY_MAX], ikey[FLEET_KEY_MAX];
+	uint8_t		*val;
+};
+
+/* The uid range into x->fm; the admin group moves to min while it has no
+ * member (then min's uid key must stay free).  An exit status. */
+static int
+cfg_range(struct cli *c, struct cfg_set *x, struct gtxn *g)
+{
+	struct span s;
+	int r;
+
+	memset(&s, 0, sizeof(s));
+	s.min = x->min;
+	s.max = x->max;
+	if ((r = fleet_cli_user_foreach(c, check_span, &s)) != EXIT_OK)
+		return r;
+	if (s.outside > 0) {
+		cli_err(c, "%zu user%s of the fleet would be outside %lu-%lu; "
+		    "the range must hold every existing uid", s.outside,
+		    s.outside == 1 ? "" : "s", (unsigned long)x->min,
+		    (unsigned long)x->max);
+		return EXIT_REFUSED;
+	}
+	if (x->fm.m.admin_gid < x->min || x->fm.m.admin_gid > x->max) {
+		if (s.admins > 0) {
+			cli_err(c, "the admin group %s keeps its gid %lu while "
+			    "it has members: choose a range that contains it",
+			    x->fm.m.admin_group,
+			    (unsigned long)x->fm.m.admin_gid);
+			return EXIT_REFUSED;
+		}
+		x->fm.m.admin_gid = x->min;
+		fleet_key_uid(c->fleet, x->min, x->ikey, sizeof(x->ikey));
+		cmp_set(&g->cmp[g->ncmp++], x->ikey, ETCD_CMP_CREATE, 0);
+	}
+	x->fm.m.uid_min = x->min;
+	x->fm.m.uid_max = x->max;
+	if (x->fm.m.next_uid <= x->min || x->fm.m.next_uid > x->max)
+		x->fm.m.next_uid = x->min + 1;
+	return EXIT_OK;
+}
+
+static int
+cfg_build(struct cli *c, void *arg, struct gtxn *g)
+{
+	struct cfg_set *x = arg;
+	size_t len;
+	int r;
+
+	fmeta_clear(&x->fm);
+	free(x->val);
+	x->val = NULL;
+	if ((r = fmeta_read(c, &x->fm)) != 0)
+		return fail(c, r, "cannot read the fleet's settings");
+	fmeta_cmp(&x->fm, &g->cmp[g->ncmp++]);
+	if (x->name != NULL) {
+		x->fm.m.admin_group = x->name;
+		/* no user may hold that name, now or meanwhile */
+		fleet_key_user(c->fleet, x->name, x->gkey, sizeof(x->gkey));
+		cmp_set(&g->cmp[g->ncmp++], x->gkey, ETCD_CMP_CREATE, 0);
+	} else if ((r = cfg_range(c, x, g)) != EXIT_OK)
+		return r;
+	if ((r = fleet_encode_meta(&x->fm.m, &x->val, &len)) != 0)
+		return fail(c, r, "cannot encode the settings");
+	op_put(&g->op[g->nop++], x->fm.key, x->val, len);
+	return EXIT_OK;
+}
+
+/* The settings as set: syslog, and stdout.  An exit status. */
+static int
+cfg_report(const struct cli *c, const struct cfg_set *x)
+{
+	const struct meta *m = &x->fm.m;
+
+	if (x->name != NULL) {
+		cli_log("fleet config set admin-group=%s", x->name);
+		if (c->json)
+			return cli_json_print(json_pack("{s:s, s:I}",
+			    "admin_group", x->name, "admin_gid",
+			    (json_int_t)m->admin_gid));
+		printf("admin group is now %s (gid %lu)\n", x->name,
+		    (unsigned long)m->admin_gid);
+		return EXIT_OK;
+	}
+	cli_log("fleet config set uid-range=%lu-%lu", (unsigned long)x->min,
+	    (unsigned long)x->max);
+	if (c->json)
+		return cli_json_print(json_pack("{s:I, s:I, s:s, s:I}",
+		    "uid_min", (json_int_t)x->min, "uid_max",
+		    (json_int_t)x->max, "admin_group", m->admin_group,
+		    "admin_gid", (json_int_t)m->admin_gid));
+	printf("uid range is now %lu-%lu (admin group %s: gid %lu)\n",
+	    (unsigned long)x->min, (unsigned long)x->max, m->admin_group,
+	    (unsigned long)m->admin_gid);
+	return EXIT_OK;
+}
+
 int
 fleet_cli_config_set(struct cli *c, const char *name, uint32_t min,
     uint32_t max)
 {
-	struct etcd_cmp cmp[2];
-	struct etcd_op op;
-	struct fmeta fm;
-	struct span s;
-	char gkey[FLEET_KEY_MAX], ikey[FLEET_KEY_MAX];
-	uint8_t *val = NULL;
-	size_t len, ncmp;
-	int64_t rev;
-	bool ok;
-	int attempt, r;
+	struct cfg_set x;
+	int r;
 
-	memset(&fm, 0, sizeof(fm));
+	memset(&x, 0, sizeof(x));
+	x.name = name;
+	x.min = min;
+	x.max = max;
 	if ((r = fleet_cli_open(c)) != EXIT_OK)
 		return r;
-	for (attempt = 0; attempt < FLEET_TRIES; attempt++) {
-		if (attempt > 0)
-			jitter(attempt);
-		fmeta_clear(&fm);
-		free(val);
-		val = NULL;
-		if ((r = fmeta_read(c, &fm)) != 0)
-			return fail(c, r, "cannot read the fleet's settings");
-		memset(cmp, 0, sizeof(cmp));
-		fmeta_cmp(&fm, &cmp[0]);
-		ncmp = 1;
-		if (name != NULL) {
-			fm.m.admin_group = name;
-			/* no user may hold that name, now or meanwhile */
-			fleet_key_user(c->fleet, name, gkey, sizeof(gkey));
-			cmp[1].key = gkey;
-			cmp[1].keylen = strlen(gkey);
-			cmp[1].target = ETCD_CMP_CREATE;
-			ncmp = 2;
-		} else {
-			memset(&s, 0, sizeof(s));
-			s.min = min;
-			s.max = max;
-			if ((r = fleet_cli_user_foreach(c, check_span, &s)) !=
-			    EXIT_OK)
-				goto out;
-			if (s.outside > 0) {
-				cli_err(c, "%zu user%s of the fleet would be "
-				    "outside %lu-%lu; the range must hold "
-				    "every existing uid", s.outside,
-				    s.outside == 1 ? "" : "s",
-				    (unsigned long)min, (unsigned long)max);
-				r = EXIT_REFUSED;
-				goto out;
-			}
-			if (fm.m.admin_gid < min || fm.m.admin_gid > max) {
-				if (s.admins > 0) {
-					cli_err(c, "the admin group %s keeps "
-					    "its gid %lu while it has members: "
-					    "choose a range that contains it",
-					    fm.m.admin_group,
-					    (unsigned long)fm.m.admin_gid);
-					r = EXIT_REFUSED;
-					goto out;
-				}
-				fm.m.admin_gid = min;
-				fleet_key_uid(c->fleet, min, ikey,
-				    sizeof(ikey));
-				cmp[1].key = ikey;
-				cmp[1].keylen = strlen(ikey);
-				cmp[1].target = ETCD_CMP_CREATE;
-				ncmp = 2;
-			}
-			fm.m.uid_min = min;
-			fm.m.uid_max = max;
-			if (fm.m.next_uid <= min || fm.m.next_uid > max)
-				fm.m.next_uid = min + 1;
-		}
-		if ((r = fleet_encode_meta(&fm.m, &val, &len)) != 0) {
-			r = fail(c, r, "cannot encode the settings");
-			goto out;
-		}
-		memset(&op, 0, sizeof(op));
-		op.type = ETCD_OP_PUT;
-		op.key = fm.key;
-		op.keylen = fm.keylen;
-		op.value = val;
-		op.valuelen = len;
-		r = etcd_txn(c->fleet->etcd, cmp, ncmp, &op, 1, NULL, 0, &ok,
-		    &rev);
-		if (r == APPUSER_ERR_BUSY)
-			continue;
-		if (r != 0) {
-			r = fail(c, r, "cannot change the settings");
-			goto out;
-		}
-		if (!ok)
-			continue;
-		if (name != NULL) {
-			cli_log("fleet config set admin-group=%s", name);
-			if (c->json)
-				r = cli_json_print(json_pack("{s:s, s:I}",
-				    "admin_group", name, "admin_gid",
-				    (json_int_t)fm.m.admin_gid));
-			else {
-				printf("admin group is now %s (gid %lu)\n",
-				    name, (unsigned long)fm.m.admin_gid);
-				r = EXIT_OK;
-			}
-		} else {
-			cli_log("fleet config set uid-range=%lu-%lu",
-			    (unsigned long)min, (unsigned long)max);
-			if (c->json)
-				r = cli_json_print(json_pack("{s:I, s:I, s:s, "
-				    "s:I}", "uid_min", (json_int_t)min,
-				    "uid_max", (json_int_t)max, "admin_group",
-				    fm.m.admin_group, "admin_gid",
-				    (json_int_t)fm.m.admin_gid));
-			else {
-				printf("uid range is now %lu-%lu (admin group "
-				    "%s: gid %lu)\n", (unsigned long)min,
-				    (unsigned long)max, fm.m.admin_group,
-				    (unsigned long)fm.m.admin_gid);
-				r = EXIT_OK;
-			}
-		}
-		goto out;
-	}
-	r = conflict(c, "cannot change the settings");
- out:
-	free(val);
-	fmeta_clear(&fm);
+	if ((r = guarded_write(c, "cannot change the settings", cfg_build,
+	    &x)) == EXIT_OK)
+		r = cfg_report(c, &x);
+	free(x.val);
+	fmeta_clear(&x.fm);
 	return r;
 }
 

@@ -13,6 +13,7 @@
 #include <time.h>
 
 #include "cli.h"
+#include "fsutil.h"
 
 #define IMPORT_BATCH	8192
 #define IMPORT_LINE_MAX	65536		/* a valid line is far shorter */
@@ -293,16 +294,6 @@ add_batch(struct import *im, struct store *st)
 	return EXIT_OK;
 }
 
-static double
-seconds_since(const struct timespec *t0)
-{
-	struct timespec t1;
-
-	clock_gettime(CLOCK_MONOTONIC, &t1);
-	return (double)(t1.tv_sec - t0->tv_sec) +
-	    (double)(t1.tv_nsec - t0->tv_nsec) / 1e9;
-}
-
 static int
 report_import(struct import *im, double secs)
 {
@@ -363,7 +354,7 @@ cmd_import(struct cli *c, int argc, char **argv)
 	};
 	struct import *im = NULL;
 	struct store *st = NULL;
-	struct timespec t0;
+	double t0;
 	int r = EXIT_ERROR;
 
 	if (cli_getopt(c, argc, argv, longopts) != -1)
@@ -386,14 +377,14 @@ cmd_import(struct cli *c, int argc, char **argv)
 	}
 	if (c->fleet_path == NULL && (r = cli_open_write(c, &st)) != EXIT_OK)
 		goto out;
-	clock_gettime(CLOCK_MONOTONIC, &t0);
+	t0 = fs_mono_s();
 	if ((r = run_import(im, st)) != EXIT_OK)
 		goto out;
 	if (im->total > 0)
 		cli_log("import users=%zu uids=%lu-%lu source=%s", im->total,
 		    (unsigned long)im->first_uid, (unsigned long)im->last_uid,
 		    im->src);
-	r = report_import(im, seconds_since(&t0));
+	r = report_import(im, fs_mono_s() - t0);
  out:
 	batch_clear(im);
 	store_close(st);

@@ -269,20 +269,6 @@ cmd_token_create(struct cli *c, int argc, char **argv)
 }
 
 static int
-cmp_token(const void *a, const void *b)
-{
-	const struct token *ta = *(void *const *)a;
-	const struct token *tb = *(void *const *)b;
-	int d;
-
-	if ((d = strcmp(ta->user, tb->user)) != 0)
-		return d;
-	if (ta->create_time != tb->create_time)
-		return ta->create_time < tb->create_time ? -1 : 1;
-	return strcmp(ta->id, tb->id);
-}
-
-static int
 print_token_table(const struct rec_vec *tv, int64_t now)
 {
 	static const char *const hdr[] = { "PREFIX", "USER", "DESCRIPTION",
@@ -362,9 +348,7 @@ cmd_token_list(struct cli *c, int argc, char **argv)
 			if (tv.err != 0)
 				r = cli_store_err(c, tv.err, "cannot list");
 			else {
-				if (tv.n > 1)
-					qsort(tv.v, tv.n, sizeof(*tv.v),
-					    cmp_token);
+				rec_vec_sort(&tv, rec_cmp_token);
 				r = print_tokens(c, &tv);
 			}
 		}
@@ -386,7 +370,7 @@ cmd_token_list(struct cli *c, int argc, char **argv)
 		r = cli_store_err(c, tv.err != 0 ? tv.err : r, "cannot read "
 		    "the tokens in %s", c->store_dir);
 	else {
-		rec_vec_sort(&tv, cmp_token);
+		rec_vec_sort(&tv, rec_cmp_token);
 		r = print_tokens(c, &tv);
 	}
 	rec_vec_free(&tv);

@@ -20,6 +20,7 @@
 
 #include "appuser.h"
 #include "etcd.h"
+#include "fsutil.h"
 
 #define TOKEN_MAX	1024	/* bytes of an auth token */
 #define BACKOFF_MIN_MS	25
@@ -66,15 +67,6 @@ seterr(struct etcd *e, const char *fmt, ...)
 	va_start(ap, fmt);
 	vsnprintf(e->err, sizeof(e->err), fmt, ap);
 	va_end(ap);
-}
-
-static int64_t
-now_ms(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
 }
 
 static void
@@ -511,7 +503,7 @@ call(struct etcd *e, const char *path, const char *body, size_t bodylen,
 		    (r = authenticate(e, deadline)) != 0)
 			goto out;
 		ep = e->endpoints[e->cur];
-		if ((left = deadline - now_ms()) <= 0) {
+		if ((left = deadline - fs_mono_ms()) <= 0) {
 			r = APPUSER_ERR_SYSTEM;
 			goto timeout;
 		}
@@ -581,7 +573,7 @@ call(struct etcd *e, const char *path, const char *body, size_t bodylen,
 		/* another member, after a pause that grows to the cap */
 		e->cur = (e->cur + 1) % e->nendpoints;
 		if (attempt + 1 >= (int)e->nendpoints) {
-			left = deadline - now_ms();
+			left = deadline - fs_mono_ms();
 			sleep_ms(jitter(backoff) < left ? jitter(backoff) :
 			    left);
 			backoff = backoff * 2 > e->backoff_max_ms ?
@@ -711,7 +703,7 @@ call_json(struct etcd *e, const char *path, json_t *req, bool idempotent,
 		return APPUSER_ERR_NOMEM;
 	}
 	r = call(e, path, body, strlen(body), idempotent, true, false,
-	    now_ms() + e->timeout_ms, respp);
+	    fs_mono_ms() + e->timeout_ms, respp);
 	free(body);
 	return r;
 }
@@ -1249,7 +1241,7 @@ struct watch {
 	void		*arg;
 	int64_t		 next_rev;	/* resume from here */
 	int64_t		 compact_rev;
-	int64_t		 last_data;	/* now_ms() of the last byte */
+	int64_t		 last_data;	/* fs_mono_ms() of the last byte */
 	long		 status;	/* HTTP status, once known */
 	bool		 created;
 	bool		 served;	/* delivered an event or progress */
@@ -1281,11 +1273,32 @@ watch_server_error(struct watch *w, long code, const char *msg)
 		watch_fail(w, W_FATAL, r);
 }
 
+/*
+ * Hand the watcher's callback a batch: the events ev[0..n) (ours to free
+ * after), or none for a progress notification at hrev.  The callback's
+ * non-zero return stops the watch.
+ */
+static void
+watch_deliver(struct watch *w, struct etcd_event *ev, size_t n, int64_t hrev)
+{
+	struct etcd_watch_batch b;
+	int r;
+
+	b.revision = n > 0 ? ev[n - 1].kv.mod_revision : hrev;
+	b.header_revision = hrev;
+	b.events = ev;
+	b.nevents = n;
+	if (n > 0)
+		w->next_rev = b.revision + 1;
+	w->served = true;
+	if ((r = w->cb(w->arg, &b)) != 0)
+		watch_fail(w, W_STOP, r);
+}
+
 static void
 watch_events(struct watch *w, json_t *evs, int64_t hrev)
 {
 	struct etcd_event *ev = NULL;
-	struct etcd_watch_batch b;
 	json_t *o, *t;
 	size_t i, n = 0;
 	int r;
@@ -1327,14 +1340,7 @@ watch_events(struct watch *w, json_t *evs, int64_t hrev)
 			goto bad;
 		}
 	}
-	b.revision = ev[n - 1].kv.mod_revision;
-	b.header_revision = hrev;
-	b.events = ev;
-	b.nevents = n;
-	w->next_rev = b.revision + 1;
-	w->served = true;
-	if ((r = w->cb(w->arg, &b)) != 0)
-		watch_fail(w, W_STOP, r);
+	watch_deliver(w, ev, n, hrev);
 	goto out;
  bad:
 	seterr(w->e, "%s: watch: a malformed event", w->ep);
@@ -1349,7 +1355,6 @@ watch_events(struct watch *w, json_t *evs, int64_t hrev)
 static void
 watch_line(struct watch *w, const char *s, size_t len)
 {
-	struct etcd_watch_batch b;
 	json_t *j = NULL, *res, *err, *m, *hdr;
 	int64_t hrev = 0, code = -1;
 	bool created, canceled;
@@ -1402,17 +1407,7 @@ watch_line(struct watch *w, const char *s, size_t len)
 		goto out;
 	}
 	/* progress notification: nothing pending up to hrev */
-	b.revision = hrev;
-	b.header_revision = hrev;
-	b.events = NULL;
-	b.nevents = 0;
-	w->served = true;
-	{
-		int r = w->cb(w->arg, &b);
-
-		if (r != 0)
-			watch_fail(w, W_STOP, r);
-	}
+	watch_deliver(w, NULL, 0, hrev);
 	goto out;
  bad:
 	seterr(w->e, "%s: watch: a malformed line", w->ep);
@@ -1429,7 +1424,7 @@ watch_write_cb(char *data, size_t size, size_t n, void *arg)
 	size_t used;
 
 	(void)size;
-	w->last_data = now_ms();
+	w->last_data = fs_mono_ms();
 	if (w->status == 0)
 		curl_easy_getinfo(w->h, CURLINFO_RESPONSE_CODE, &w->status);
 	if (!buf_reserve(&w->line, n)) {
@@ -1468,7 +1463,7 @@ watch_progress_cb(void *arg, curl_off_t dt, curl_off_t dn, curl_off_t ut,
 		watch_fail(w, W_STOP, 0);
 		return 1;
 	}
-	if (now_ms() - w->last_data > w->o->idle_ms) {
+	if (fs_mono_ms() - w->last_data > w->o->idle_ms) {
 		w->idle = true;
 		return 1;
 	}
@@ -1490,7 +1485,7 @@ watch_stream(struct watch *w, const char *body)
 	w->served = false;
 	w->idle = false;
 	w->state = W_RUNNING;
-	w->last_data = now_ms();
+	w->last_data = fs_mono_ms();
 	snprintf(url, sizeof(url), "%s/v3/watch", w->ep);
 	if ((hdrs = make_headers(w->e, true, true)) == NULL) {
 		watch_fail(w, W_FATAL, APPUSER_ERR_NOMEM);
@@ -1590,7 +1585,7 @@ etcd_watch(struct etcd *e, const void *key, size_t keylen,
 		seterr(e, "watch: libcurl: cannot set up a handle");
 		goto out;
 	}
-	deadline = now_ms() + opts.unreachable_ms;
+	deadline = fs_mono_ms() + opts.unreachable_ms;
 	for (;;) {
 		if (opts.stop != NULL && *opts.stop) {
 			r = 0;
@@ -1641,12 +1636,12 @@ etcd_watch(struct etcd *e, const void *key, size_t keylen,
 		 * accepts a watch, then ends it with "no leader")
 		 */
 		if (w.served) {
-			deadline = now_ms() + opts.unreachable_ms;
+			deadline = fs_mono_ms() + opts.unreachable_ms;
 			backoff = BACKOFF_MIN_MS;
 			failures = 0;
 			reauths = 0;
 		}
-		if ((left = deadline - now_ms()) <= 0) {
+		if ((left = deadline - fs_mono_ms()) <= 0) {
 			char last[sizeof(e->err)];
 
 			snprintf(last, sizeof(last), "%s", e->err);

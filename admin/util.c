@@ -15,13 +15,21 @@
 #include "fleet.h"
 #include "token.h"
 
-void
-cli_verr(struct cli *c, const char *fmt, va_list ap)
+/* The start of every error line on stderr, "appuser: [command: ]" and
+ * the message, without the newline (the callers add what follows). */
+static void
+err_start(struct cli *c, const char *fmt, va_list ap)
 {
 	fprintf(stderr, "appuser: ");
 	if (c != NULL && c->what[0] != '\0')
 		fprintf(stderr, "%s: ", c->what);
 	vfprintf(stderr, fmt, ap);
+}
+
+void
+cli_verr(struct cli *c, const char *fmt, va_list ap)
+{
+	err_start(c, fmt, ap);
 	fputc('\n', stderr);
 }
 
@@ -40,11 +48,8 @@ cli_usage(struct cli *c, const char *fmt, ...)
 {
 	va_list ap;
 
-	fprintf(stderr, "appuser: ");
-	if (c->what[0] != '\0')
-		fprintf(stderr, "%s: ", c->what);
 	va_start(ap, fmt);
-	vfprintf(stderr, fmt, ap);
+	err_start(c, fmt, ap);
 	va_end(ap);
 	if (c->cmd != NULL)
 		fprintf(stderr, "\nusage: appuser %s\n(see appuser %s --help)\n",
@@ -181,11 +186,8 @@ cli_store_err(struct cli *c, int r, const char *fmt, ...)
 	va_list ap;
 	pid_t pid;
 
-	fprintf(stderr, "appuser: ");
-	if (c->what[0] != '\0')
-		fprintf(stderr, "%s: ", c->what);
 	va_start(ap, fmt);
-	vfprintf(stderr, fmt, ap);
+	err_start(c, fmt, ap);
 	va_end(ap);
 	fprintf(stderr, ": %s", appuser_strerror(r));
 	if (r == APPUSER_ERR_BUSY && (pid = store_busy_pid()) > 0)
@@ -467,6 +469,20 @@ int
 rec_collect_token(const struct token *t, void *arg)
 {
 	return rec_vec_push(arg, token_dup(t));
+}
+
+int
+rec_cmp_token(const void *a, const void *b)
+{
+	const struct token *ta = *(void *const *)a;
+	const struct token *tb = *(void *const *)b;
+	int d;
+
+	if ((d = strcmp(ta->user, tb->user)) != 0)
+		return d;
+	if (ta->create_time != tb->create_time)
+		return ta->create_time < tb->create_time ? -1 : 1;
+	return strcmp(ta->id, tb->id);
 }
 
 /* SUDO_USER comes from the environment: keep it to name characters. */

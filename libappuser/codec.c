@@ -49,34 +49,34 @@ wbuf_put_u8(struct wbuf *w, uint8_t v)
 	wbuf_put_bytes(w, &v, 1);
 }
 
+/* v's low n bytes (n <= 8), big-endian: every integer of the format. */
+static void
+put_be(struct wbuf *w, uint64_t v, size_t n)
+{
+	uint8_t b[8];
+	size_t i;
+
+	for (i = 0; i < n; i++)
+		b[i] = (uint8_t)(v >> (8 * (n - 1 - i)));
+	wbuf_put_bytes(w, b, n);
+}
+
 void
 wbuf_put_u16(struct wbuf *w, uint16_t v)
 {
-	uint8_t b[2] = { (uint8_t)(v >> 8), (uint8_t)v };
-
-	wbuf_put_bytes(w, b, sizeof(b));
+	put_be(w, v, 2);
 }
 
 void
 wbuf_put_u32(struct wbuf *w, uint32_t v)
 {
-	uint8_t b[4];
-	int i;
-
-	for (i = 0; i < 4; i++)
-		b[i] = (uint8_t)(v >> (24 - 8 * i));
-	wbuf_put_bytes(w, b, sizeof(b));
+	put_be(w, v, 4);
 }
 
 void
 wbuf_put_u64(struct wbuf *w, uint64_t v)
 {
-	uint8_t b[8];
-	int i;
-
-	for (i = 0; i < 8; i++)
-		b[i] = (uint8_t)(v >> (56 - 8 * i));
-	wbuf_put_bytes(w, b, sizeof(b));
+	put_be(w, v, 8);
 }
 
 void

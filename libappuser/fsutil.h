@@ -56,4 +56,8 @@ int fs_remove_prefixed(const char *dir, const char *prefix);
 /* CLOCK_MONOTONIC in milliseconds: the deadlines of lock attempts. */
 int64_t fs_mono_ms(void);
 
+/* CLOCK_MONOTONIC in seconds, to the nanosecond: the durations the CLI and
+ * the agent report (subtract two readings). */
+double fs_mono_s(void);
+
 #endif

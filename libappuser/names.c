@@ -242,22 +242,37 @@ is_sep(char c)
 	return c == ',' || c == ' ' || c == '\t';
 }
 
+/*
+ * The next item of a list separated by commas and blanks (the allow and
+ * scope lists): *sp moves past the separators before it, *lenp receives
+ * its length.  false at the end of the list.
+ */
+static bool
+next_item(const char **sp, size_t *lenp)
+{
+	const char *s = *sp;
+	size_t len;
+
+	while (is_sep(*s))
+		s++;
+	for (len = 0; s[len] != '\0' && !is_sep(s[len]); len++)
+		;
+	*sp = s;
+	*lenp = len;
+	return len > 0;
+}
+
 int
 parse_allow_list(const char *s, struct addr_rule **rulesp, size_t *np)
 {
 	struct addr_rule rules[TOKEN_MAX_ALLOW], rule, *out = NULL;
 	size_t n = 0, i, len;
-	int r = APPUSER_ERR_INVALID;
 
 	if (s == NULL)
 		return APPUSER_ERR_INVALID;
-	while (*s != '\0') {
-		if (is_sep(*s)) {
-			s++;
-			continue;
-		}
-		for (len = 0; s[len] != '\0' && !is_sep(s[len]); len++)
-			;
+	while (next_item(&s, &len)) {
+		int r;
+
 		if ((r = parse_rule(s, len, &rule)) != 0)
 			return r;
 		s += len;
@@ -396,13 +411,7 @@ parse_scope_list(const char *s, char ***scopep, size_t *np)
 		return APPUSER_ERR_INVALID;
 	if ((v = calloc(TOKEN_MAX_SCOPE + 1, sizeof(*v))) == NULL)
 		return APPUSER_ERR_NOMEM;
-	while (*s != '\0') {
-		if (is_sep(*s)) {
-			s++;
-			continue;
-		}
-		for (len = 0; s[len] != '\0' && !is_sep(s[len]); len++)
-			;
+	while (next_item(&s, &len)) {
 		if (!scope_name_valid(s, len))
 			goto out;
 		/* libpam lowercases the service name it is given */

@@ -82,17 +82,6 @@ key_name(TDB_DATA k, char buf[APPUSER_NAME_MAX + 1])
 	return buf;
 }
 
-static bool
-is_admin(const struct meta *m, const char *name)
-{
-	size_t i;
-
-	for (i = 0; i < m->n_admins; i++)
-		if (strcmp(m->admins[i], name) == 0)
-			return true;
-	return false;
-}
-
 static void
 check_mode(struct check *c, const char *file, mode_t want)
 {
@@ -202,7 +191,7 @@ check_user_rec(struct check *c, TDB_DATA k, TDB_DATA d)
 		return;
 	}
 	check_user_ids(c, &u);
-	if (u.admin != is_admin(&c->st->meta, name))
+	if (u.admin != meta_has_admin(&c->st->meta, name))
 		problem(c, "user %s: admin flag disagrees with the admin list",
 		    name);
 }

@@ -281,25 +281,53 @@ list_has(TDB_DATA l, const char *id)
 	return false;
 }
 
-/* Revoke id now; *newp if it was live.  Write errors poison the txn. */
+/*
+ * Write back t, a changed version of a stored token (record and snapshot
+ * delta).  A failure poisons the txn.
+ */
 static int
-revoke_one(struct store *st, const char *id, bool *newp)
+token_rewrite(struct store *st, const struct token *t)
 {
-	struct token t;
-	TDB_DATA d;
 	int r;
 
-	*newp = false;
-	if ((r = token_fetch(st, id, &d, &t)) != 0)
+	if ((r = token_put(st, t, TDB_REPLACE)) != 0 ||
+	    (r = tdelta_add(st, t->id)) != 0)
+		txn_fail(st, r);
+	return r;
+}
+
+/* As token_fetch, but NOT_FOUND unless id is on user's list too. */
+static int
+listed_fetch(struct store *st, const char *user, const char *id, TDB_DATA *dp,
+    struct token *t)
+{
+	TDB_DATA l = { NULL, 0 };
+	int r;
+
+	if (!id_valid(id))
+		return APPUSER_ERR_NOT_FOUND;
+	if ((r = list_fetch(st, user, &l)) != 0)
 		return r;
-	if (t.revoke_time == 0) {
-		t.revoke_time = (int64_t)time(NULL);
-		if ((r = token_put(st, &t, TDB_REPLACE)) != 0 ||
-		    (r = tdelta_add(st, id)) != 0)
-			txn_fail(st, r);
+	r = list_has(l, id) ? token_fetch(st, id, dp, t) :
+	    APPUSER_ERR_NOT_FOUND;
+	free(l.dptr);
+	return r;
+}
+
+/* Revoke the token t (a view into d, both released); *newp if it was
+ * live. */
+static int
+revoke_fetched(struct store *st, TDB_DATA d, struct token *t, bool *newp)
+{
+	int r = 0;
+
+	*newp = false;
+	if (t->revoke_time == 0) {
+		t->revoke_time = (int64_t)time(NULL);
+		r = token_rewrite(st, t);
 		*newp = r == 0;
 	}
-	token_clear(&t);
+	token_clear(t);
 	free(d.dptr);
 	return r;
 }
@@ -307,20 +335,14 @@ revoke_one(struct store *st, const char *id, bool *newp)
 static int
 token_revoke(struct store *st, const char *user, const char *id)
 {
-	TDB_DATA l = { NULL, 0 };
+	struct token t;
+	TDB_DATA d;
 	bool revoked;
 	int r;
 
-	if (!id_valid(id))
-		return APPUSER_ERR_NOT_FOUND;
-	if ((r = list_fetch(st, user, &l)) != 0)
+	if ((r = listed_fetch(st, user, id, &d, &t)) != 0)
 		return r;
-	if (list_has(l, id))
-		r = revoke_one(st, id, &revoked);
-	else
-		r = APPUSER_ERR_NOT_FOUND;
-	free(l.dptr);
-	return r;
+	return revoke_fetched(st, d, &t, &revoked);
 }
 
 int
@@ -343,7 +365,7 @@ static int
 token_shorten(struct store *st, const char *user, const char *id,
     int64_t expiry)
 {
-	TDB_DATA l = { NULL, 0 }, d = { NULL, 0 };
+	TDB_DATA d = { NULL, 0 };
 	struct token t;
 	int r;
 
@@ -351,19 +373,12 @@ token_shorten(struct store *st, const char *user, const char *id,
 		return APPUSER_ERR_NOT_FOUND;
 	if (expiry <= 0 || expiry > RECORD_TIME_MAX)
 		return APPUSER_ERR_INVALID;
-	if ((r = list_fetch(st, user, &l)) != 0)
-		return r;
-	r = list_has(l, id) ? token_fetch(st, id, &d, &t) :
-	    APPUSER_ERR_NOT_FOUND;
-	free(l.dptr);
-	if (r != 0)
+	if ((r = listed_fetch(st, user, id, &d, &t)) != 0)
 		return r;
 	if (t.expiry_time == 0 || expiry < t.expiry_time) {
 		t.expiry_time = expiry;
 		t.extend_when_used = false;
-		if ((r = token_put(st, &t, TDB_REPLACE)) != 0 ||
-		    (r = tdelta_add(st, id)) != 0)
-			txn_fail(st, r);
+		r = token_rewrite(st, &t);
 	}
 	token_clear(&t);
 	free(d.dptr);
@@ -386,10 +401,13 @@ static int
 revoke_listed(struct store *st, const char *id, void *arg)
 {
 	size_t *np = arg;
+	struct token t;
+	TDB_DATA d;
 	bool revoked = false;
 	int r;
 
-	r = revoke_one(st, id, &revoked);
+	if ((r = token_fetch(st, id, &d, &t)) == 0)
+		r = revoke_fetched(st, d, &t, &revoked);
 	if (r == APPUSER_ERR_NOT_FOUND)
 		r = 0;		/* listed but gone: nothing to revoke */
 	*np += revoked;
@@ -696,8 +714,6 @@ static int
 rotate_end_old(struct store *st, struct token *old, const struct token *eff,
     int64_t now, int64_t grace)
 {
-	int r;
-
 	if (grace <= 0)
 		old->revoke_time = now;
 	else {
@@ -708,10 +724,7 @@ rotate_end_old(struct store *st, struct token *old, const struct token *eff,
 		old->expiry_time = end;
 		old->extend_when_used = false;
 	}
-	if ((r = token_put(st, old, TDB_REPLACE)) != 0 ||
-	    (r = tdelta_add(st, old->id)) != 0)
-		txn_fail(st, r);
-	return r;
+	return token_rewrite(st, old);
 }
 
 /* The new token of a rotation: old's restrictions, fresh times. */
@@ -739,7 +752,7 @@ token_rotate(struct store *st, const char *user, const char *old_id,
 {
 	struct token old, eff, nt;
 	struct usage u;
-	TDB_DATA l = { NULL, 0 }, d = { NULL, 0 };
+	TDB_DATA d = { NULL, 0 };
 	int r, fd;
 
 	if (!id_valid(old_id))
@@ -747,12 +760,7 @@ token_rotate(struct store *st, const char *user, const char *old_id,
 	if (!id_valid(new_id) || verifier == NULL || now <= 0 ||
 	    now > RECORD_TIME_MAX)
 		return APPUSER_ERR_INVALID;
-	if ((r = list_fetch(st, user, &l)) != 0)
-		return r;
-	r = list_has(l, old_id) ? token_fetch(st, old_id, &d, &old) :
-	    APPUSER_ERR_NOT_FOUND;
-	free(l.dptr);
-	if (r != 0)
+	if ((r = listed_fetch(st, user, old_id, &d, &old)) != 0)
 		return r;
 	eff = old;		/* a login may have pushed its expiry out */
 	if ((fd = usage_fd(st)) != -1) {

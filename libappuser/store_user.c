@@ -261,17 +261,6 @@ store_user_delete(struct store *st, const char *name)
 	return txn_leave(st, began, user_delete(st, name));
 }
 
-static bool
-admins_has(const struct meta *m, const char *name)
-{
-	size_t i;
-
-	for (i = 0; i < m->n_admins; i++)
-		if (strcmp(m->admins[i], name) == 0)
-			return true;
-	return false;
-}
-
 static int
 user_set_admin(struct store *st, const char *name, bool admin)
 {
@@ -283,7 +272,7 @@ user_set_admin(struct store *st, const char *name, bool admin)
 
 	if ((r = user_fetch(st, name, &buf, &u)) != 0)
 		return r;
-	if (u.admin == admin && admins_has(&st->meta, name) == admin) {
+	if (u.admin == admin && meta_has_admin(&st->meta, name) == admin) {
 		r = 0;
 		goto out;
 	}

@@ -46,6 +46,7 @@
 #include <unistd.h>
 
 #include "cli.h"
+#include "fsutil.h"
 #include "fleet.h"
 #include "token.h"
 
@@ -806,25 +807,15 @@ read_fleet(struct syncd *s, int64_t *revp)
 	return 0;
 }
 
-static double
-seconds_since(const struct timespec *t0)
-{
-	struct timespec t1;
-
-	clock_gettime(CLOCK_MONOTONIC, &t1);
-	return (double)(t1.tv_sec - t0->tv_sec) +
-	    (double)(t1.tv_nsec - t0->tv_nsec) / 1e9;
-}
-
 static int
 full_sync(struct syncd *s)
 {
-	struct timespec t0;
+	double t0;
 	double t_read, t_nss;
 	int64_t rev = 0;
 	int r, tries;
 
-	clock_gettime(CLOCK_MONOTONIC, &t0);
+	t0 = fs_mono_s();
 	for (tries = 0; tries < 5; tries++) {
 		kv_free(s);
 		r = read_fleet(s, &rev);
@@ -838,16 +829,16 @@ full_sync(struct syncd *s)
 		kv_free(s);
 		return r;
 	}
-	t_read = seconds_since(&t0);
+	t_read = fs_mono_s() - t0;
 	nss_check_prefetch_wait(cli_nss());
-	t_nss = seconds_since(&t0) - t_read;
+	t_nss = (fs_mono_s() - t0) - t_read;
 	r = apply_full(s, rev);
 	if (r == 0) {
 		s->rev = rev;
 		logmsg(LOG_INFO, "full load of %zu keys at revision %lld in "
 		    "%.2f s (read %.2f s, host accounts %.2f s more, applied "
-		    "in %.2f s)", s->nkv, (long long)rev, seconds_since(&t0),
-		    t_read, t_nss, seconds_since(&t0) - t_read - t_nss);
+		    "in %.2f s)", s->nkv, (long long)rev, (fs_mono_s() - t0),
+		    t_read, t_nss, (fs_mono_s() - t0) - t_read - t_nss);
 		heard(s, rev, rev, true);
 	} else
 		logmsg(LOG_ERR, "full load at revision %lld not applied: %s",
