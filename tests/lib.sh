@@ -6,7 +6,8 @@
 #   is_out "name" WANT COMMAND... (ok if COMMAND prints WANT)
 # and finish with `done_testing`.  Also: rc, has/hasnt (below), au (the
 # CLI on the store $S), need_built, syslog_listen (a private syslog),
-# nss_two_users.
+# nss_two_users, and for a script that runs again in a private mount
+# namespace: need_cmds, skip_if_why, ns_rerun, ns_inner, ns_devlog, die.
 TOP=$(cd "$(dirname "$0")" && while [ ! -f Makefile ] && [ "$PWD" != / ]; do cd ..; done; pwd)
 # the build directory under test: build/, or build-san/ for make check
 # SANITIZE=1 (the Makefile exports APPUSER_BUILD and APPUSER_SANITIZE)
@@ -105,5 +106,71 @@ nss_two_users() {
 	''|*[!0-9]*) not_ok "ids resolved" "alice=$UA bob=$UB admins=$G";;
 	*) ok "ids resolved (alice=$UA bob=$UB admins=$G)";;
 	esac
+}
+# --- scripts that run again as root in a private mount namespace ---------
+# The host part sets why, the first reason it cannot run (is_root,
+# need_cmds), then `skip_if_why NAME` and `ns_rerun TAG`; the part run
+# there (`sh $0 --inner W`) starts with ns_inner, and may add ns_devlog.
+# need_cmds CMD...: unless $why is set, the first CMD not on PATH sets it
+need_cmds() {
+	for _c in "$@"; do
+		[ -n "$why" ] || command -v "$_c" >/dev/null 2>&1 ||
+		    why="missing $_c (make deps)"
+	done
+}
+# skip_if_why NAME: when $why is set, a skip line NAME with it and the end
+# of the script
+skip_if_why() {
+	[ -n "$why" ] || return 0
+	skip "$1" "$why"
+	done_testing
+	exit
+}
+# ns_rerun TAG: `sh $0 --inner W` in a private mount namespace, W a fresh
+# directory /tmp/TAG.XXXXXX (empty again after: the tmpfs ns_inner mounts
+# on it ends with the namespace, so rmdir removes it); its status in $irc
+ns_rerun() {
+	_w=$(mktemp -d "/tmp/$1.XXXXXX") || exit 2
+	unshare --mount --propagation private sh "$0" --inner "$_w"
+	irc=$?
+	rmdir "$_w" 2>/dev/null
+}
+# die WHY: a setup step failed; the rest of the script cannot run
+die() { echo "not ok - setup: $*"; echo "1..$((_n + 1))"; exit 1; }
+# ns_inner W TAG: the start of the --inner part: W; programs not built with
+# ASan (pamtester) get its runtime first, their leaks are not ours; then,
+# only in a mount namespace of our own: a tmpfs TAG on W, a root-only
+# W/secret, and W/pam.d bind-mounted on /etc/pam.d
+ns_inner() {
+	W=$1
+	if [ -n "$SAN_PRELOAD" ]; then
+		export LD_PRELOAD="$SAN_PRELOAD"
+		export ASAN_OPTIONS="${ASAN_OPTIONS:+$ASAN_OPTIONS:}detect_leaks=0"
+	fi
+	[ "$(readlink /proc/self/ns/mnt)" != "$(readlink /proc/1/ns/mnt)" ] ||
+	    die "not in a private mount namespace"
+	mount -t tmpfs -o mode=0755,size=64m "$2" "$W" || die "tmpfs"
+	mkdir -m 0700 "$W/secret" && mkdir "$W/pam.d" || die mkdir
+	mount --bind "$W/pam.d" /etc/pam.d || die "bind /etc/pam.d"
+	[ ! -e /etc/pam.d/common-auth ] || die "/etc/pam.d is not ours"
+}
+# ns_devlog: after ns_inner, our syslog listener on /dev/log (each message
+# a line of $W/syslog.txt, the listener killed at exit): a socket bound
+# over a placeholder in a read-only overlay of /dev, so the host's
+# /dev/log is never touched
+ns_devlog() {
+	mkdir "$W/devlow" "$W/devorig" || die mkdir
+	syslog_listen "$W/log.sock" "$W/syslog.txt"
+	_up=$?
+	trap 'kill $SYSLOG_PID 2>/dev/null' EXIT
+	[ "$_up" = 0 ] || die "syslog listener did not start"
+	touch "$W/devlow/log"
+	mount --rbind /dev "$W/devorig" || die "rbind /dev"
+	mount -t overlay overlay -o "lowerdir=$W/devlow:/dev" /dev ||
+	    die "overlay /dev"
+	for _m in pts shm mqueue; do
+		[ -d "$W/devorig/$_m" ] && mount --rbind "$W/devorig/$_m" "/dev/$_m"
+	done
+	mount --bind "$W/log.sock" /dev/log || die "bind /dev/log"
 }
 done_testing() { echo "1..$_n"; [ "$_failed" -eq 0 ]; }

@@ -27,40 +27,20 @@ LH=$TOP/tests/e2e/lock_hostage.py
 if [ "$1" != --inner ]; then
 	why=
 	is_root || why="needs root (mount namespace over /etc/pam.d)"
-	for c in pamtester unshare mount python3 setpriv timeout; do
-		[ -n "$why" ] || command -v "$c" >/dev/null 2>&1 ||
-		    why="missing $c (make deps)"
-	done
+	need_cmds pamtester unshare mount python3 setpriv timeout
 	[ -n "$why" ] || ! coverage_build ||
 	    why="coverage build: gcov's runtime takes a whole-file fcntl lock on each .gcda as a process exits, so a pamtester stopped there stalls every other instrumented process (the store's locks are tested under plain make check)"
 	[ -n "$why" ] || [ -x "$APPUSER" ] || why="build/appuser not built"
 	[ -n "$why" ] || [ -f "$B/pam_appuser.so" ] ||
 	    why="build/pam_appuser.so not built"
-	if [ -n "$why" ]; then
-		skip "store locks held, pamtester stopped holding a lock" "$why"
-		done_testing
-		exit 0
-	fi
-	W=$(mktemp -d /tmp/t_lock_hold.XXXXXX) || exit 2
-	unshare --mount --propagation private sh "$0" --inner "$W"
-	rc=$?
-	rmdir "$W" 2>/dev/null	# everything inside was on a private tmpfs
-	exit $rc
+	skip_if_why "store locks held, pamtester stopped holding a lock"
+	ns_rerun t_lock_hold
+	exit $irc
 fi
 
 # --- inside the private mount namespace -------------------------------------
-W=$2
+ns_inner "$2" t_lock_hold
 STRACE=$(command -v strace)
-if [ -n "$SAN_PRELOAD" ]; then
-	export LD_PRELOAD="$SAN_PRELOAD"
-	export ASAN_OPTIONS="${ASAN_OPTIONS:+$ASAN_OPTIONS:}detect_leaks=0"
-fi
-die() { echo "not ok - setup: $*"; echo "1..$((_n + 1))"; exit 1; }
-[ "$(readlink /proc/self/ns/mnt)" != "$(readlink /proc/1/ns/mnt)" ] ||
-    die "not in a private mount namespace"
-mount -t tmpfs -o mode=0755,size=64m t_lock_hold "$W" || die "tmpfs"
-mkdir -m 0700 "$W/secret" && mkdir "$W/pam.d" || die mkdir
-mount --bind "$W/pam.d" /etc/pam.d || die "bind /etc/pam.d"
 # the module's log lines go nowhere rather than to the host's syslog
 [ -e /dev/log ] && { mount --bind /dev/null /dev/log || die "bind /dev/log"; }
 
