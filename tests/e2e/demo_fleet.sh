@@ -129,15 +129,7 @@ say "host1 and host2 (role reader: read-only on /appuser/)"
 etcd_ctl user add host2 --new-user-password="$(cat "$ETCD_DIR/host2.pw")" >/dev/null &&
     etcd_ctl user grant-role host2 reader >/dev/null || fail "etcd user host2"
 mkdir -p /etc/appuser
-cat >/etc/appuser/fleet-admin.conf <<EOF
-endpoints = $ETCD_ENDPOINTS
-cacert = $P/ca.crt
-cert = $P/client.crt
-key = $P/client.key
-user = root
-password_file = $ETCD_DIR/root.pw
-EOF
-chmod 0600 /etc/appuser/fleet-admin.conf
+etcd_conf /etc/appuser/fleet-admin.conf root client
 n=0
 for h in $HOSTS; do
 	n=$((n + 1)) d=$NS_W/$h
