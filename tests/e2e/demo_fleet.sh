@@ -193,17 +193,7 @@ for h in $HOSTS; do
 done
 
 # ssh to a host, answering the Token: prompt from the token file
-cat >"$NS_W/ssh_config" <<-EOF
-Host *
-  PreferredAuthentications keyboard-interactive
-  PubkeyAuthentication no
-  PasswordAuthentication no
-  StrictHostKeyChecking no
-  UserKnownHostsFile /dev/null
-  LogLevel ERROR
-  NumberOfPasswordPrompts 1
-  ConnectTimeout 10
-EOF
+ns_ssh_config
 login() {
 	NS_ASKPASS_FILE=$TOK NS_ASKPASS_LOG=$NS_W/prompts \
 	    SSH_ASKPASS=$NS_W/askpass SSH_ASKPASS_REQUIRE=force DISPLAY=none \

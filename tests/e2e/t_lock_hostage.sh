@@ -29,40 +29,9 @@
 
 if [ "$APPUSER_NS_INNER" != 1 ]; then
 	why=$(ns_supported)
-	[ -n "$why" ] || command -v pamtester >/dev/null 2>&1 ||
-	    why="missing pamtester (make deps)"
-	if [ -n "$why" ]; then
-		skip "lock hostage: SIGSTOPped su/sudo holding store locks" "$why"
-		done_testing
-		exit
-	fi
-	for f in appuser pam_appuser.so libnss_appuser.so.2; do
-		[ -f "$TOP/build/$f" ] && continue
-		not_ok "build/$f exists (run make first)"
-		done_testing
-		exit
-	done
-	before=$(ns_host_state)
-	log=$(mktemp) || exit 2
-	ns_run "$0" >"$log" 2>&1
-	rc=$?
-	# renumber the namespace's TAP lines into ours
-	while IFS= read -r l; do
-		case $l in
-		"ok "[0-9]*) ok "$(echo "$l" | sed 's/^ok [0-9]* - //')";;
-		"not ok "[0-9]*) not_ok "$(echo "$l" | sed 's/^not ok [0-9]* - //')";;
-		"1.."*) ;;
-		*) echo "$l";;
-		esac
-	done <"$log"
-	rm -f "$log"
-	[ "$rc" -eq 0 ] || [ "$_failed" -gt 0 ] ||
-	    not_ok "namespace body ran to the end" "exit $rc"
-	[ "$before" = "$(ns_host_state)" ] &&
-	    ok "host's passwd, shadow, pam.d, nsswitch.conf, sudoers unchanged" ||
-	    not_ok "host's configuration unchanged"
-	done_testing
-	exit
+	need_cmds pamtester
+	ns_host_part "lock hostage: SIGSTOPped su/sudo holding store locks" \
+	    "host's passwd, shadow, pam.d, nsswitch.conf, sudoers unchanged"
 fi
 
 # --- inside the namespaces ----------------------------------------------------
