@@ -173,4 +173,24 @@ ns_devlog() {
 	done
 	mount --bind "$W/log.sock" /dev/log || die "bind /dev/log"
 }
+# opcheck RESULT WHAT TAIL OP...: one line per operation OP from RESULT's
+# "op OP n=.. max_ms=.. over_1s=.. failed=.." lines (tests/e2e/
+# lock_hostage.py): ok when it ran, never took 1 s and never failed (its
+# ok line ends with TAIL); WHAT is what was done to the victim meanwhile
+opcheck() {
+	_r=$1 _what=$2 _tail=$3; shift 3
+	for op in "$@"; do
+		l=$(grep "^op $op " "$_r")
+		n=$(echo "$l" | sed -n 's/.* n=\([0-9]*\).*/\1/p')
+		mx=$(echo "$l" | sed -n 's/.* max_ms=\([0-9]*\).*/\1/p')
+		ov=$(echo "$l" | sed -n 's/.* over_1s=\([0-9]*\).*/\1/p')
+		fl=$(echo "$l" | sed -n 's/.* failed=\([0-9]*\).*/\1/p')
+		if [ "${n:-0}" -gt 0 ] && [ "$ov" = 0 ] && [ "$fl" = 0 ]; then
+			ok "$op with $_what: $n runs, max $mx ms$_tail"
+		else
+			not_ok "$op under 1 s with $_what" \
+			    "${n:-0} runs, max ${mx:-?} ms, ${ov:-?} took >= 1 s, ${fl:-?} failed or timed out"
+		fi
+	done
+}
 done_testing() { echo "1..$_n"; [ "$_failed" -eq 0 ]; }

@@ -140,25 +140,8 @@ rounds=$(val rounds) eperm=$(val eperm)
     ok "$stops stops of a running su/sudo, $hits of them holding a store lock ($(val hit_files)); $rounds measured" ||
     not_ok "at least 30 stops" "${stops:-0} stops, $hits hits, $eperm refused (EPERM)"
 echo "# mallory's own locks on the store: $(val own_locks) (flock/posix/ofd files)"
-# opcheck RESULT WHAT: one line per operation from RESULT's "op" lines
-opcheck()
-{
-	for op in root-login local-login app-login app-su shared-token-login \
-	    token-create token-revoke create delete; do
-		l=$(grep "^op $op " "$1")
-		n=$(echo "$l" | sed -n 's/.* n=\([0-9]*\).*/\1/p')
-		mx=$(echo "$l" | sed -n 's/.* max_ms=\([0-9]*\).*/\1/p')
-		ov=$(echo "$l" | sed -n 's/.* over_1s=\([0-9]*\).*/\1/p')
-		fl=$(echo "$l" | sed -n 's/.* failed=\([0-9]*\).*/\1/p')
-		if [ "${n:-0}" -gt 0 ] && [ "$ov" = 0 ] && [ "$fl" = 0 ]; then
-			ok "$op with $2: $n runs, max $mx ms, none failed"
-		else
-			not_ok "$op under 1 s with $2" \
-			    "${n:-0} runs, max ${mx:-?} ms, ${ov:-?} took >= 1 s, ${fl:-?} failed or timed out"
-		fi
-	done
-}
-opcheck "$R" "a su/sudo stopped"
+OPS="root-login local-login app-login app-su shared-token-login token-create token-revoke create delete"
+opcheck "$R" "a su/sudo stopped" ", none failed" $OPS
 
 # --- not left to chance: su stopped after each of its lock calls -----------------
 # A fixed store's locks last microseconds and are seldom caught above.  Root
@@ -182,7 +165,7 @@ else
 	[ "${1:-0}" -gt 0 ] && [ "$3" != cut ] &&
 	    ok "sweep: mallory's su to hostbot stopped after each of its fcntl/flock calls in turn ($1 stops, $2 holding a store lock, end $3)" ||
 	    not_ok "sweep: every fcntl/flock call of su stopped and measured" "$(grep '^sweep ' "$SW")"
-	opcheck "$SW" "su stopped after each fcntl/flock call"
+	opcheck "$SW" "su stopped after each fcntl/flock call" ", none failed" $OPS
 fi
 
 # --- afterwards -------------------------------------------------------------------
