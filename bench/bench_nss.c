@@ -31,6 +31,8 @@
 #include "record.h"
 #include "store.h"
 
+#include "bench.h"
+
 #define BATCHES		7
 #define NNAMES		4096		/* random names cycled through */
 #define NADMINS		10
@@ -66,18 +68,7 @@ static long errors;
 static double
 now_ns(void)
 {
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return ts.tv_sec * 1e9 + ts.tv_nsec;
-}
-
-static int
-cmp_double(const void *a, const void *b)
-{
-	double x = *(const double *)a, y = *(const double *)b;
-
-	return x < y ? -1 : x > y;
+	return now_sec() * 1e9;
 }
 
 /* Median over BATCHES of the mean cost of op in a batch of n calls. */
@@ -96,8 +87,7 @@ measure(void (*op)(size_t), size_t n)
 			op(i);
 		v[b] = (now_ns() - t0) / n;
 	}
-	qsort(v, BATCHES, sizeof(v[0]), cmp_double);
-	return v[BATCHES / 2];
+	return median(v, BATCHES);
 }
 
 static void

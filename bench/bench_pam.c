@@ -52,6 +52,10 @@
 #include "store.h"
 #include "token.h"
 
+#define BENCH_NAME		"bench_pam"
+#define BENCH_DIE_STATUS	2
+#include "bench.h"
+
 #define N_USERS		1000
 #define N_TOKENS	10	/* per user */
 #define N_VERIFY	20000
@@ -71,37 +75,6 @@ static char storedir[PATH_MAX / 2];
 static char token[TOKEN_LEN + 1];	/* a valid token of user u0500 */
 static char token_id[TOKEN_ID_LEN + 1];
 static char known[N_USERS][TOKEN_LEN + 1];	/* token 0 of each user */
-
-static double
-now_sec(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
-}
-
-static int
-cmp_double(const void *a, const void *b)
-{
-	double x = *(const double *)a, y = *(const double *)b;
-
-	return (x > y) - (x < y);
-}
-
-static double
-median(double *v, size_t n)
-{
-	qsort(v, n, sizeof(*v), cmp_double);
-	return n % 2 ? v[n / 2] : (v[n / 2 - 1] + v[n / 2]) / 2;
-}
-
-static void
-die(const char *what, int r)
-{
-	fprintf(stderr, "bench_pam: %s: %s\n", what, appuser_strerror(r));
-	exit(2);
-}
 
 static int
 new_token(struct store *st, const struct user *u, char *out, char *keep)
@@ -446,18 +419,6 @@ last_ip(char *buf, size_t len)
 		snprintf(buf, len, "%s", t->last_ip != NULL ? t->last_ip : "");
 	token_free(t);
 	store_close(st);
-}
-
-static int failed_goals;
-
-/* One line per figure that has a goal. */
-static void
-goal(const char *what, const char *value, const char *target, bool met)
-{
-	printf("FIGURE %-56s %16s  goal %-10s %s\n", what, value, target,
-	    met ? "MET" : "NOT MET");
-	if (!met)
-		failed_goals++;
 }
 
 static int
