@@ -512,6 +512,18 @@ wrong_secret(const char *tok, char out[TOKEN_LEN + 1])
  * Figure 3: median store_verify time of an unknown id and of a known id
  * with a wrong secret, N_PROBE of each, alternating which kind goes first.
  */
+/* store_verify of tok for user (a VERIFY_* result), its time in *secs. */
+static int
+timed_verify(struct store *st, const char *user, const char *tok,
+    int64_t now, double *secs)
+{
+	double t0 = now_sec();
+	int v = store_verify(st, user, tok, TOKEN_LEN, "bench", "", now, NULL);
+
+	*secs = now_sec() - t0;
+	return v;
+}
+
 static void
 bench_unknown_vs_wrong(void)
 {
@@ -522,7 +534,7 @@ bench_unknown_vs_wrong(void)
 	uint8_t ver[TOKEN_VERIFIER_LEN];
 	struct store *st = NULL;
 	int64_t now = (int64_t)time(NULL);
-	double t0, mu, mw, ratio;
+	double mu, mw, ratio;
 	int i, k, r, vu, vw;
 
 	for (i = 0; i < N_PROBE_TOK; i++) {
@@ -536,24 +548,14 @@ bench_unknown_vs_wrong(void)
 		die("store_open", r);
 	for (i = 0; i < N_PROBE; i++) {
 		k = i % N_PROBE_TOK;
+		/* in turn first, so that neither kind always finds the
+		 * caches as the other left them */
 		if (i % 2 == 0) {
-			t0 = now_sec();
-			vu = store_verify(st, user[k], unknown[k], TOKEN_LEN,
-			    "bench", "", now, NULL);
-			tu[i] = now_sec() - t0;
-			t0 = now_sec();
-			vw = store_verify(st, user[k], wrong[k], TOKEN_LEN,
-			    "bench", "", now, NULL);
-			tw[i] = now_sec() - t0;
+			vu = timed_verify(st, user[k], unknown[k], now, &tu[i]);
+			vw = timed_verify(st, user[k], wrong[k], now, &tw[i]);
 		} else {
-			t0 = now_sec();
-			vw = store_verify(st, user[k], wrong[k], TOKEN_LEN,
-			    "bench", "", now, NULL);
-			tw[i] = now_sec() - t0;
-			t0 = now_sec();
-			vu = store_verify(st, user[k], unknown[k], TOKEN_LEN,
-			    "bench", "", now, NULL);
-			tu[i] = now_sec() - t0;
+			vw = timed_verify(st, user[k], wrong[k], now, &tw[i]);
+			vu = timed_verify(st, user[k], unknown[k], now, &tu[i]);
 		}
 		if (vu != VERIFY_UNKNOWN || vw != VERIFY_MISMATCH) {
 			fprintf(stderr, "bench_pam: probe: unknown id gave %s, "
