@@ -21,6 +21,7 @@
 #              ns_install               make install + the README's steps
 #              ns_doc_host              ns_install + sshd on :22, for the docs
 #              ns_start_sshd            sshd on 127.0.0.1:$NS_PORT
+#              ns_sudoers NAME [LINE...] a strict sudoers drop-in
 #              run NAME CMD...          CMD's output in $O/NAME, $RC $OUT $ERR
 #              ns_mint FILE USER [OPTS] a token into a root-only file, $PFX
 #              ns_ssh SECRETFILE USER CMD   ssh, answering prompts from the file
@@ -322,6 +323,18 @@ ns_ssh_config()
 		  ConnectTimeout 10
 		EOF
 	} >"$NS_W/ssh_config"
+}
+
+# ns_sudoers NAME [LINE...]: the drop-in /etc/sudoers.d/NAME (0440): one
+# password try, no cached credentials, no lecture (a wrong token fails at
+# once, every sudo asks), then each LINE
+ns_sudoers()
+{
+	_sf=/etc/sudoers.d/$1; shift
+	{
+		echo 'Defaults passwd_tries=1, timestamp_timeout=0, !lecture'
+		for _sl in "$@"; do echo "$_sl"; done
+	} >"$_sf" && chmod 0440 "$_sf"
 }
 
 # run NAME CMD...: stdout in $O/NAME (and, without carriage returns, in

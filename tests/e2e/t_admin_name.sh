@@ -55,10 +55,7 @@ admin_works()
 
 ns_install || { not_ok "install and enable inside the namespace"; exit 1; }
 ok "make install, nsswitch (files appuser), pam-auth-update, sudoers drop-in"
-cat >/etc/sudoers.d/t-admin <<-'EOF'
-Defaults passwd_tries=1, timestamp_timeout=0, !lecture
-EOF
-chmod 0440 /etc/sudoers.d/t-admin
+ns_sudoers t-admin
 run visudo visudo -c
 is "sudoers valid" 0 "$RC" "$ERR"
 

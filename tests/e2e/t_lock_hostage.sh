@@ -46,10 +46,7 @@ HP=${HOSTAGE_PARALLEL:-4}
 
 ns_install || { not_ok "install and enable inside the namespace"; exit 1; }
 ok "make install, nsswitch (files appuser), pam-auth-update, sudoers drop-in"
-cat >/etc/sudoers.d/t-hostage <<-'EOF'
-Defaults passwd_tries=1, timestamp_timeout=0, !lecture
-EOF
-chmod 0440 /etc/sudoers.d/t-hostage
+ns_sudoers t-hostage
 
 # mallory attacks, victim is a local user who logs in; root has a password
 useradd -m -s /bin/sh mallory && useradd -m -s /bin/sh victim &&
