@@ -173,6 +173,25 @@ ns_devlog() {
 	done
 	mount --bind "$W/log.sock" /dev/log || die "bind /dev/log"
 }
+# measure_script FILE: starts FILE, the script lock_hostage.py --measure
+# runs at each stop, with its one function: `t NAME INPUT CMD...` runs CMD
+# (stdin INPUT, output to m.out beside FILE) under timeout $TMO and prints
+# "NAME MS RC"; once one took 1 s or more, the rest of the round runs
+# under $TMO_SLOW (enough to show it, cheaper when all hang).  The caller
+# appends the t lines.
+measure_script() {
+	cat >"$1" <<EOF
+t() {
+	_name=\$1 _in=\$2; shift 2
+	_s=\$(date +%s%N)
+	timeout -k 1 "\$TMO" "\$@" <"\$_in" >"${1%/*}/m.out" 2>&1
+	_rc=\$?
+	_ms=\$(( (\$(date +%s%N) - _s) / 1000000 ))
+	echo "\$_name \$_ms \$_rc"
+	[ "\$_ms" -lt 1000 ] || TMO=\${TMO_SLOW:-\$TMO}
+}
+EOF
+}
 # opcheck RESULT WHAT TAIL OP...: one line per operation OP from RESULT's
 # "op OP n=.. max_ms=.. over_1s=.. failed=.." lines (tests/e2e/
 # lock_hostage.py): ok when it ran, never took 1 s and never failed (its

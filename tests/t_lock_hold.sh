@@ -82,16 +82,8 @@ sed 's/.*/{"name": "&"}/' "$W/users" >"$W/users.json"
 au import "$W/users.json" >/dev/null 2>&1 || die "import"
 ok "store with ci-bot, busy-bot, 80 tokens to revoke, 80 users to delete"
 
-cat >"$W/measure.sh" <<EOF
-t() {
-	_name=\$1 _in=\$2; shift 2
-	_s=\$(date +%s%N)
-	timeout -k 1 "\$TMO" "\$@" <"\$_in" >"$W/m.out" 2>&1
-	_rc=\$?
-	_ms=\$(( (\$(date +%s%N) - _s) / 1000000 ))
-	echo "\$_name \$_ms \$_rc"
-	[ "\$_ms" -lt 1000 ] || TMO=\${TMO_SLOW:-\$TMO}
-}
+measure_script "$W/measure.sh"
+cat >>"$W/measure.sh" <<EOF
 t root-login "$W/secret/none" pamtester t-stack root authenticate
 t app-login "$W/secret/ci" pamtester t-hold ci-bot authenticate acct_mgmt
 t same-token-login "$W/secret/busy" pamtester t-hold busy-bot authenticate

@@ -81,19 +81,9 @@ sed 's/.*/{"name": "&"}/' "$NS_W/users" >"$NS_W/users.json"
 "$AU" import "$NS_W/users.json" >/dev/null 2>&1
 check "80 application users to delete during the attack" id -u gone80
 
-# The operations timed at each stop; one "NAME MS RC" line each.  Each
-# runs under timeout $TMO; once one took 1 s or more, the rest of the
-# round under $TMO_SLOW (enough to show it, cheaper when all hang).
-cat >"$NS_W/measure.sh" <<EOF
-t() {
-	_name=\$1 _in=\$2; shift 2
-	_s=\$(date +%s%N)
-	timeout -k 1 "\$TMO" "\$@" <"\$_in" >"$NS_W/m.out" 2>&1
-	_rc=\$?
-	_ms=\$(( (\$(date +%s%N) - _s) / 1000000 ))
-	echo "\$_name \$_ms \$_rc"
-	[ "\$_ms" -lt 1000 ] || TMO=\${TMO_SLOW:-\$TMO}
-}
+# The operations timed at each stop (measure_script, tests/lib.sh).
+measure_script "$NS_W/measure.sh"
+cat >>"$NS_W/measure.sh" <<EOF
 t root-login "$SEC/root-pw" pamtester login root authenticate
 t local-login "$SEC/victim-pw" pamtester login victim authenticate
 t app-login "$SEC/appbot" pamtester login appbot authenticate
