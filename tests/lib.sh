@@ -212,4 +212,19 @@ opcheck() {
 		fi
 	done
 }
+# pam_test_services MOD STORE: after ns_inner, /etc/pam.d/t-stack (a local
+# user's login: pam_appuser at MOD on STORE steps aside, pam_permit stands
+# for pam_unix) and an /etc/pam.d/other that refuses everything
+pam_test_services() {
+	cat >/etc/pam.d/t-stack <<EOF
+auth     sufficient $1 store=$2
+auth     required   pam_permit.so
+EOF
+	cat >/etc/pam.d/other <<EOF
+auth     required   pam_deny.so
+account  required   pam_deny.so
+password required   pam_deny.so
+session  required   pam_deny.so
+EOF
+}
 done_testing() { echo "1..$_n"; [ "$_failed" -eq 0 ]; }

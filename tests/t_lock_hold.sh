@@ -54,18 +54,7 @@ cat >/etc/pam.d/t-hold <<EOF
 auth     required   $MOD store=$S
 account  required   $MOD store=$S
 EOF
-# a local user: pam_appuser steps aside, pam_permit stands for pam_unix
-cat >/etc/pam.d/t-stack <<EOF
-auth     sufficient $MOD store=$S
-auth     required   pam_permit.so
-EOF
-cat >/etc/pam.d/other <<EOF
-auth     required   pam_deny.so
-account  required   pam_deny.so
-password required   pam_deny.so
-session  required   pam_deny.so
-EOF
-au() { "$APPUSER" --store "$S" "$@"; }
+pam_test_services "$MOD" "$S"
 
 au create ci-bot >/dev/null && au create busy-bot >/dev/null &&
 (umask 077 && au token create ci-bot >"$W/secret/ci" 2>/dev/null) &&

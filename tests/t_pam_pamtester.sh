@@ -38,16 +38,7 @@ account  required   $MOD store=$S
 session  required   $MOD store=$S
 password required   $MOD store=$S
 EOF
-cat >/etc/pam.d/other <<EOF
-auth     required   pam_deny.so
-account  required   pam_deny.so
-password required   pam_deny.so
-session  required   pam_deny.so
-EOF
-cat >/etc/pam.d/t-stack <<EOF
-auth     sufficient $MOD store=$S
-auth     required   pam_permit.so
-EOF
+pam_test_services "$MOD" "$S"
 cat >/etc/pam.d/t-nostore <<EOF
 auth     required   $MOD store=$W/no-such-store
 EOF
