@@ -31,7 +31,6 @@
  */
 #include <crypt.h>
 #include <errno.h>
-#include <ftw.h>
 #include <limits.h>
 #include <signal.h>
 #include <stdbool.h>
@@ -51,6 +50,8 @@
 #include "record.h"
 #include "store.h"
 #include "token.h"
+
+#include "../tests/store_fixture.h"	/* fx_remove_tree */
 
 #define BENCH_NAME		"bench_pam"
 #define BENCH_DIE_STATUS	2
@@ -578,19 +579,10 @@ bench_unknown_vs_wrong(void)
 	    "0.91-1.10", ratio <= 1.10);
 }
 
-static int
-rm_entry(const char *p, const struct stat *sb, int flag, struct FTW *ftw)
-{
-	(void)sb;
-	(void)flag;
-	(void)ftw;
-	return remove(p) == 0 ? 0 : -1;
-}
-
 static void
 cleanup(void)
 {
-	nftw(tmpdir, rm_entry, 16, FTW_DEPTH | FTW_PHYS);
+	fx_remove_tree(tmpdir);
 }
 
 int
