@@ -212,12 +212,18 @@ opcheck() {
 		fi
 	done
 }
-# pam_test_services MOD STORE: after ns_inner, /etc/pam.d/t-stack (a local
-# user's login: pam_appuser at MOD on STORE steps aside, pam_permit stands
-# for pam_unix) and an /etc/pam.d/other that refuses everything
+# pam_test_services: after ns_inner, the store's place $S=$W/store, the
+# module copied to $MOD=$W/pam_appuser.so (pamtester may run as nobody,
+# who must be able to read it, and the checkout may be in a directory
+# nobody cannot enter), /etc/pam.d/t-stack (a local user's login:
+# pam_appuser steps aside, pam_permit stands for pam_unix) and an
+# /etc/pam.d/other that refuses everything
 pam_test_services() {
+	S=$W/store MOD=$W/pam_appuser.so
+	cp "$B/pam_appuser.so" "$MOD" && chmod 0644 "$MOD" ||
+	    die "copy the module to $W"
 	cat >/etc/pam.d/t-stack <<EOF
-auth     sufficient $1 store=$2
+auth     sufficient $MOD store=$S
 auth     required   pam_permit.so
 EOF
 	cat >/etc/pam.d/other <<EOF

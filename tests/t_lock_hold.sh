@@ -44,17 +44,13 @@ STRACE=$(command -v strace)
 # the module's log lines go nowhere rather than to the host's syslog
 [ -e /dev/log ] && { mount --bind /dev/null /dev/log || die "bind /dev/log"; }
 
-S=$W/store
-cp "$B/pam_appuser.so" "$W/pam_appuser.so" && chmod 0644 "$W/pam_appuser.so" ||
-    die "copy the module"
+pam_test_services
 cp "$LH" "$W/lock_hostage.py" && chmod 0755 "$W/lock_hostage.py" ||
     die "copy lock_hostage.py"
-MOD=$W/pam_appuser.so
 cat >/etc/pam.d/t-hold <<EOF
 auth     required   $MOD store=$S
 account  required   $MOD store=$S
 EOF
-pam_test_services "$MOD" "$S"
 
 au create ci-bot >/dev/null && au create busy-bot >/dev/null &&
 (umask 077 && au token create ci-bot >"$W/secret/ci" 2>/dev/null) &&

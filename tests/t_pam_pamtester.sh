@@ -26,19 +26,14 @@ fi
 ns_inner "$2" t_pam
 ns_devlog
 
-S=$W/store
-# pamtester runs as nobody below: the module must be where nobody can read
-# it, and the checkout may be in a directory nobody cannot enter
-cp "$B/pam_appuser.so" "$W/pam_appuser.so" && chmod 0644 "$W/pam_appuser.so" ||
-    die "copy the module to $W"
-MOD=$W/pam_appuser.so
+# pamtester runs as nobody below: pam_test_services copies the module
+pam_test_services
 cat >/etc/pam.d/t-appuser <<EOF
 auth     required   $MOD store=$S
 account  required   $MOD store=$S
 session  required   $MOD store=$S
 password required   $MOD store=$S
 EOF
-pam_test_services "$MOD" "$S"
 cat >/etc/pam.d/t-nostore <<EOF
 auth     required   $MOD store=$W/no-such-store
 EOF
