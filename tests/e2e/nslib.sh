@@ -22,6 +22,7 @@
 #              ns_doc_host              ns_install + sshd on :22, for the docs
 #              ns_start_sshd            sshd on 127.0.0.1:$NS_PORT
 #              ns_sudoers NAME [LINE...] a strict sudoers drop-in
+#              ns_asks_password PWFILE OK FAIL  e2e-local's prompt: Password
 #              run NAME CMD...          CMD's output in $O/NAME, $RC $OUT $ERR
 #              ns_mint FILE USER [OPTS] a token into a root-only file, $PFX
 #              ns_ssh SECRETFILE USER CMD   ssh, answering prompts from the file
@@ -335,6 +336,18 @@ ns_sudoers()
 		echo 'Defaults passwd_tries=1, timestamp_timeout=0, !lecture'
 		for _sl in "$@"; do echo "$_sl"; done
 	} >"$_sf" && chmod 0440 "$_sf"
+}
+
+# ns_asks_password PWFILE OKNAME FAILNAME: a login of the local user
+# e2e-local (pamtester sshd, answered from PWFILE) is prompted for a
+# Password, not a Token: the test OKNAME, or FAILNAME with what it saw
+ns_asks_password()
+{
+	_ap=$(pamtester sshd e2e-local authenticate <"$1" 2>&1)
+	case $_ap in
+	"Password: "*) ok "$2";;
+	*) not_ok "$3" "$_ap";;
+	esac
 }
 
 # run NAME CMD...: stdout in $O/NAME (and, without carriage returns, in
