@@ -34,16 +34,15 @@
 #include "store.h"
 #include "token.h"
 
+#include "bench.h"
+
 #define MAX_STORES	64
 #define TIMEOUT_MS	10000.0
 
 static double
 now_ms(void)
 {
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (double)ts.tv_sec * 1e3 + (double)ts.tv_nsec / 1e6;
+	return now_sec() * 1e3;
 }
 
 /* Does the store in dir admit tok for user right now (as PAM would)? */

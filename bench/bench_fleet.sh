@@ -10,36 +10,11 @@
 # refused), measured in the same run; and the CPU an idle agent uses.
 # Usage: sh bench/bench_fleet.sh [N]   (default 100)
 cd "$(dirname "$0")/.." || exit 2
-. tests/etcd/lib.sh
+. bench/fleet_lib.sh
 N=${1:-100}
 B=$PWD/build
 APPUSER=$B/appuser SYNCD=$B/appuser-syncd TIMER=$B/bench/bench_fleet
-for f in "$APPUSER" "$SYNCD" "$TIMER"; do
-	[ -x "$f" ] || { echo "bench_fleet: $f missing (make bench-bins)"; exit 2; }
-done
-if ! etcd_available || ! command -v openssl >/dev/null 2>&1; then
-	echo "bench_fleet: skipped: etcd, etcdctl or openssl not installed (make deps)"
-	exit 0
-fi
-T=$(mktemp -d /tmp/bench_fleet.XXXXXX) || exit 2
-AGENTS=
-cleanup() {
-	for p in $AGENTS; do kill "$p" 2>/dev/null; done
-	for p in $AGENTS; do wait "$p" 2>/dev/null; done
-	etcd_cleanup
-	rm -rf "$T"
-}
-etcd_cluster_start --tls --auth || { echo "bench_fleet: etcd did not start"; cleanup; exit 2; }
-trap cleanup EXIT
-trap 'cleanup; exit 130' INT TERM
-P=$ETCD_DIR/pki
-conf() {	# FILE USER PASSWORDFILE CERT
-	printf 'endpoints = %s\ncacert = %s\ncert = %s\nkey = %s\nuser = %s\npassword_file = %s\n' \
-	    "$ETCD_ENDPOINTS" "$P/ca.crt" "$P/$4.crt" "$P/$4.key" "$2" "$3" >"$1"
-	chmod 0600 "$1"
-}
-conf "$T/admin.conf" root "$ETCD_DIR/root.pw" client
-conf "$T/host.conf" host1 "$ETCD_DIR/host1.pw" host1
+fleet_bench_start bench_fleet "$APPUSER" "$SYNCD" "$TIMER"
 A() { "$APPUSER" --fleet "$T/admin.conf" "$@"; }
 HOSTS="$T/h1 $T/h2 $T/h3 $T/h4 $T/h5"
 for h in $HOSTS; do

@@ -46,6 +46,8 @@
 #include "fleet.h"
 #include "token.h"
 
+#include "bench.h"
+
 #define TXN_OPS		128	/* etcd's default --max-txn-ops */
 #define MAX_JOBS	16
 #define MAX_TOKENS	32	/* per user */
@@ -59,15 +61,6 @@ struct plan {
 	int64_t		 now;
 	const char	*tokfile;
 };
-
-static double
-now_s(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
-}
 
 static void
 user_name(size_t i, char *buf, size_t len)
@@ -518,7 +511,7 @@ main(int argc, char **argv)
 	if (crypto_init() != 0 || (p.uid = calloc(p.n, sizeof(*p.uid))) ==
 	    NULL || open_fleet(p.conf, &f) != 0)
 		return 2;
-	t0 = now_s();
+	t0 = now_sec();
 	rc = reserve(f, &p);
 	fleet_close(f);
 	if (rc != 0)
@@ -529,7 +522,7 @@ main(int argc, char **argv)
 		return 2;
 	}
 	rc = run_jobs(&p, jobs);
-	secs = now_s() - t0;
+	secs = now_sec() - t0;
 	per = TXN_OPS / (2 + p.k);
 	if (rc == 0)
 		printf("loaded %zu users and %zu tokens in %zu txns, %zu "

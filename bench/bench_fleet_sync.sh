@@ -20,31 +20,12 @@
 # Usage: sh bench/bench_fleet_sync.sh [N]   (default $BENCH_FLEET_USERS or
 # 100000; BENCH_FLEET_USERS=10000 make bench for a quick run)
 cd "$(dirname "$0")/.." || exit 2
-. tests/etcd/lib.sh
+. bench/fleet_lib.sh
 N=${1:-${BENCH_FLEET_USERS:-100000}}
 B=$PWD/build
 APPUSER=$B/appuser SYNCD=$B/appuser-syncd LOAD=$B/bench/bench_fleet_load
 ADMITS=$B/bench/bench_fleet
-for f in "$APPUSER" "$SYNCD" "$LOAD" "$ADMITS"; do
-	[ -x "$f" ] || { echo "bench_fleet_sync: $f missing (make bench-bins)"; exit 2; }
-done
-if ! etcd_available || ! command -v openssl >/dev/null 2>&1; then
-	echo "bench_fleet_sync: skipped: etcd, etcdctl or openssl not installed (make deps)"
-	exit 0
-fi
-T=$(mktemp -d /tmp/bench_fleet_sync.XXXXXX) || exit 2
-cleanup() { etcd_cleanup; rm -rf "$T"; }
-etcd_cluster_start --tls --auth || { echo "bench_fleet_sync: etcd did not start"; cleanup; exit 2; }
-trap cleanup EXIT
-trap 'cleanup; exit 130' INT TERM
-P=$ETCD_DIR/pki
-conf() {	# FILE USER PASSWORDFILE CERT
-	printf 'endpoints = %s\ncacert = %s\ncert = %s\nkey = %s\nuser = %s\npassword_file = %s\n' \
-	    "$ETCD_ENDPOINTS" "$P/ca.crt" "$P/$4.crt" "$P/$4.key" "$2" "$3" >"$1"
-	chmod 0600 "$1"
-}
-conf "$T/admin.conf" root "$ETCD_DIR/root.pw" client
-conf "$T/host.conf" host1 "$ETCD_DIR/host1.pw" host1
+fleet_bench_start bench_fleet_sync "$APPUSER" "$SYNCD" "$LOAD" "$ADMITS"
 LAST=fb$(printf %07d "$N")
 
 # timed OUT COMMAND...: runs COMMAND (its stderr into OUT.err); OUT gets

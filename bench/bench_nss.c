@@ -31,32 +31,27 @@
 #include "record.h"
 #include "store.h"
 
+#include "../nss_appuser/entry.h"
+#include "bench.h"
+
 #define BATCHES		7
 #define NNAMES		4096		/* random names cycled through */
 #define NADMINS		10
 #define MODULE_DEFAULT	"build/test-nss/libnss_appuser.so.2"	/* reads APPUSER_STORE */
 
-typedef enum nss_status (*pwnam_fn)(const char *, struct passwd *, char *,
-    size_t, int *);
-typedef enum nss_status (*pwuid_fn)(uid_t, struct passwd *, char *, size_t,
-    int *);
-typedef enum nss_status (*grgid_fn)(gid_t, struct group *, char *, size_t,
-    int *);
-typedef enum nss_status (*pwent_fn)(struct passwd *, char *, size_t, int *);
-typedef enum nss_status (*setent_fn)(int);
-typedef enum nss_status (*endent_fn)(void);
-typedef enum nss_status (*initgr_fn)(const char *, gid_t, long int *,
-    long int *, gid_t **, long int, int *);
-
+/* The module's entry points, found with dlsym: typed as the module
+ * declares them (nss_appuser/entry.h), never spelled again here. */
+#define ENTRY(f)	__typeof__(_nss_appuser_##f) *f
 static struct {
-	pwnam_fn	 getpwnam_r;
-	pwuid_fn	 getpwuid_r;
-	grgid_fn	 getgrgid_r;
-	setent_fn	 setpwent;
-	pwent_fn	 getpwent_r;
-	endent_fn	 endpwent;
-	initgr_fn	 initgroups_dyn;
+	ENTRY(getpwnam_r);
+	ENTRY(getpwuid_r);
+	ENTRY(getgrgid_r);
+	ENTRY(setpwent);
+	ENTRY(getpwent_r);
+	ENTRY(endpwent);
+	ENTRY(initgroups_dyn);
 } M;
+#undef ENTRY
 
 static char names[NNAMES][24];
 static uid_t uids[NNAMES];
@@ -66,18 +61,7 @@ static long errors;
 static double
 now_ns(void)
 {
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return ts.tv_sec * 1e9 + ts.tv_nsec;
-}
-
-static int
-cmp_double(const void *a, const void *b)
-{
-	double x = *(const double *)a, y = *(const double *)b;
-
-	return x < y ? -1 : x > y;
+	return now_sec() * 1e9;
 }
 
 /* Median over BATCHES of the mean cost of op in a batch of n calls. */
@@ -96,8 +80,7 @@ measure(void (*op)(size_t), size_t n)
 			op(i);
 		v[b] = (now_ns() - t0) / n;
 	}
-	qsort(v, BATCHES, sizeof(v[0]), cmp_double);
-	return v[BATCHES / 2];
+	return median(v, BATCHES);
 }
 
 static void

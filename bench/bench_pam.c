@@ -31,7 +31,6 @@
  */
 #include <crypt.h>
 #include <errno.h>
-#include <ftw.h>
 #include <limits.h>
 #include <signal.h>
 #include <stdbool.h>
@@ -52,6 +51,12 @@
 #include "store.h"
 #include "token.h"
 
+#include "../tests/store_fixture.h"	/* fx_remove_tree */
+
+#define BENCH_NAME		"bench_pam"
+#define BENCH_DIE_STATUS	2
+#include "bench.h"
+
 #define N_USERS		1000
 #define N_TOKENS	10	/* per user */
 #define N_VERIFY	20000
@@ -71,37 +76,6 @@ static char storedir[PATH_MAX / 2];
 static char token[TOKEN_LEN + 1];	/* a valid token of user u0500 */
 static char token_id[TOKEN_ID_LEN + 1];
 static char known[N_USERS][TOKEN_LEN + 1];	/* token 0 of each user */
-
-static double
-now_sec(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
-}
-
-static int
-cmp_double(const void *a, const void *b)
-{
-	double x = *(const double *)a, y = *(const double *)b;
-
-	return (x > y) - (x < y);
-}
-
-static double
-median(double *v, size_t n)
-{
-	qsort(v, n, sizeof(*v), cmp_double);
-	return n % 2 ? v[n / 2] : (v[n / 2 - 1] + v[n / 2]) / 2;
-}
-
-static void
-die(const char *what, int r)
-{
-	fprintf(stderr, "bench_pam: %s: %s\n", what, appuser_strerror(r));
-	exit(2);
-}
 
 static int
 new_token(struct store *st, const struct user *u, char *out, char *keep)
@@ -448,18 +422,6 @@ last_ip(char *buf, size_t len)
 	store_close(st);
 }
 
-static int failed_goals;
-
-/* One line per figure that has a goal. */
-static void
-goal(const char *what, const char *value, const char *target, bool met)
-{
-	printf("FIGURE %-56s %16s  goal %-10s %s\n", what, value, target,
-	    met ? "MET" : "NOT MET");
-	if (!met)
-		failed_goals++;
-}
-
 static int
 throughput(const char *top, double seconds)
 {
@@ -551,6 +513,18 @@ wrong_secret(const char *tok, char out[TOKEN_LEN + 1])
  * Figure 3: median store_verify time of an unknown id and of a known id
  * with a wrong secret, N_PROBE of each, alternating which kind goes first.
  */
+/* store_verify of tok for user (a VERIFY_* result), its time in *secs. */
+static int
+timed_verify(struct store *st, const char *user, const char *tok,
+    int64_t now, double *secs)
+{
+	double t0 = now_sec();
+	int v = store_verify(st, user, tok, TOKEN_LEN, "bench", "", now, NULL);
+
+	*secs = now_sec() - t0;
+	return v;
+}
+
 static void
 bench_unknown_vs_wrong(void)
 {
@@ -561,7 +535,7 @@ bench_unknown_vs_wrong(void)
 	uint8_t ver[TOKEN_VERIFIER_LEN];
 	struct store *st = NULL;
 	int64_t now = (int64_t)time(NULL);
-	double t0, mu, mw, ratio;
+	double mu, mw, ratio;
 	int i, k, r, vu, vw;
 
 	for (i = 0; i < N_PROBE_TOK; i++) {
@@ -575,24 +549,14 @@ bench_unknown_vs_wrong(void)
 		die("store_open", r);
 	for (i = 0; i < N_PROBE; i++) {
 		k = i % N_PROBE_TOK;
+		/* in turn first, so that neither kind always finds the
+		 * caches as the other left them */
 		if (i % 2 == 0) {
-			t0 = now_sec();
-			vu = store_verify(st, user[k], unknown[k], TOKEN_LEN,
-			    "bench", "", now, NULL);
-			tu[i] = now_sec() - t0;
-			t0 = now_sec();
-			vw = store_verify(st, user[k], wrong[k], TOKEN_LEN,
-			    "bench", "", now, NULL);
-			tw[i] = now_sec() - t0;
+			vu = timed_verify(st, user[k], unknown[k], now, &tu[i]);
+			vw = timed_verify(st, user[k], wrong[k], now, &tw[i]);
 		} else {
-			t0 = now_sec();
-			vw = store_verify(st, user[k], wrong[k], TOKEN_LEN,
-			    "bench", "", now, NULL);
-			tw[i] = now_sec() - t0;
-			t0 = now_sec();
-			vu = store_verify(st, user[k], unknown[k], TOKEN_LEN,
-			    "bench", "", now, NULL);
-			tu[i] = now_sec() - t0;
+			vw = timed_verify(st, user[k], wrong[k], now, &tw[i]);
+			vu = timed_verify(st, user[k], unknown[k], now, &tu[i]);
 		}
 		if (vu != VERIFY_UNKNOWN || vw != VERIFY_MISMATCH) {
 			fprintf(stderr, "bench_pam: probe: unknown id gave %s, "
@@ -615,19 +579,10 @@ bench_unknown_vs_wrong(void)
 	    "0.91-1.10", ratio <= 1.10);
 }
 
-static int
-rm_entry(const char *p, const struct stat *sb, int flag, struct FTW *ftw)
-{
-	(void)sb;
-	(void)flag;
-	(void)ftw;
-	return remove(p) == 0 ? 0 : -1;
-}
-
 static void
 cleanup(void)
 {
-	nftw(tmpdir, rm_entry, 16, FTW_DEPTH | FTW_PHYS);
+	fx_remove_tree(tmpdir);
 }
 
 int

@@ -39,6 +39,9 @@
 
 #include "../tests/store_fixture.h"
 
+#define BENCH_NAME	"bench_store"
+#include "bench.h"
+
 #define N_TOKENS	1000	/* sampled for store_verify */
 #define N_LOOKUPS	1000000
 #define N_CLI		11	/* runs of each command, median */
@@ -47,37 +50,6 @@
 
 extern char **environ;
 
-static double
-now_s(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return ts.tv_sec + ts.tv_nsec / 1e9;
-}
-
-static int
-cmp_double(const void *a, const void *b)
-{
-	double x = *(const double *)a, y = *(const double *)b;
-
-	return (x > y) - (x < y);
-}
-
-static double
-median(double *v, size_t n)
-{
-	qsort(v, n, sizeof(*v), cmp_double);
-	return n % 2 ? v[n / 2] : (v[n / 2 - 1] + v[n / 2]) / 2;
-}
-
-static void
-die(const char *what, int r)
-{
-	fprintf(stderr, "bench_store: %s: %s\n", what, appuser_strerror(r));
-	exit(1);
-}
-
 static void
 row(const char *what, double secs, double n)
 {
@@ -85,17 +57,6 @@ row(const char *what, double secs, double n)
 		printf("%-44s %10.3f s %12.0f /s\n", what, secs, n / secs);
 	else
 		printf("%-44s %10.3f s\n", what, secs);
-}
-
-static int failed_goals;
-
-static void
-goal(const char *what, const char *value, const char *target, bool met)
-{
-	printf("FIGURE %-56s %16s  goal %-10s %s\n", what, value, target,
-	    met ? "MET" : "NOT MET");
-	if (!met)
-		failed_goals++;
 }
 
 /* Sampled tokens: every (n / N_TOKENS)th user's, for verify and revoke. */
@@ -116,7 +77,7 @@ import(const char *dir, long n, bool verbose)
 
 	if ((r = store_open(dir, STORE_WRITE, &st)) != 0)
 		die("open", r);
-	t0 = now_s();
+	t0 = now_sec();
 	if ((r = store_begin(st)) != 0)
 		die("begin", r);
 	for (i = 0; i < n; i++) {
@@ -146,10 +107,10 @@ import(const char *dir, long n, bool verbose)
 		}
 	}
 	sodium_memzero(tok, sizeof(tok));
-	t1 = now_s();
+	t1 = now_sec();
 	if ((r = store_commit(st)) != 0)
 		die("commit", r);
-	t2 = now_s();
+	t2 = now_sec();
 	store_close(st);
 	if (!verbose)
 		return;
@@ -168,14 +129,14 @@ one_change(const char *dir)
 
 	if ((r = store_open(dir, STORE_WRITE, &st)) != 0)
 		die("open", r);
-	t0 = now_s();
+	t0 = now_sec();
 	if ((r = store_user_add(st, &in, NULL)) != 0)
 		die("one add", r);
-	row("one store_user_add on the big store", now_s() - t0, 0);
-	t0 = now_s();
+	row("one store_user_add on the big store", now_sec() - t0, 0);
+	t0 = now_sec();
 	if ((r = store_user_delete(st, "one-more")) != 0)
 		die("one delete", r);
-	row("one store_user_delete on the big store", now_s() - t0, 0);
+	row("one store_user_delete on the big store", now_sec() - t0, 0);
 	store_close(st);
 }
 
@@ -200,23 +161,23 @@ lookups(const char *dir, long n)
 	if ((r = idview_open(dir, &v)) != 0)
 		die("idview_open", r);
 	srand(1);
-	t0 = now_s();
+	t0 = now_sec();
 	for (i = 0; i < N_LOOKUPS; i++) {
 		snprintf(name, sizeof(name), "u%07ld", (long)rand() % n);
 		idview_user_by_name(v, name, nop, &hits);
 	}
-	row("idview_user_by_name (random)", now_s() - t0, N_LOOKUPS);
-	t0 = now_s();
+	row("idview_user_by_name (random)", now_sec() - t0, N_LOOKUPS);
+	t0 = now_sec();
 	for (i = 0; i < N_LOOKUPS; i++)
 		idview_user_by_uid(v, APPUSER_DEFAULT_UID_MIN + 1 +
 		    (uint32_t)(rand() % n), nop, &hits);
-	row("idview_user_by_uid (random)", now_s() - t0, N_LOOKUPS);
-	t0 = now_s();
+	row("idview_user_by_uid (random)", now_sec() - t0, N_LOOKUPS);
+	t0 = now_sec();
 	hits = 0;
 	while (idview_next_user(v, &c, nop, &hits) == 0)
 		;
 	idview_cursor_release(v, &c);
-	row("idview_next_user: full enumeration", now_s() - t0, hits);
+	row("idview_next_user: full enumeration", now_sec() - t0, hits);
 	idview_close(v);
 }
 
@@ -229,12 +190,12 @@ verify(const char *dir)
 
 	if ((r = store_open(dir, STORE_AUTH, &st)) != 0)
 		die("open auth", r);
-	t0 = now_s();
+	t0 = now_sec();
 	for (i = 0; i < N_TOKENS; i++)
 		if (store_verify(st, names[i], toks[i], TOKEN_LEN, "sshd",
 		    NULL, time(NULL), NULL) != VERIFY_OK)
 			die("verify", APPUSER_ERR_DENIED);
-	row("store_verify (STORE_AUTH handle)", now_s() - t0, N_TOKENS);
+	row("store_verify (STORE_AUTH handle)", now_sec() - t0, N_TOKENS);
 	store_close(st);
 }
 
@@ -277,7 +238,7 @@ run_cli(const char *cli, const char *dir, const char *a1, const char *a2,
 	posix_spawn_file_actions_init(&fa);
 	posix_spawn_file_actions_addopen(&fa, 1, "/dev/null", O_WRONLY, 0);
 	posix_spawn_file_actions_addopen(&fa, 2, "/dev/null", O_WRONLY, 0);
-	t0 = now_s();
+	t0 = now_sec();
 	if (posix_spawn(&pid, cli, &fa, NULL, (char *const *)argv,
 	    environ) != 0) {
 		posix_spawn_file_actions_destroy(&fa);
@@ -285,7 +246,7 @@ run_cli(const char *cli, const char *dir, const char *a1, const char *a2,
 	}
 	if (waitpid(pid, &status, 0) != pid)
 		status = -1;
-	t = now_s() - t0;
+	t = now_sec() - t0;
 	posix_spawn_file_actions_destroy(&fa);
 	if (!WIFEXITED(status) || WEXITSTATUS(status) != 0) {
 		fprintf(stderr, "bench_store: %s --store %s %s %s %s %s: "

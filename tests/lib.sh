@@ -6,7 +6,8 @@
 #   is_out "name" WANT COMMAND... (ok if COMMAND prints WANT)
 # and finish with `done_testing`.  Also: rc, has/hasnt (below), au (the
 # CLI on the store $S), need_built, syslog_listen (a private syslog),
-# nss_two_users.
+# nss_two_users, and for a script that runs again in a private mount
+# namespace: need_cmds, skip_if_why, ns_rerun, ns_inner, ns_devlog, die.
 TOP=$(cd "$(dirname "$0")" && while [ ! -f Makefile ] && [ "$PWD" != / ]; do cd ..; done; pwd)
 # the build directory under test: build/, or build-san/ for make check
 # SANITIZE=1 (the Makefile exports APPUSER_BUILD and APPUSER_SANITIZE)
@@ -105,5 +106,131 @@ nss_two_users() {
 	''|*[!0-9]*) not_ok "ids resolved" "alice=$UA bob=$UB admins=$G";;
 	*) ok "ids resolved (alice=$UA bob=$UB admins=$G)";;
 	esac
+}
+# --- scripts that run again as root in a private mount namespace ---------
+# The host part sets why, the first reason it cannot run (is_root,
+# need_cmds), then `skip_if_why NAME` and `ns_rerun TAG`; the part run
+# there (`sh $0 --inner W`) starts with ns_inner, and may add ns_devlog.
+# need_cmds CMD...: unless $why is set, the first CMD not on PATH sets it
+need_cmds() {
+	for _c in "$@"; do
+		[ -n "$why" ] || command -v "$_c" >/dev/null 2>&1 ||
+		    why="missing $_c (make deps)"
+	done
+}
+# skip_if_why NAME: when $why is set, a skip line NAME with it and the end
+# of the script
+skip_if_why() {
+	[ -n "$why" ] || return 0
+	skip "$1" "$why"
+	done_testing
+	exit
+}
+# ns_rerun TAG: `sh $0 --inner W` in a private mount namespace, W a fresh
+# directory /tmp/TAG.XXXXXX (empty again after: the tmpfs ns_inner mounts
+# on it ends with the namespace, so rmdir removes it); its status in $irc
+ns_rerun() {
+	_w=$(mktemp -d "/tmp/$1.XXXXXX") || exit 2
+	unshare --mount --propagation private sh "$0" --inner "$_w"
+	irc=$?
+	rmdir "$_w" 2>/dev/null
+}
+# die WHY: a setup step failed; the rest of the script cannot run
+die() { echo "not ok - setup: $*"; echo "1..$((_n + 1))"; exit 1; }
+# ns_inner W TAG: the start of the --inner part: W; programs not built with
+# ASan (pamtester) get its runtime first, their leaks are not ours; then,
+# only in a mount namespace of our own: a tmpfs TAG on W, a root-only
+# W/secret, and W/pam.d bind-mounted on /etc/pam.d
+ns_inner() {
+	W=$1
+	if [ -n "$SAN_PRELOAD" ]; then
+		export LD_PRELOAD="$SAN_PRELOAD"
+		export ASAN_OPTIONS="${ASAN_OPTIONS:+$ASAN_OPTIONS:}detect_leaks=0"
+	fi
+	[ "$(readlink /proc/self/ns/mnt)" != "$(readlink /proc/1/ns/mnt)" ] ||
+	    die "not in a private mount namespace"
+	mount -t tmpfs -o mode=0755,size=64m "$2" "$W" || die "tmpfs"
+	mkdir -m 0700 "$W/secret" && mkdir "$W/pam.d" || die mkdir
+	mount --bind "$W/pam.d" /etc/pam.d || die "bind /etc/pam.d"
+	[ ! -e /etc/pam.d/common-auth ] || die "/etc/pam.d is not ours"
+}
+# ns_devlog: after ns_inner, our syslog listener on /dev/log (each message
+# a line of $W/syslog.txt, the listener killed at exit): a socket bound
+# over a placeholder in a read-only overlay of /dev, so the host's
+# /dev/log is never touched
+ns_devlog() {
+	mkdir "$W/devlow" "$W/devorig" || die mkdir
+	syslog_listen "$W/log.sock" "$W/syslog.txt"
+	_up=$?
+	trap 'kill $SYSLOG_PID 2>/dev/null' EXIT
+	[ "$_up" = 0 ] || die "syslog listener did not start"
+	touch "$W/devlow/log"
+	mount --rbind /dev "$W/devorig" || die "rbind /dev"
+	mount -t overlay overlay -o "lowerdir=$W/devlow:/dev" /dev ||
+	    die "overlay /dev"
+	for _m in pts shm mqueue; do
+		[ -d "$W/devorig/$_m" ] && mount --rbind "$W/devorig/$_m" "/dev/$_m"
+	done
+	mount --bind "$W/log.sock" /dev/log || die "bind /dev/log"
+}
+# measure_script FILE: starts FILE, the script lock_hostage.py --measure
+# runs at each stop, with its one function: `t NAME INPUT CMD...` runs CMD
+# (stdin INPUT, output to m.out beside FILE) under timeout $TMO and prints
+# "NAME MS RC"; once one took 1 s or more, the rest of the round runs
+# under $TMO_SLOW (enough to show it, cheaper when all hang).  The caller
+# appends the t lines.
+measure_script() {
+	cat >"$1" <<EOF
+t() {
+	_name=\$1 _in=\$2; shift 2
+	_s=\$(date +%s%N)
+	timeout -k 1 "\$TMO" "\$@" <"\$_in" >"${1%/*}/m.out" 2>&1
+	_rc=\$?
+	_ms=\$(( (\$(date +%s%N) - _s) / 1000000 ))
+	echo "\$_name \$_ms \$_rc"
+	[ "\$_ms" -lt 1000 ] || TMO=\${TMO_SLOW:-\$TMO}
+}
+EOF
+}
+# opcheck RESULT WHAT TAIL OP...: one line per operation OP from RESULT's
+# "op OP n=.. max_ms=.. over_1s=.. failed=.." lines (tests/e2e/
+# lock_hostage.py): ok when it ran, never took 1 s and never failed (its
+# ok line ends with TAIL); WHAT is what was done to the victim meanwhile
+opcheck() {
+	_r=$1 _what=$2 _tail=$3; shift 3
+	for op in "$@"; do
+		l=$(grep "^op $op " "$_r")
+		n=$(echo "$l" | sed -n 's/.* n=\([0-9]*\).*/\1/p')
+		mx=$(echo "$l" | sed -n 's/.* max_ms=\([0-9]*\).*/\1/p')
+		ov=$(echo "$l" | sed -n 's/.* over_1s=\([0-9]*\).*/\1/p')
+		fl=$(echo "$l" | sed -n 's/.* failed=\([0-9]*\).*/\1/p')
+		if [ "${n:-0}" -gt 0 ] && [ "$ov" = 0 ] && [ "$fl" = 0 ]; then
+			ok "$op with $_what: $n runs, max $mx ms$_tail"
+		else
+			not_ok "$op under 1 s with $_what" \
+			    "${n:-0} runs, max ${mx:-?} ms, ${ov:-?} took >= 1 s, ${fl:-?} failed or timed out"
+		fi
+	done
+}
+# pam_test_services: after ns_inner, the store's place $S=$W/store, the
+# module copied to $MOD=$W/pam_appuser.so (pamtester may run as nobody,
+# who must be able to read it, and the checkout may be in a directory
+# nobody cannot enter), /etc/pam.d/t-stack (a local user's login:
+# pam_appuser steps aside, pam_permit stands for pam_unix) and an
+# /etc/pam.d/other that refuses everything
+pam_test_services() {
+	S=$W/store MOD=$W/pam_appuser.so
+	cp "$B/pam_appuser.so" "$MOD" && chmod 0644 "$MOD" ||
+	    die "copy the module to $W"
+	cat >/etc/pam.d/t-stack <<EOF
+auth     sufficient $MOD store=$S
+auth     required   pam_permit.so
+EOF
+	cat >/etc/pam.d/other <<EOF
+auth     required   pam_deny.so
+account  required   pam_deny.so
+password required   pam_deny.so
+session  required   pam_deny.so
+EOF
 }
 done_testing() { echo "1..$_n"; [ "$_failed" -eq 0 ]; }

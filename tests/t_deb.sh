@@ -45,6 +45,14 @@ apt() {
 	    >"$_l" 2>&1
 }
 
+# apt_ok NAME LOG ARGS...: apt LOG ARGS; the test NAME, with the end of
+# its log when it fails
+apt_ok() {
+	_an=$1; shift
+	if apt "$@"; then ok "$_an"
+	else not_ok "$_an" "$(tail -n 20 "$NS_W/$1.log")"; fi
+}
+
 local_logins()
 {
 	for svc in sshd login su sudo; do
@@ -135,11 +143,9 @@ if [ "$APPUSER_NS_INNER" = 1 ]; then
 	*) not_ok "su - deb-bot with its token" "$out";;
 	esac
 	local_logins "installed"
-	out=$(pamtester sshd e2e-local authenticate <"$pw" 2>&1)
-	case $out in
-	"Password: "*) ok "installed: a local user is asked for a Password, not a Token";;
-	*) not_ok "installed: local user's prompt" "$out";;
-	esac
+	ns_asks_password "$pw" \
+	    "installed: a local user is asked for a Password, not a Token" \
+	    "installed: local user's prompt"
 
 	# an upgrade (the same packages again) keeps the administrator's
 	# choices: a profile turned off stays off, an nsswitch.conf line edited
@@ -148,11 +154,8 @@ if [ "$APPUSER_NS_INNER" = 1 ]; then
 	    >/dev/null 2>&1
 	sed -i -E '/^group:/s/[[:space:]]+appuser$//' /etc/nsswitch.conf
 	nss_mine=$(grep -E '^(passwd|group):' /etc/nsswitch.conf)
-	if apt reinstall install --reinstall ./build/deb/*.deb; then
-		ok "apt-get install --reinstall"
-	else
-		not_ok "apt-get install --reinstall" "$(tail -n 20 "$NS_W/reinstall.log")"
-	fi
+	apt_ok "apt-get install --reinstall" reinstall \
+	    install --reinstall ./build/deb/*.deb
 	left=$(pam_naming)
 	[ -z "$left" ] && ok "upgrade: a profile turned off stays off" ||
 	    not_ok "upgrade: a profile turned off stays off" "$left"
@@ -187,11 +190,7 @@ if [ "$APPUSER_NS_INNER" = 1 ]; then
 	rm -f /etc/pam.d/appuser-example
 
 	# remove
-	if apt remove remove $PKGS; then
-		ok "apt-get remove"
-	else
-		not_ok "apt-get remove" "$(tail -n 20 "$NS_W/remove.log")"
-	fi
+	apt_ok "apt-get remove" remove remove $PKGS
 	is "dpkg: removed, configuration kept" \
 	    "appuser=rc libpam-appuser=rc libnss-appuser=rc " "$(pkg_states)"
 	left=$(pam_naming)
@@ -209,11 +208,7 @@ if [ "$APPUSER_NS_INNER" = 1 ]; then
 	expect_rc 0 "removed: visudo -c" visudo -c
 
 	# purge
-	if apt purge purge $PKGS; then
-		ok "apt-get purge"
-	else
-		not_ok "apt-get purge" "$(tail -n 20 "$NS_W/purge.log")"
-	fi
+	apt_ok "apt-get purge" purge purge $PKGS
 	is "dpkg: purged" \
 	    "appuser= libpam-appuser= libnss-appuser= " "$(pkg_states)"
 	[ ! -e /var/lib/appuser ] && ok "purged: the store is gone" ||

@@ -138,25 +138,9 @@ trap cleanup EXIT
 ok "a TLS + auth cluster starts (client certificates without a CommonName)"
 P=$ETCD_DIR/pki
 umask 077
-cat >"$T/host.conf" <<EOF
 # a host: read-only etcd user
-endpoints = $ETCD_ENDPOINTS
-prefix = $ETCD_PREFIX
-cacert = $P/ca.crt
-cert = $P/host1.crt
-key = $P/host1.key
-user = host1
-password_file = $ETCD_DIR/host1.pw
-host = host1
-EOF
-cat >"$T/root.conf" <<EOF
-endpoints = $ETCD_ENDPOINTS
-cacert = $P/ca.crt
-cert = $P/client.crt
-key = $P/client.key
-user = root
-password_file = $ETCD_DIR/root.pw
-EOF
+etcd_conf "$T/host.conf" host1 host1 "prefix = $ETCD_PREFIX" "host = host1"
+etcd_conf "$T/root.conf" root client
 adduser="ETCDCTL_API=3 etcdctl --endpoints $ETCD_ENDPOINTS --cacert $P/ca.crt --cert $P/client.crt --key $P/client.key --user root:$(cat "$ETCD_DIR/root.pw") user add u\$(od -An -N4 -tu4 /dev/urandom | tr -d ' ') --new-user-password=x >/dev/null"
 mode auth "${ETCD_PREFIX}auth/" "$T/host.conf" "$T/root.conf" "$adduser"
 # the gateway refuses a client certificate that has a CommonName: check

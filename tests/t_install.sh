@@ -81,11 +81,8 @@ if [ "$APPUSER_NS_INNER" = 1 ]; then
 	    not_ok "... writes appuser.prom" "$(ls -l /var/lib/prometheus/node-exporter)"
 	expect_rc 0 "store present: local user still logs in" \
 	    sh -c "pamtester sshd e2e-local authenticate acct_mgmt <'$pw'"
-	out=$(pamtester sshd e2e-local authenticate <"$pw" 2>&1)
-	case $out in
-	"Password: "*) ok "local user is asked for a Password, not a Token";;
-	*) not_ok "local user's prompt" "$out";;
-	esac
+	ns_asks_password "$pw" "local user is asked for a Password, not a Token" \
+	    "local user's prompt"
 
 	DEBIAN_FRONTEND=noninteractive pam-auth-update --disable appuser \
 	    >/dev/null 2>&1

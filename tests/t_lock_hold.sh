@@ -27,65 +27,30 @@ LH=$TOP/tests/e2e/lock_hostage.py
 if [ "$1" != --inner ]; then
 	why=
 	is_root || why="needs root (mount namespace over /etc/pam.d)"
-	for c in pamtester unshare mount python3 setpriv timeout; do
-		[ -n "$why" ] || command -v "$c" >/dev/null 2>&1 ||
-		    why="missing $c (make deps)"
-	done
+	need_cmds pamtester unshare mount python3 setpriv timeout
 	[ -n "$why" ] || ! coverage_build ||
 	    why="coverage build: gcov's runtime takes a whole-file fcntl lock on each .gcda as a process exits, so a pamtester stopped there stalls every other instrumented process (the store's locks are tested under plain make check)"
 	[ -n "$why" ] || [ -x "$APPUSER" ] || why="build/appuser not built"
 	[ -n "$why" ] || [ -f "$B/pam_appuser.so" ] ||
 	    why="build/pam_appuser.so not built"
-	if [ -n "$why" ]; then
-		skip "store locks held, pamtester stopped holding a lock" "$why"
-		done_testing
-		exit 0
-	fi
-	W=$(mktemp -d /tmp/t_lock_hold.XXXXXX) || exit 2
-	unshare --mount --propagation private sh "$0" --inner "$W"
-	rc=$?
-	rmdir "$W" 2>/dev/null	# everything inside was on a private tmpfs
-	exit $rc
+	skip_if_why "store locks held, pamtester stopped holding a lock"
+	ns_rerun t_lock_hold
+	exit $irc
 fi
 
 # --- inside the private mount namespace -------------------------------------
-W=$2
+ns_inner "$2" t_lock_hold
 STRACE=$(command -v strace)
-if [ -n "$SAN_PRELOAD" ]; then
-	export LD_PRELOAD="$SAN_PRELOAD"
-	export ASAN_OPTIONS="${ASAN_OPTIONS:+$ASAN_OPTIONS:}detect_leaks=0"
-fi
-die() { echo "not ok - setup: $*"; echo "1..$((_n + 1))"; exit 1; }
-[ "$(readlink /proc/self/ns/mnt)" != "$(readlink /proc/1/ns/mnt)" ] ||
-    die "not in a private mount namespace"
-mount -t tmpfs -o mode=0755,size=64m t_lock_hold "$W" || die "tmpfs"
-mkdir -m 0700 "$W/secret" && mkdir "$W/pam.d" || die mkdir
-mount --bind "$W/pam.d" /etc/pam.d || die "bind /etc/pam.d"
 # the module's log lines go nowhere rather than to the host's syslog
 [ -e /dev/log ] && { mount --bind /dev/null /dev/log || die "bind /dev/log"; }
 
-S=$W/store
-cp "$B/pam_appuser.so" "$W/pam_appuser.so" && chmod 0644 "$W/pam_appuser.so" ||
-    die "copy the module"
+pam_test_services
 cp "$LH" "$W/lock_hostage.py" && chmod 0755 "$W/lock_hostage.py" ||
     die "copy lock_hostage.py"
-MOD=$W/pam_appuser.so
 cat >/etc/pam.d/t-hold <<EOF
 auth     required   $MOD store=$S
 account  required   $MOD store=$S
 EOF
-# a local user: pam_appuser steps aside, pam_permit stands for pam_unix
-cat >/etc/pam.d/t-stack <<EOF
-auth     sufficient $MOD store=$S
-auth     required   pam_permit.so
-EOF
-cat >/etc/pam.d/other <<EOF
-auth     required   pam_deny.so
-account  required   pam_deny.so
-password required   pam_deny.so
-session  required   pam_deny.so
-EOF
-au() { "$APPUSER" --store "$S" "$@"; }
 
 au create ci-bot >/dev/null && au create busy-bot >/dev/null &&
 (umask 077 && au token create ci-bot >"$W/secret/ci" 2>/dev/null) &&
@@ -102,16 +67,8 @@ sed 's/.*/{"name": "&"}/' "$W/users" >"$W/users.json"
 au import "$W/users.json" >/dev/null 2>&1 || die "import"
 ok "store with ci-bot, busy-bot, 80 tokens to revoke, 80 users to delete"
 
-cat >"$W/measure.sh" <<EOF
-t() {
-	_name=\$1 _in=\$2; shift 2
-	_s=\$(date +%s%N)
-	timeout -k 1 "\$TMO" "\$@" <"\$_in" >"$W/m.out" 2>&1
-	_rc=\$?
-	_ms=\$(( (\$(date +%s%N) - _s) / 1000000 ))
-	echo "\$_name \$_ms \$_rc"
-	[ "\$_ms" -lt 1000 ] || TMO=\${TMO_SLOW:-\$TMO}
-}
+measure_script "$W/measure.sh"
+cat >>"$W/measure.sh" <<EOF
 t root-login "$W/secret/none" pamtester t-stack root authenticate
 t app-login "$W/secret/ci" pamtester t-hold ci-bot authenticate acct_mgmt
 t same-token-login "$W/secret/busy" pamtester t-hold busy-bot authenticate
@@ -169,31 +126,13 @@ exec 7>&-
 wait "$HOLDER"
 echo "# nobody's locks at the end: $(tail -n 1 "$W/hold.out")"
 
-# opcheck RESULT WHAT: one line per operation from RESULT's "op" lines
-opcheck()
-{
-	for op in root-login app-login same-token-login token-create \
-	    token-revoke create delete; do
-		l=$(grep "^op $op " "$1")
-		n=$(echo "$l" | sed -n 's/.* n=\([0-9]*\).*/\1/p')
-		mx=$(echo "$l" | sed -n 's/.* max_ms=\([0-9]*\).*/\1/p')
-		ov=$(echo "$l" | sed -n 's/.* over_1s=\([0-9]*\).*/\1/p')
-		fl=$(echo "$l" | sed -n 's/.* failed=\([0-9]*\).*/\1/p')
-		if [ "${n:-0}" -gt 0 ] && [ "$ov" = 0 ] && [ "$fl" = 0 ]; then
-			ok "$op with $2: $n runs, max $mx ms"
-		else
-			not_ok "$op under 1 s with $2" \
-			    "${n:-0} runs, max ${mx:-?} ms, ${ov:-?} took >= 1 s, ${fl:-?} failed or timed out"
-		fi
-	done
-}
-
+OPS="root-login app-login same-token-login token-create token-revoke create delete"
 sed 's/^/# /' "$R"
 val() { sed -n "s/.*[ ]$1=\([^ ]*\).*/\1/p" "$R" | head -n 1; }
 [ "$(val stops)" -ge 10 ] 2>/dev/null &&
     ok "$(val spawned) pamtester runs, $(val stops) stops, $(val hits) holding a store lock ($(val hit_files))" ||
     not_ok "at least 10 stops" "$(head -n 1 "$R")"
-opcheck "$R" "pamtester stopped at random and on seen locks, nobody's locks"
+opcheck "$R" "pamtester stopped at random and on seen locks, nobody's locks" "" $OPS
 
 if [ -z "$STRACE" ]; then
 	skip "pamtester stopped after each of its fcntl/flock calls" "missing strace (make deps)"
@@ -207,7 +146,7 @@ else
 	[ "${pts:-0}" -gt 0 ] && [ "$cut" -eq 0 ] &&
 	    ok "sweep: pamtester stopped after each of its fcntl/flock calls in turn ($(grep -c '^sweep ' "$SW") jobs, $(grep '^sweep ' "$SW" | sed 's/.*stop_points=\([0-9]*\) hits=\([0-9]*\).*/\1\/\2/' | paste -sd' ') stops/holding)" ||
 	    not_ok "sweep: every fcntl/flock call of every job stopped and measured" "$(grep '^sweep ' "$SW")"
-	opcheck "$SW" "pamtester stopped after each fcntl/flock call"
+	opcheck "$SW" "pamtester stopped after each fcntl/flock call" "" $OPS
 fi
 check "appuser check: the store is consistent afterwards" au check
 done_testing

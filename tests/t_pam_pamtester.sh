@@ -11,79 +11,28 @@
 if [ "$1" != --inner ]; then
 	why=
 	is_root || why="needs root (mount namespace over /etc/pam.d and /dev/log)"
-	for c in pamtester unshare mount python3 setpriv; do
-		[ -n "$why" ] || command -v "$c" >/dev/null 2>&1 ||
-		    why="missing $c (make deps)"
-	done
+	need_cmds pamtester unshare mount python3 setpriv
 	[ -n "$why" ] || [ -x "$APPUSER" ] || why="build/appuser not built"
 	[ -n "$why" ] || [ -f "$B/pam_appuser.so" ] ||
 	    why="build/pam_appuser.so not built"
 	[ -n "$why" ] || grep -qw overlay /proc/filesystems ||
 	    why="kernel has no overlayfs"
-	if [ -n "$why" ]; then
-		skip "pamtester against pam_appuser.so" "$why"
-		done_testing
-		exit 0
-	fi
-	W=$(mktemp -d /tmp/t_pam_pamtester.XXXXXX) || exit 2
-	unshare --mount --propagation private sh "$0" --inner "$W"
-	rc=$?
-	rmdir "$W" 2>/dev/null	# everything inside was on a private tmpfs
-	exit $rc
+	skip_if_why "pamtester against pam_appuser.so"
+	ns_rerun t_pam_pamtester
+	exit $irc
 fi
 
 # --- inside the private mount namespace -------------------------------------
-W=$2
-if [ -n "$SAN_PRELOAD" ]; then
-	# sanitized build: pamtester loads an ASan module, so every program
-	# here gets the ASan runtime first; pamtester's leaks are not ours
-	export LD_PRELOAD="$SAN_PRELOAD"
-	export ASAN_OPTIONS="${ASAN_OPTIONS:+$ASAN_OPTIONS:}detect_leaks=0"
-fi
-die() { echo "not ok - setup: $*"; echo "1..$((_n + 1))"; exit 1; }
-[ "$(readlink /proc/self/ns/mnt)" != "$(readlink /proc/1/ns/mnt)" ] ||
-    die "not in a private mount namespace"
-mount -t tmpfs -o mode=0755,size=64m t_pam "$W" || die "tmpfs"
-mkdir -m 0700 "$W/secret" && mkdir "$W/pam.d" "$W/devlow" "$W/devorig" ||
-    die mkdir
+ns_inner "$2" t_pam
+ns_devlog
 
-syslog_listen "$W/log.sock" "$W/syslog.txt"
-_up=$?
-trap 'kill $SYSLOG_PID 2>/dev/null' EXIT
-[ "$_up" = 0 ] || die "syslog listener did not start"
-
-# /dev/log: a read-only overlay of /dev with a placeholder, then our socket
-touch "$W/devlow/log"
-mount --rbind /dev "$W/devorig" || die "rbind /dev"
-mount -t overlay overlay -o "lowerdir=$W/devlow:/dev" /dev || die "overlay /dev"
-for m in pts shm mqueue; do
-	[ -d "$W/devorig/$m" ] && mount --rbind "$W/devorig/$m" "/dev/$m"
-done
-mount --bind "$W/log.sock" /dev/log || die "bind /dev/log"
-mount --bind "$W/pam.d" /etc/pam.d || die "bind /etc/pam.d"
-[ ! -e /etc/pam.d/common-auth ] || die "/etc/pam.d is not ours"
-
-S=$W/store
-# pamtester runs as nobody below: the module must be where nobody can read
-# it, and the checkout may be in a directory nobody cannot enter
-cp "$B/pam_appuser.so" "$W/pam_appuser.so" && chmod 0644 "$W/pam_appuser.so" ||
-    die "copy the module to $W"
-MOD=$W/pam_appuser.so
+# pamtester runs as nobody below: pam_test_services copies the module
+pam_test_services
 cat >/etc/pam.d/t-appuser <<EOF
 auth     required   $MOD store=$S
 account  required   $MOD store=$S
 session  required   $MOD store=$S
 password required   $MOD store=$S
-EOF
-cat >/etc/pam.d/other <<EOF
-auth     required   pam_deny.so
-account  required   pam_deny.so
-password required   pam_deny.so
-session  required   pam_deny.so
-EOF
-cat >/etc/pam.d/t-stack <<EOF
-auth     sufficient $MOD store=$S
-auth     required   pam_permit.so
 EOF
 cat >/etc/pam.d/t-nostore <<EOF
 auth     required   $MOD store=$W/no-such-store

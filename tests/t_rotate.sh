@@ -103,21 +103,11 @@ assert s == {'$OLD': 'active', '$NEW': 'revoked', '$NEWER': 'active'}, s"
 	# the root part: pamtester in a private mount namespace
 	why=
 	is_root || why="needs root (mount namespace over /etc/pam.d and /dev/log)"
-	for c in pamtester unshare mount python3; do
-		[ -n "$why" ] || command -v "$c" >/dev/null 2>&1 ||
-		    why="missing $c (make deps)"
-	done
+	need_cmds pamtester unshare mount python3
 	[ -n "$why" ] || [ -f "$B/pam_appuser.so" ] || why="pam_appuser.so not built"
 	[ -n "$why" ] || grep -qw overlay /proc/filesystems || why="kernel has no overlayfs"
-	if [ -n "$why" ]; then
-		skip "rotation under concurrent pamtester logins" "$why"
-		done_testing
-		exit
-	fi
-	W=$(mktemp -d /tmp/t_rotate.XXXXXX) || exit 2
-	unshare --mount --propagation private sh "$0" --inner "$W" >"$T/inner" 2>&1
-	irc=$?
-	rmdir "$W" 2>/dev/null
+	skip_if_why "rotation under concurrent pamtester logins"
+	ns_rerun t_rotate >"$T/inner" 2>&1
 	# the inner TAP lines count as ours
 	f0=$_failed
 	while IFS= read -r line; do
@@ -134,28 +124,9 @@ assert s == {'$OLD': 'active', '$NEW': 'revoked', '$NEWER': 'active'}, s"
 fi
 
 # --- inside the private mount namespace -------------------------------------
-W=$2
-if [ -n "$SAN_PRELOAD" ]; then
-	export LD_PRELOAD="$SAN_PRELOAD"
-	export ASAN_OPTIONS="${ASAN_OPTIONS:+$ASAN_OPTIONS:}detect_leaks=0"
-fi
-die() { echo "not ok - setup: $*"; exit 1; }
-[ "$(readlink /proc/self/ns/mnt)" != "$(readlink /proc/1/ns/mnt)" ] ||
-    die "not in a private mount namespace"
-mount -t tmpfs -o mode=0755,size=64m t_rotate "$W" || die "tmpfs"
-mkdir -m 0700 "$W/secret" && mkdir "$W/pam.d" "$W/devlow" "$W/devorig" ||
-    die mkdir
-syslog_listen "$W/log.sock" "$W/syslog.txt" || die "syslog listener"
-trap 'kill $SYSLOG_PID 2>/dev/null' EXIT
-touch "$W/devlow/log"
-mount --rbind /dev "$W/devorig" || die "rbind /dev"
-mount -t overlay overlay -o "lowerdir=$W/devlow:/dev" /dev || die "overlay /dev"
-for m in pts shm mqueue; do
-	[ -d "$W/devorig/$m" ] && mount --rbind "$W/devorig/$m" "/dev/$m"
-done
-mount --bind "$W/log.sock" /dev/log || die "bind /dev/log"
-mount --bind "$W/pam.d" /etc/pam.d || die "bind /etc/pam.d"
-[ ! -e /etc/pam.d/common-auth ] || die "/etc/pam.d is not ours"
+# (the outer part relays the TAP lines: die's plan line is ignored there)
+ns_inner "$2" t_rotate
+ns_devlog
 
 S=$W/store
 cat >/etc/pam.d/t-rotate <<EOF

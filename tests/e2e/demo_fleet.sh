@@ -129,15 +129,7 @@ say "host1 and host2 (role reader: read-only on /appuser/)"
 etcd_ctl user add host2 --new-user-password="$(cat "$ETCD_DIR/host2.pw")" >/dev/null &&
     etcd_ctl user grant-role host2 reader >/dev/null || fail "etcd user host2"
 mkdir -p /etc/appuser
-cat >/etc/appuser/fleet-admin.conf <<EOF
-endpoints = $ETCD_ENDPOINTS
-cacert = $P/ca.crt
-cert = $P/client.crt
-key = $P/client.key
-user = root
-password_file = $ETCD_DIR/root.pw
-EOF
-chmod 0600 /etc/appuser/fleet-admin.conf
+etcd_conf /etc/appuser/fleet-admin.conf root client
 n=0
 for h in $HOSTS; do
 	n=$((n + 1)) d=$NS_W/$h
@@ -201,17 +193,7 @@ for h in $HOSTS; do
 done
 
 # ssh to a host, answering the Token: prompt from the token file
-cat >"$NS_W/ssh_config" <<-EOF
-Host *
-  PreferredAuthentications keyboard-interactive
-  PubkeyAuthentication no
-  PasswordAuthentication no
-  StrictHostKeyChecking no
-  UserKnownHostsFile /dev/null
-  LogLevel ERROR
-  NumberOfPasswordPrompts 1
-  ConnectTimeout 10
-EOF
+ns_ssh_config
 login() {
 	NS_ASKPASS_FILE=$TOK NS_ASKPASS_LOG=$NS_W/prompts \
 	    SSH_ASKPASS=$NS_W/askpass SSH_ASKPASS_REQUIRE=force DISPLAY=none \

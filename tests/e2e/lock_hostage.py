@@ -488,39 +488,38 @@ def hold(a):
 # --- the orchestrator (root) --------------------------------------------------------
 
 
-def kill_uid(uid):
-    """CONT then KILL every process whose real uid is the attacker's: all
-    started by this test (we are in a private pid namespace)."""
-    for s in (signal.SIGCONT, signal.SIGKILL):
-        for d in os.listdir("/proc"):
-            if not d.isdigit():
-                continue
-            try:
-                with open("/proc/%s/status" % d) as f:
-                    for line in f:
-                        if line.startswith("Uid:"):
-                            if int(line.split()[1]) == uid:
-                                os.kill(int(d), s)
-                            break
-            except (OSError, ValueError):
-                pass
-
-
-def children(ppid):
-    kids = []
+def pids_where(field, value):
+    """The pids whose /proc/PID/status line FIELD ("Uid:", "PPid:") starts
+    with VALUE; a process that ends meanwhile is left out."""
+    pids = []
     for d in os.listdir("/proc"):
         if not d.isdigit():
             continue
         try:
             with open("/proc/%s/status" % d) as f:
                 for line in f:
-                    if line.startswith("PPid:"):
-                        if int(line.split()[1]) == ppid:
-                            kids.append(int(d))
+                    if line.startswith(field):
+                        if int(line.split()[1]) == value:
+                            pids.append(int(d))
                         break
         except (OSError, ValueError):
             pass
-    return kids
+    return pids
+
+
+def kill_uid(uid):
+    """CONT then KILL every process whose real uid is the attacker's: all
+    started by this test (we are in a private pid namespace)."""
+    for s in (signal.SIGCONT, signal.SIGKILL):
+        for pid in pids_where("Uid:", uid):
+            try:
+                os.kill(pid, s)
+            except OSError:
+                pass
+
+
+def children(ppid):
+    return pids_where("PPid:", ppid)
 
 
 def kill_children(ppid):

@@ -15,10 +15,14 @@
 #              ns_run SCRIPT ARGS...    SCRIPT inside fresh namespaces
 #              ns_run_relayed SCRIPT [NAME]  ns_run, its TAP lines ours;
 #                                       the host unchanged
+#              ns_host_part SKIP [NAME] a skip line SKIP if $why, else
+#                                       ns_run_relayed $0; then the end
 # Inside:      ns_setup                 overlays, /dev/log, loopback
 #              ns_install               make install + the README's steps
 #              ns_doc_host              ns_install + sshd on :22, for the docs
 #              ns_start_sshd            sshd on 127.0.0.1:$NS_PORT
+#              ns_sudoers NAME [LINE...] a strict sudoers drop-in
+#              ns_asks_password PWFILE OK FAIL  e2e-local's prompt: Password
 #              run NAME CMD...          CMD's output in $O/NAME, $RC $OUT $ERR
 #              ns_mint FILE USER [OPTS] a token into a root-only file, $PFX
 #              ns_ssh SECRETFILE USER CMD   ssh, answering prompts from the file
@@ -121,6 +125,21 @@ ns_run_relayed()
 	if [ "$_before" = "$(cat "$_log")" ]; then ok "$_name"
 	else not_ok "$_name" "$(printf '%s\n' "$_before" | diff - "$_log")"; fi
 	rm -f "$_log"
+}
+
+# ns_host_part SKIP [NAME]: the whole host side of a test script, which
+# ends here: one skip line SKIP when $why (ns_supported, and need_cmds of
+# tests/lib.sh for what the script needs more) says it cannot run; else
+# ns_run_relayed of the script itself, NAME the host-unchanged check.
+ns_host_part()
+{
+	if [ -n "$why" ]; then
+		skip "$1" "$why"
+	else
+		ns_run_relayed "$0" "$2"
+	fi
+	done_testing
+	exit
 }
 
 # --- inside the namespace ---------------------------------------------------
@@ -283,18 +302,52 @@ ns_start_sshd()
 	    </dev/null >/dev/null 2>&1 &
 	NS_SSHD_PID=$!
 	ns_sshd_listening
-	cat >"$NS_W/ssh_config" <<-EOF
-	Host *
-	  Port $NS_PORT
-	  PreferredAuthentications keyboard-interactive
-	  PubkeyAuthentication no
-	  PasswordAuthentication no
-	  StrictHostKeyChecking no
-	  UserKnownHostsFile /dev/null
-	  LogLevel ERROR
-	  NumberOfPasswordPrompts 1
-	  ConnectTimeout 10
-	EOF
+	ns_ssh_config "$NS_PORT"
+}
+
+# ns_ssh_config [PORT]: $NS_W/ssh_config, the ssh client's configuration
+# for ns_ssh (and make demo-fleet's logins): keyboard-interactive only (the
+# Token: prompt), no host key checks, one try
+ns_ssh_config()
+{
+	{
+		echo "Host *"
+		[ -z "$1" ] || echo "  Port $1"
+		cat <<-EOF
+		  PreferredAuthentications keyboard-interactive
+		  PubkeyAuthentication no
+		  PasswordAuthentication no
+		  StrictHostKeyChecking no
+		  UserKnownHostsFile /dev/null
+		  LogLevel ERROR
+		  NumberOfPasswordPrompts 1
+		  ConnectTimeout 10
+		EOF
+	} >"$NS_W/ssh_config"
+}
+
+# ns_sudoers NAME [LINE...]: the drop-in /etc/sudoers.d/NAME (0440): one
+# password try, no cached credentials, no lecture (a wrong token fails at
+# once, every sudo asks), then each LINE
+ns_sudoers()
+{
+	_sf=/etc/sudoers.d/$1; shift
+	{
+		echo 'Defaults passwd_tries=1, timestamp_timeout=0, !lecture'
+		for _sl in "$@"; do echo "$_sl"; done
+	} >"$_sf" && chmod 0440 "$_sf"
+}
+
+# ns_asks_password PWFILE OKNAME FAILNAME: a login of the local user
+# e2e-local (pamtester sshd, answered from PWFILE) is prompted for a
+# Password, not a Token: the test OKNAME, or FAILNAME with what it saw
+ns_asks_password()
+{
+	_ap=$(pamtester sshd e2e-local authenticate <"$1" 2>&1)
+	case $_ap in
+	"Password: "*) ok "$2";;
+	*) not_ok "$3" "$_ap";;
+	esac
 }
 
 # run NAME CMD...: stdout in $O/NAME (and, without carriage returns, in

@@ -15,18 +15,9 @@
 
 if [ "$APPUSER_NS_INNER" != 1 ]; then
 	why=$(ns_supported)
-	[ -n "$why" ] || command -v pamtester >/dev/null 2>&1 ||
-	    why="missing pamtester (make deps)"
-	[ -n "$why" ] || command -v openssl >/dev/null 2>&1 ||
-	    why="missing openssl (make deps)"
-	if [ -n "$why" ]; then
-		skip "admin group by uid, not by name (sudo, id, su)" "$why"
-	else
-		ns_run_relayed "$0" \
-		    "host's passwd, shadow, group, nsswitch.conf, sudoers unchanged"
-	fi
-	done_testing
-	exit
+	need_cmds pamtester openssl
+	ns_host_part "admin group by uid, not by name (sudo, id, su)" \
+	    "host's passwd, shadow, group, nsswitch.conf, sudoers unchanged"
 fi
 
 # --- inside the namespaces ----------------------------------------------------
@@ -64,10 +55,7 @@ admin_works()
 
 ns_install || { not_ok "install and enable inside the namespace"; exit 1; }
 ok "make install, nsswitch (files appuser), pam-auth-update, sudoers drop-in"
-cat >/etc/sudoers.d/t-admin <<-'EOF'
-Defaults passwd_tries=1, timestamp_timeout=0, !lecture
-EOF
-chmod 0440 /etc/sudoers.d/t-admin
+ns_sudoers t-admin
 run visudo visudo -c
 is "sudoers valid" 0 "$RC" "$ERR"
 

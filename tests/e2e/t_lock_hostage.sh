@@ -29,40 +29,9 @@
 
 if [ "$APPUSER_NS_INNER" != 1 ]; then
 	why=$(ns_supported)
-	[ -n "$why" ] || command -v pamtester >/dev/null 2>&1 ||
-	    why="missing pamtester (make deps)"
-	if [ -n "$why" ]; then
-		skip "lock hostage: SIGSTOPped su/sudo holding store locks" "$why"
-		done_testing
-		exit
-	fi
-	for f in appuser pam_appuser.so libnss_appuser.so.2; do
-		[ -f "$TOP/build/$f" ] && continue
-		not_ok "build/$f exists (run make first)"
-		done_testing
-		exit
-	done
-	before=$(ns_host_state)
-	log=$(mktemp) || exit 2
-	ns_run "$0" >"$log" 2>&1
-	rc=$?
-	# renumber the namespace's TAP lines into ours
-	while IFS= read -r l; do
-		case $l in
-		"ok "[0-9]*) ok "$(echo "$l" | sed 's/^ok [0-9]* - //')";;
-		"not ok "[0-9]*) not_ok "$(echo "$l" | sed 's/^not ok [0-9]* - //')";;
-		"1.."*) ;;
-		*) echo "$l";;
-		esac
-	done <"$log"
-	rm -f "$log"
-	[ "$rc" -eq 0 ] || [ "$_failed" -gt 0 ] ||
-	    not_ok "namespace body ran to the end" "exit $rc"
-	[ "$before" = "$(ns_host_state)" ] &&
-	    ok "host's passwd, shadow, pam.d, nsswitch.conf, sudoers unchanged" ||
-	    not_ok "host's configuration unchanged"
-	done_testing
-	exit
+	need_cmds pamtester
+	ns_host_part "lock hostage: SIGSTOPped su/sudo holding store locks" \
+	    "host's passwd, shadow, pam.d, nsswitch.conf, sudoers unchanged"
 fi
 
 # --- inside the namespaces ----------------------------------------------------
@@ -77,10 +46,7 @@ HP=${HOSTAGE_PARALLEL:-4}
 
 ns_install || { not_ok "install and enable inside the namespace"; exit 1; }
 ok "make install, nsswitch (files appuser), pam-auth-update, sudoers drop-in"
-cat >/etc/sudoers.d/t-hostage <<-'EOF'
-Defaults passwd_tries=1, timestamp_timeout=0, !lecture
-EOF
-chmod 0440 /etc/sudoers.d/t-hostage
+ns_sudoers t-hostage
 
 # mallory attacks, victim is a local user who logs in; root has a password
 useradd -m -s /bin/sh mallory && useradd -m -s /bin/sh victim &&
@@ -115,19 +81,9 @@ sed 's/.*/{"name": "&"}/' "$NS_W/users" >"$NS_W/users.json"
 "$AU" import "$NS_W/users.json" >/dev/null 2>&1
 check "80 application users to delete during the attack" id -u gone80
 
-# The operations timed at each stop; one "NAME MS RC" line each.  Each
-# runs under timeout $TMO; once one took 1 s or more, the rest of the
-# round under $TMO_SLOW (enough to show it, cheaper when all hang).
-cat >"$NS_W/measure.sh" <<EOF
-t() {
-	_name=\$1 _in=\$2; shift 2
-	_s=\$(date +%s%N)
-	timeout -k 1 "\$TMO" "\$@" <"\$_in" >"$NS_W/m.out" 2>&1
-	_rc=\$?
-	_ms=\$(( (\$(date +%s%N) - _s) / 1000000 ))
-	echo "\$_name \$_ms \$_rc"
-	[ "\$_ms" -lt 1000 ] || TMO=\${TMO_SLOW:-\$TMO}
-}
+# The operations timed at each stop (measure_script, tests/lib.sh).
+measure_script "$NS_W/measure.sh"
+cat >>"$NS_W/measure.sh" <<EOF
 t root-login "$SEC/root-pw" pamtester login root authenticate
 t local-login "$SEC/victim-pw" pamtester login victim authenticate
 t app-login "$SEC/appbot" pamtester login appbot authenticate
@@ -176,25 +132,8 @@ rounds=$(val rounds) eperm=$(val eperm)
     ok "$stops stops of a running su/sudo, $hits of them holding a store lock ($(val hit_files)); $rounds measured" ||
     not_ok "at least 30 stops" "${stops:-0} stops, $hits hits, $eperm refused (EPERM)"
 echo "# mallory's own locks on the store: $(val own_locks) (flock/posix/ofd files)"
-# opcheck RESULT WHAT: one line per operation from RESULT's "op" lines
-opcheck()
-{
-	for op in root-login local-login app-login app-su shared-token-login \
-	    token-create token-revoke create delete; do
-		l=$(grep "^op $op " "$1")
-		n=$(echo "$l" | sed -n 's/.* n=\([0-9]*\).*/\1/p')
-		mx=$(echo "$l" | sed -n 's/.* max_ms=\([0-9]*\).*/\1/p')
-		ov=$(echo "$l" | sed -n 's/.* over_1s=\([0-9]*\).*/\1/p')
-		fl=$(echo "$l" | sed -n 's/.* failed=\([0-9]*\).*/\1/p')
-		if [ "${n:-0}" -gt 0 ] && [ "$ov" = 0 ] && [ "$fl" = 0 ]; then
-			ok "$op with $2: $n runs, max $mx ms, none failed"
-		else
-			not_ok "$op under 1 s with $2" \
-			    "${n:-0} runs, max ${mx:-?} ms, ${ov:-?} took >= 1 s, ${fl:-?} failed or timed out"
-		fi
-	done
-}
-opcheck "$R" "a su/sudo stopped"
+OPS="root-login local-login app-login app-su shared-token-login token-create token-revoke create delete"
+opcheck "$R" "a su/sudo stopped" ", none failed" $OPS
 
 # --- not left to chance: su stopped after each of its lock calls -----------------
 # A fixed store's locks last microseconds and are seldom caught above.  Root
@@ -218,7 +157,7 @@ else
 	[ "${1:-0}" -gt 0 ] && [ "$3" != cut ] &&
 	    ok "sweep: mallory's su to hostbot stopped after each of its fcntl/flock calls in turn ($1 stops, $2 holding a store lock, end $3)" ||
 	    not_ok "sweep: every fcntl/flock call of su stopped and measured" "$(grep '^sweep ' "$SW")"
-	opcheck "$SW" "su stopped after each fcntl/flock call"
+	opcheck "$SW" "su stopped after each fcntl/flock call" ", none failed" $OPS
 fi
 
 # --- afterwards -------------------------------------------------------------------

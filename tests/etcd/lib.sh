@@ -28,6 +28,13 @@
 #                                   (the same data directory, state existing)
 #   etcd_revision                   prints the cluster's current revision
 #   etcd_compact REV                compacts history up to REV
+#   etcd_conf FILE USER CERT [LINE...]
+#                                   an appuser fleet configuration (mode
+#                                   0600) for a --tls --auth cluster: etcd
+#                                   user USER (its password in
+#                                   $ETCD_DIR/USER.pw) with the client
+#                                   certificate CERT ($ETCD_DIR/pki/CERT.crt
+#                                   and .key); each LINE added at the end
 #   etcd_cleanup                    stops every member this file started and
 #                                   removes $ETCD_DIR (installed as an EXIT
 #                                   trap by etcd_cluster_start; a caller that
@@ -263,6 +270,19 @@ print(max(int(st["Status"]["header"]["revision"]) for st in json.load(sys.stdin)
 
 etcd_compact() {
 	etcd_ctl compact "$1" >/dev/null
+}
+
+etcd_conf() {
+	_cf=$1 _cu=$2 _cc=$ETCD_DIR/pki/$3; shift 3
+	: >"$_cf" && chmod 0600 "$_cf" || return 1
+	{
+		printf 'endpoints = %s\ncacert = %s\n' "$ETCD_ENDPOINTS" \
+		    "$ETCD_DIR/pki/ca.crt"
+		printf 'cert = %s\nkey = %s\n' "$_cc.crt" "$_cc.key"
+		printf 'user = %s\npassword_file = %s\n' "$_cu" \
+		    "$ETCD_DIR/$_cu.pw"
+		for _cl in "$@"; do printf '%s\n' "$_cl"; done
+	} >"$_cf"
 }
 
 etcd_cleanup() {
