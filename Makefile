@@ -183,7 +183,7 @@ test-bins: $(TARGETS) $(NSSTEST) $(TEST_BIN) $(BUILD)/tests/etcd/test_etcd
 check: test-bins
 	@APPUSER_BUILD=$(BUILD) APPUSER_SANITIZE=$(SANITIZE) sh tests/run.sh
 
-$(BUILD)/bench/%: bench/%.c $(LIBCORE) $(TARGETS)
+$(BUILD)/bench/%: bench/%.c bench/bench.h tests/store_fixture.h $(LIBCORE) $(TARGETS)
 	@mkdir -p $(dir $@)
 	$(CC) $(CPPFLAGS) $(CFLAGS) $(LDHARDEN) -o $@ $< $(LIBCORE) -lpam -lcrypt $(CORE_LIBS) -ldl
 
