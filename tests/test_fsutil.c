@@ -25,41 +25,22 @@
 
 #include "fsutil.h"
 
-#include "store_fixture.h"
+#include "tmpdir_fixture.h"
 
-struct fx {
-	char	 base[64];
-	char	 dir[128];	/* base/store, not created */
-};
-
+/* Each test's fixture: base/store, not created. */
 static int
 setup(void **state)
 {
-	struct fx *f = calloc(1, sizeof(*f));
-
-	assert_non_null(f);
-	assert_int_equal(fx_make_base(f->base, sizeof(f->base),
-	    "/tmp/appuser-fsutil-XXXXXX", f->dir, sizeof(f->dir)), 0);
-	*state = f;
-	return 0;
-}
-
-static int
-teardown(void **state)
-{
-	struct fx *f = *state;
-
-	fx_remove_tree(f->base);
-	free(f);
+	*state = tmpdir_new(sizeof(struct tmpdir), "/tmp/appuser-fsutil-XXXXXX",
+	    false);
 	return 0;
 }
 
 /* base/name, in buf. */
 static const char *
-in_base(struct fx *f, const char *name, char *buf, size_t len)
+in_base(struct tmpdir *f, const char *name, char *buf, size_t len)
 {
-	snprintf(buf, len, "%s/%s", f->base, name);
-	return buf;
+	return tmpdir_path(buf, len, f->base, name);
 }
 
 static void
@@ -98,7 +79,7 @@ test_errno_map(void **state)
 static void
 test_io_errno(void **state)
 {
-	struct fx *f = *state;
+	struct tmpdir *f = *state;
 	struct statvfs vfs;
 	char path[PATH_MAX];
 	int fd;
@@ -131,7 +112,7 @@ test_io_errno(void **state)
 static void
 test_check_dir(void **state)
 {
-	struct fx *f = *state;
+	struct tmpdir *f = *state;
 	char path[PATH_MAX], cwd[PATH_MAX];
 	uid_t owner = 12345;
 
@@ -165,7 +146,7 @@ test_check_dir(void **state)
 static void
 test_check_dir_no_cwd(void **state)
 {
-	struct fx *f = *state;
+	struct tmpdir *f = *state;
 	char cwd[PATH_MAX], gone[PATH_MAX];
 	uid_t owner;
 
@@ -183,7 +164,7 @@ test_check_dir_no_cwd(void **state)
 static void
 test_check_dir_links(void **state)
 {
-	struct fx *f = *state;
+	struct tmpdir *f = *state;
 	char link[PATH_MAX], sub[PATH_MAX - 16], link2[PATH_MAX];
 	uid_t owner;
 
@@ -207,7 +188,7 @@ test_check_dir_links(void **state)
 static void
 test_check_dir_owner(void **state)
 {
-	struct fx *f = *state;
+	struct tmpdir *f = *state;
 	char link[PATH_MAX];
 	uid_t owner;
 
@@ -228,7 +209,7 @@ test_check_dir_owner(void **state)
 static void
 test_mkdir_and_check_file(void **state)
 {
-	struct fx *f = *state;
+	struct tmpdir *f = *state;
 	char path[PATH_MAX], missing[PATH_MAX];
 	struct stat sb;
 	mode_t old = umask(077);
@@ -276,7 +257,7 @@ fill(uint8_t *p, size_t n)
 static void
 test_copy(void **state)
 {
-	struct fx *f = *state;
+	struct tmpdir *f = *state;
 	static uint8_t data[3 * 1024 * 1024 + 17], back[sizeof(data)];
 	char src[PATH_MAX], dst[PATH_MAX];
 	int in, out;
@@ -307,7 +288,7 @@ test_copy(void **state)
 static void
 test_copy_fallback(void **state)
 {
-	struct fx *f = *state;
+	struct tmpdir *f = *state;
 	uint8_t data[20000], back[sizeof(data)];
 	char src[PATH_MAX], dst[PATH_MAX];
 	int in, out, p[2];
@@ -345,7 +326,7 @@ test_copy_fallback(void **state)
 static void
 test_fsync_and_remove(void **state)
 {
-	struct fx *f = *state;
+	struct tmpdir *f = *state;
 	char path[PATH_MAX];
 
 	assert_int_equal(fs_mkdir(f->dir, 0755), 0);
@@ -394,21 +375,15 @@ main(void)
 {
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_errno_map),
-		cmocka_unit_test_setup_teardown(test_io_errno, setup, teardown),
-		cmocka_unit_test_setup_teardown(test_check_dir, setup, teardown),
-		cmocka_unit_test_setup_teardown(test_check_dir_no_cwd, setup,
-		    teardown),
-		cmocka_unit_test_setup_teardown(test_check_dir_links, setup,
-		    teardown),
-		cmocka_unit_test_setup_teardown(test_check_dir_owner, setup,
-		    teardown),
-		cmocka_unit_test_setup_teardown(test_mkdir_and_check_file, setup,
-		    teardown),
-		cmocka_unit_test_setup_teardown(test_copy, setup, teardown),
-		cmocka_unit_test_setup_teardown(test_copy_fallback, setup,
-		    teardown),
-		cmocka_unit_test_setup_teardown(test_fsync_and_remove, setup,
-		    teardown),
+		tmpdir_test(test_io_errno, setup),
+		tmpdir_test(test_check_dir, setup),
+		tmpdir_test(test_check_dir_no_cwd, setup),
+		tmpdir_test(test_check_dir_links, setup),
+		tmpdir_test(test_check_dir_owner, setup),
+		tmpdir_test(test_mkdir_and_check_file, setup),
+		tmpdir_test(test_copy, setup),
+		tmpdir_test(test_copy_fallback, setup),
+		tmpdir_test(test_fsync_and_remove, setup),
 		cmocka_unit_test(test_mono_ms),
 	};
 

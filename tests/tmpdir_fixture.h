@@ -1,0 +1,74 @@
+/*
+ * A fresh temporary directory per test, for the unit tests that work on
+ * files (tests/test_*.c): a fixture struct begins with a struct tmpdir
+ * (base, made by mkdtemp, and dir, base/store), tmpdir_new() makes it and
+ * tmpdir_free() removes the whole tree.  A fixture with nothing else to
+ * release passes tmpdir_teardown to cmocka as it is.  Asserts with cmocka,
+ * so include <cmocka.h> first; the part without cmocka (which the
+ * benchmark shares) is store_fixture.h.  Everything is static inline: a
+ * program that does not use a helper gets no copy of it.
+ */
+#ifndef APPUSER_TESTS_TMPDIR_FIXTURE_H
+#define APPUSER_TESTS_TMPDIR_FIXTURE_H
+
+#include <sys/stat.h>
+#include <stdbool.h>
+#include <stdio.h>
+#include <stdlib.h>
+
+#include "store_fixture.h"
+
+struct tmpdir {
+	char	 base[64];	/* from mkdtemp; removed with all below it */
+	char	 dir[128];	/* base/store */
+};
+
+/*
+ * A zeroed fixture of size bytes, which must begin with a struct tmpdir:
+ * base made from tmpl (a path ending in XXXXXX), dir named in it and, if
+ * make_dir, created with mode 0755 (else left for the test, e.g. to
+ * store_open, to create).
+ */
+static inline void *
+tmpdir_new(size_t size, const char *tmpl, bool make_dir)
+{
+	struct tmpdir *t;
+
+	assert_true(size >= sizeof(*t));
+	t = calloc(1, size);
+	assert_non_null(t);
+	assert_int_equal(fx_make_base(t->base, sizeof(t->base), tmpl, t->dir,
+	    sizeof(t->dir)), 0);
+	if (make_dir)
+		assert_int_equal(mkdir(t->dir, 0755), 0);
+	return t;
+}
+
+/* Remove t's tree and free the fixture t begins. */
+static inline void
+tmpdir_free(struct tmpdir *t)
+{
+	fx_remove_tree(t->base);
+	free(t);
+}
+
+static inline int
+tmpdir_teardown(void **state)
+{
+	tmpdir_free(*state);
+	return 0;
+}
+
+/* A cmocka test run in a fixture that setup makes with tmpdir_new. */
+#define tmpdir_test(fn, setup) \
+	cmocka_unit_test_setup_teardown(fn, setup, tmpdir_teardown)
+
+/* dir/name in buf (asserted to fit), returned. */
+static inline const char *
+tmpdir_path(char *buf, size_t len, const char *dir, const char *name)
+{
+	assert_true((size_t)snprintf(buf, len, "%s/%s", dir, name) < len);
+	return buf;
+}
+
+#endif /* APPUSER_TESTS_TMPDIR_FIXTURE_H */
