@@ -22,6 +22,7 @@
 
 #include <tdb.h>
 
+#include "keys.h"
 #include "snapfile.h"
 #include "store.h"
 
@@ -88,6 +89,17 @@ kd(const void *p, size_t n)
 	TDB_DATA d = { (unsigned char *)(uintptr_t)p, n };
 
 	return d;
+}
+
+/* The master's uid index key of uid (keys.h): 'I' and uid, big-endian. */
+static inline void
+fx_uid_key(uint8_t key[KEY_UID_LEN], uint32_t uid)
+{
+	key[0] = KEY_UID;
+	key[1] = (uint8_t)(uid >> 24);
+	key[2] = (uint8_t)(uid >> 16);
+	key[3] = (uint8_t)(uid >> 8);
+	key[4] = (uint8_t)uid;
 }
 
 /* Copy from to to (created or truncated, given mode).  0 or -1. */

@@ -44,16 +44,6 @@ in_base(struct tmpdir *f, const char *name, char *buf, size_t len)
 }
 
 static void
-write_file(const char *path, const void *p, size_t n, mode_t mode)
-{
-	int fd = open(path, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, mode);
-
-	assert_true(fd >= 0);
-	assert_int_equal(write(fd, p, n), (ssize_t)n);
-	assert_int_equal(close(fd), 0);
-}
-
-static void
 test_errno_map(void **state)
 {
 	char *p;
@@ -128,7 +118,7 @@ test_check_dir(void **state)
 	assert_int_equal(owner, geteuid());
 	assert_int_equal(chdir(cwd), 0);
 	/* not a directory; a directory others may write into */
-	write_file(in_base(f, "file", path, sizeof(path)), "x", 1, 0644);
+	fx_write_file(in_base(f, "file", path, sizeof(path)), "x", 1, 0644);
 	assert_int_equal(fs_check_dir(path, &owner), APPUSER_ERR_UNSAFE);
 	assert_int_equal(chmod(f->dir, 0775), 0);
 	assert_int_equal(fs_check_dir(f->dir, &owner), APPUSER_ERR_UNSAFE);
@@ -225,7 +215,7 @@ test_mkdir_and_check_file(void **state)
 	snprintf(missing, sizeof(missing), "%s/no/such", f->base);
 	assert_int_equal(fs_mkdir(missing, 0755), APPUSER_ERR_NOSTORE);
 
-	write_file(in_base(f, "file", path, sizeof(path)), "x", 1, 0600);
+	fx_write_file(in_base(f, "file", path, sizeof(path)), "x", 1, 0600);
 	assert_int_equal(chmod(path, 0600), 0);
 	fd = open(path, O_RDONLY | O_CLOEXEC);
 	assert_true(fd >= 0);
@@ -263,7 +253,7 @@ test_copy(void **state)
 	int in, out;
 
 	fill(data, sizeof(data));
-	write_file(in_base(f, "src", src, sizeof(src)), data, sizeof(data),
+	fx_write_file(in_base(f, "src", src, sizeof(src)), data, sizeof(data),
 	    0600);
 	in = open(src, O_RDONLY | O_CLOEXEC);
 	assert_true(in >= 0);
@@ -294,7 +284,7 @@ test_copy_fallback(void **state)
 	int in, out, p[2];
 
 	fill(data, sizeof(data));
-	write_file(in_base(f, "src", src, sizeof(src)), data, sizeof(data),
+	fx_write_file(in_base(f, "src", src, sizeof(src)), data, sizeof(data),
 	    0600);
 	in = open(src, O_RDONLY | O_CLOEXEC);
 	assert_true(in >= 0);
@@ -334,11 +324,11 @@ test_fsync_and_remove(void **state)
 	assert_int_equal(fs_fsync_dir(in_base(f, "none", path, sizeof(path))),
 	    APPUSER_ERR_SYSTEM);
 	snprintf(path, sizeof(path), "%s/.tmp-a", f->dir);
-	write_file(path, "a", 1, 0600);
+	fx_write_file(path, "a", 1, 0600);
 	snprintf(path, sizeof(path), "%s/.tmp-b", f->dir);
-	write_file(path, "b", 1, 0600);
+	fx_write_file(path, "b", 1, 0600);
 	snprintf(path, sizeof(path), "%s/keep", f->dir);
-	write_file(path, "k", 1, 0600);
+	fx_write_file(path, "k", 1, 0600);
 	assert_int_equal(fs_remove_prefixed(f->dir, ".tmp-"), 0);
 	assert_int_equal(access(path, F_OK), 0);
 	snprintf(path, sizeof(path), "%s/.tmp-a", f->dir);
@@ -347,7 +337,7 @@ test_fsync_and_remove(void **state)
 	 * unlinkat's cause in errno, and the others still removed */
 	assert_int_equal(mkdir(path, 0700), 0);
 	snprintf(path, sizeof(path), "%s/.tmp-c", f->dir);
-	write_file(path, "c", 1, 0600);
+	fx_write_file(path, "c", 1, 0600);
 	errno = 0;
 	assert_int_equal(fs_remove_prefixed(f->dir, ".tmp-"),
 	    APPUSER_ERR_SYSTEM);

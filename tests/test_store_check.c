@@ -31,11 +31,10 @@
 #include "store.h"
 #include "token.h"
 
-#include "store_fixture.h"
+#include "tmpdir_fixture.h"
 
 struct fx {
-	char		 base[64];
-	char		 dir[128];
+	struct tmpdir	 td;
 	char		 master[192];
 	uint32_t	 uid_a;		/* alice, an admin */
 	uint32_t	 uid_b;		/* bob */
@@ -60,14 +59,12 @@ setup(void **state)
 {
 	char tok[TOKEN_LEN + 1];
 	struct store *st = NULL;
-	struct fx *f = calloc(1, sizeof(*f));
+	struct fx *f = tmpdir_new(sizeof(*f), "/tmp/appuser-check-XXXXXX",
+	    false);
 
-	assert_non_null(f);
-	assert_int_equal(fx_make_base(f->base, sizeof(f->base),
-	    "/tmp/appuser-check-XXXXXX", f->dir, sizeof(f->dir)), 0);
-	snprintf(f->master, sizeof(f->master), "%s/%s", f->dir,
+	tmpdir_path(f->master, sizeof(f->master), f->td.dir,
 	    APPUSER_MASTER_FILE);
-	assert_int_equal(store_open(f->dir, STORE_WRITE, &st), 0);
+	assert_int_equal(store_open(f->td.dir, STORE_WRITE, &st), 0);
 	assert_int_equal(store_begin(st), 0);
 	f->uid_a = add(st, "alice");
 	f->uid_b = add(st, "bob");
@@ -91,8 +88,7 @@ teardown(void **state)
 	struct fx *f = *state;
 
 	store_close(f->st);
-	fx_remove_tree(f->base);
-	free(f);
+	tmpdir_free(&f->td);
 	return 0;
 }
 
@@ -137,24 +133,13 @@ plant_token(struct fx *f, const char *id, const struct token *t)
 	free(buf);
 }
 
-/* The uid index key of uid. */
-static void
-uid_key(uint8_t key[5], uint32_t uid)
-{
-	key[0] = 'I';
-	key[1] = (uint8_t)(uid >> 24);
-	key[2] = (uint8_t)(uid >> 16);
-	key[3] = (uint8_t)(uid >> 8);
-	key[4] = (uint8_t)uid;
-}
-
 /* check, on a reader's handle, reports every one of the phrases. */
 static void
 says_all(struct fx *f, const char *const *what)
 {
 	struct reports rep;
 
-	assert_int_equal(store_open(f->dir, STORE_READ, &f->st), 0);
+	assert_int_equal(store_open(f->td.dir, STORE_READ, &f->st), 0);
 	memset(&rep, 0, sizeof(rep));
 	assert_int_equal(store_check(f->st, collect, &rep), APPUSER_ERR_CORRUPT);
 	for (; *what != NULL; what++)
@@ -216,19 +201,19 @@ test_uid_index(void **state)
 	uint8_t key[5];
 
 	/* alice's uid names bob: both users' entries are wrong */
-	uid_key(key, f->uid_a);
+	fx_uid_key(key, f->uid_a);
 	plant(f, key, 5, "bob", 3);
 	says(f, "names another user", "indexed user bob has uid");
 	plant(f, key, 5, "alice", 5);
 	/* keys and entries that cannot be */
 	plant(f, "I\0\0\0", 4, "alice", 5);
-	uid_key(key, 0);
+	fx_uid_key(key, 0);
 	plant(f, key, 5, "alice", 5);
 	says(f, "master: invalid uid key I\\x00\\x00\\x00",
 	    "master: invalid uid key I\\x00\\x00\\x00\\x00");
 	plant(f, "I\0\0\0", 4, NULL, 0);
 	plant(f, key, 5, NULL, 0);
-	uid_key(key, f->uid_b + 5);
+	fx_uid_key(key, f->uid_b + 5);
 	plant(f, key, 5, "a\0b", 3);
 	says(f, "index entry is not a name");
 	plant(f, key, 5, "ghost", 5);
@@ -299,7 +284,7 @@ test_meta(void **state)
 	uint8_t *buf;
 	size_t len;
 
-	assert_int_equal(store_open(f->dir, STORE_READ, &st), 0);
+	assert_int_equal(store_open(f->td.dir, STORE_READ, &st), 0);
 	assert_int_equal(store_get_meta(st, &m), 0);
 	m.n_users = 5;
 	m.admin_group = "Bad Group";
@@ -345,7 +330,7 @@ test_snapshot_unreadable(void **state)
 	char snap[256];
 	int fd;
 
-	snprintf(snap, sizeof(snap), "%s/%s", f->dir, APPUSER_IDENTITY_FILE);
+	tmpdir_path(snap, sizeof(snap), f->td.dir, APPUSER_IDENTITY_FILE);
 	fd = open(snap, O_WRONLY | O_CLOEXEC);
 	assert_true(fd >= 0);
 	assert_int_equal(pwrite(fd, "\xff\xff\xff\x7f", 4, SNAPFILE_HEADER),
@@ -363,12 +348,12 @@ test_republish_damaged(void **state)
 	char snap[256];
 	struct stat before, after;
 
-	snprintf(snap, sizeof(snap), "%s/%s", f->dir, APPUSER_IDENTITY_DELTA);
+	tmpdir_path(snap, sizeof(snap), f->td.dir, APPUSER_IDENTITY_DELTA);
 	assert_int_equal(unlink(snap), 0);	/* stale: a full build is due */
-	snprintf(snap, sizeof(snap), "%s/%s", f->dir, APPUSER_IDENTITY_FILE);
+	tmpdir_path(snap, sizeof(snap), f->td.dir, APPUSER_IDENTITY_FILE);
 	assert_int_equal(stat(snap, &before), 0);
 	plant(f, "Ubob", 4, "garbage", 7);
-	assert_int_equal(store_open(f->dir, STORE_WRITE, &f->st),
+	assert_int_equal(store_open(f->td.dir, STORE_WRITE, &f->st),
 	    APPUSER_ERR_CORRUPT);
 	assert_null(f->st);
 	assert_int_equal(stat(snap, &after), 0);
@@ -385,21 +370,21 @@ test_handles_and_files(void **state)
 	struct reports rep;
 
 	assert_int_equal(store_check(NULL, NULL, NULL), APPUSER_ERR_INVALID);
-	assert_int_equal(store_open(f->dir, STORE_AUTH, &st), 0);
+	assert_int_equal(store_open(f->td.dir, STORE_AUTH, &st), 0);
 	assert_int_equal(store_check(st, NULL, NULL), APPUSER_ERR_PERMISSION);
 	store_close(st);
 	st = NULL;
-	assert_int_equal(store_open(f->dir, STORE_WRITE, &st), 0);
+	assert_int_equal(store_open(f->td.dir, STORE_WRITE, &st), 0);
 	assert_int_equal(store_begin(st), 0);
 	assert_int_equal(store_check(st, NULL, NULL), APPUSER_ERR_INVALID);
 	store_cancel(st);
 	/* the directory opened to others after the handle was */
-	assert_int_equal(chmod(f->dir, 0775), 0);
+	assert_int_equal(chmod(f->td.dir, 0775), 0);
 	memset(&rep, 0, sizeof(rep));
 	assert_int_equal(store_check(st, collect, &rep), APPUSER_ERR_CORRUPT);
 	assert_non_null(strstr(rep.all, "store directory: writable by group "
 	    "or other (mode 0775)"));
-	assert_int_equal(chmod(f->dir, 0755), 0);
+	assert_int_equal(chmod(f->td.dir, 0755), 0);
 	store_close(st);
 }
 
@@ -416,7 +401,7 @@ test_file_owner(void **state)
 		skip();
 		return;
 	}
-	snprintf(usage, sizeof(usage), "%s/%s", f->dir, APPUSER_USAGE_FILE);
+	tmpdir_path(usage, sizeof(usage), f->td.dir, APPUSER_USAGE_FILE);
 	assert_int_equal(chown(usage, 65534, 65534), 0);
 	says(f, "usage: owned by uid 65534, not by the directory's "
 	    "owner");

@@ -12,9 +12,11 @@
 #define APPUSER_TESTS_TMPDIR_FIXTURE_H
 
 #include <sys/stat.h>
+#include <fcntl.h>
 #include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
+#include <unistd.h>
 
 #include "store_fixture.h"
 
@@ -69,6 +71,19 @@ tmpdir_path(char *buf, size_t len, const char *dir, const char *name)
 {
 	assert_true((size_t)snprintf(buf, len, "%s/%s", dir, name) < len);
 	return buf;
+}
+
+/* path (created or truncated) holding the n bytes at p, with mode. */
+static inline void
+fx_write_file(const char *path, const void *p, size_t n, mode_t mode)
+{
+	int fd = open(path, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, mode);
+
+	assert_true(fd >= 0);
+	assert_int_equal(write(fd, p, n), (ssize_t)n);
+	/* the mode as given, whatever the umask */
+	assert_int_equal(fchmod(fd, mode), 0);
+	assert_int_equal(close(fd), 0);
 }
 
 #endif /* APPUSER_TESTS_TMPDIR_FIXTURE_H */
