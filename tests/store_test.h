@@ -289,29 +289,25 @@ inos(struct fx *f, struct inos *i)
 	pub_of(f->tdelta, SNAP_KIND_TOKENS, &i->tdelta);
 }
 
-/* A token's usage slot (from the master). */
-static inline uint32_t
-slot_of(struct store *st, const char *id)
+/* A token's numbers as the master holds them (store_token_get). */
+struct toknums {
+	uint32_t	 slot;		/* usage slot */
+	int64_t		 last_used;
+	int64_t		 expiry;
+};
+
+static inline struct toknums
+tok_nums(struct store *st, const char *id)
 {
 	struct token *t = NULL;
-	uint32_t s;
+	struct toknums n;
 
 	assert_int_equal(store_token_get(st, id, &t), 0);
-	s = t->usage_slot;
+	n.slot = t->usage_slot;
+	n.last_used = t->last_used_time;
+	n.expiry = t->expiry_time;
 	token_free(t);
-	return s;
-}
-
-static inline int64_t
-last_used(struct store *st, const char *id)
-{
-	struct token *t = NULL;
-	int64_t v;
-
-	assert_int_equal(store_token_get(st, id, &t), 0);
-	v = t->last_used_time;
-	token_free(t);
-	return v;
+	return n;
 }
 
 static inline int64_t
