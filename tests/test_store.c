@@ -23,14 +23,12 @@ n_users(struct store *st)
 
 /* ---- creation, safety ------------------------------------------------- */
 
+/* The modes a store's directory and files are made with, whatever the
+ * umask: the identity files and the counter readable by all (NSS), the
+ * rest by root alone. */
 static void
-test_create(void **state)
+assert_modes(struct fx *f)
 {
-	struct fx *f = *state;
-	struct sinfo si;
-	struct meta m;
-
-	open_w(f);
 	assert_int_equal(mode_of(f->dir), 0755);
 	assert_int_equal(mode_of(f->master), 0600);
 	assert_int_equal(mode_of(f->ident), 0644);
@@ -40,6 +38,17 @@ test_create(void **state)
 	assert_int_equal(mode_of(f->usage), 0600);
 	assert_int_equal(mode_of(f->lock), 0600);
 	assert_int_equal(mode_of(f->gen), 0644);
+}
+
+static void
+test_create(void **state)
+{
+	struct fx *f = *state;
+	struct sinfo si;
+	struct meta m;
+
+	open_w(f);
+	assert_modes(f);
 	assert_int_equal(size_of(f->gen), GEN_FILE_SIZE);
 	/* a base holding meta alone, an empty delta on it; no tokens */
 	sinfo(f->ident, SNAP_KIND_IDENTITY, &si);
@@ -84,15 +93,7 @@ test_create_umask(void **state)
 	/* and publications made under that umask */
 	mint(f->st, &k, "alice", add(f->st, "alice"));
 	umask(old);
-	assert_int_equal(mode_of(f->dir), 0755);
-	assert_int_equal(mode_of(f->master), 0600);
-	assert_int_equal(mode_of(f->ident), 0644);
-	assert_int_equal(mode_of(f->idelta), 0644);
-	assert_int_equal(mode_of(f->toks), 0600);
-	assert_int_equal(mode_of(f->tdelta), 0600);
-	assert_int_equal(mode_of(f->usage), 0600);
-	assert_int_equal(mode_of(f->lock), 0600);
-	assert_int_equal(mode_of(f->gen), 0644);
+	assert_modes(f);
 	/* and a reader who is not root could use them */
 	assert_int_equal(snap_uid(f, "alice", &uid), 0);
 	assert_int_equal(uid, UMIN + 1);
