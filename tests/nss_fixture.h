@@ -12,8 +12,8 @@
  *
  * Each test program is built alone, so the helpers here are static inline:
  * a program that does not use one gets no copy and no -Wunused-function.
- * A program's main calls nss_fx_main() first, then runs its tests with
- * nss_fx_setup and nss_fx_teardown.
+ * A program's main ends in nss_fx_run(): nss_fx_main() first, then its
+ * tests with nss_fx_setup and nss_fx_teardown.
  *
  * NSS_TEST_SLOW=1 (set by the valgrind run) shortens the stress loops and
  * skips timing assertions.
@@ -550,5 +550,18 @@ nss_fx_main(int argc, char **argv, int *rp)
 	alarm(300);	/* a deadlock (fork vs. locks) fails the run, not hangs it */
 	return false;
 }
+
+/* nss_fx_main's exit status, for nss_fx_run. */
+static int nss_fx_rc;
+
+/*
+ * Each program's main returns this: what nss_fx_main says, or else the
+ * group of tests (an array of struct CMUnitTest) named name, run over the
+ * shared store.  A macro, as cmocka's runner needs the array's size.
+ */
+#define nss_fx_run(argc, argv, name, tests)				\
+	(nss_fx_main((argc), (argv), &nss_fx_rc) ? nss_fx_rc :		\
+	    cmocka_run_group_tests_name((name), (tests), nss_fx_setup,	\
+	    nss_fx_teardown))
 
 #endif

@@ -269,10 +269,6 @@ main(int argc, char **argv)
 		cmocka_unit_test(test_enum_erange_passwd),
 		cmocka_unit_test(test_enum_erange_group),
 	};
-	int r;
 
-	if (nss_fx_main(argc, argv, &r))
-		return r;
-	return cmocka_run_group_tests_name("nss_appuser enumeration", tests,
-	    nss_fx_setup, nss_fx_teardown);
+	return nss_fx_run(argc, argv, "nss_appuser enumeration", tests);
 }

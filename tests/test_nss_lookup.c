@@ -380,10 +380,6 @@ main(int argc, char **argv)
 		cmocka_unit_test(test_initgroups),
 		cmocka_unit_test(test_initgroups_other_account),
 	};
-	int r;
 
-	if (nss_fx_main(argc, argv, &r))
-		return r;
-	return cmocka_run_group_tests_name("nss_appuser lookups", tests,
-	    nss_fx_setup, nss_fx_teardown);
+	return nss_fx_run(argc, argv, "nss_appuser lookups", tests);
 }

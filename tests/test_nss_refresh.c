@@ -217,10 +217,6 @@ main(int argc, char **argv)
 		cmocka_unit_test(test_enum_during_change),
 		cmocka_unit_test(test_fds),
 	};
-	int r;
 
-	if (nss_fx_main(argc, argv, &r))
-		return r;
-	return cmocka_run_group_tests_name("nss_appuser refresh", tests,
-	    nss_fx_setup, nss_fx_teardown);
+	return nss_fx_run(argc, argv, "nss_appuser refresh", tests);
 }
