@@ -44,13 +44,13 @@
 #include "store.h"
 #include "token.h"
 
+#include "token_fixture.h"
+
 #define SENTINEL	PAM_CRED_INSUFFICIENT
 #define NOBODY		65534
 #define MISSING_STORE	"/nonexistent/appuser-test-store"
 #define MAX_MSGS	8
 
-static const char b62[] =
-    "0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz";
 
 /* Tokens minted in the group setup (all for the store g.store). */
 enum tok {
@@ -377,17 +377,9 @@ get_token(enum tok which)
 static void
 forge(const char *tok, size_t pos, char out[TOKEN_LEN + 1])
 {
-	const size_t hashed = TOKEN_PREFIX_LEN + TOKEN_SECRET_LEN;
-	uint32_t crc;
-	int i;
-
 	memcpy(out, tok, TOKEN_LEN + 1);
 	out[pos] = out[pos] == 'a' ? 'b' : 'a';
-	crc = crc32_ieee(out, hashed);
-	for (i = TOKEN_CRC_LEN - 1; i >= 0; i--) {
-		out[hashed + (size_t)i] = b62[crc % 62];
-		crc /= 62;
-	}
+	fx_fix_crc(out);
 }
 
 /* Plain stdio: also used by the parent, before cmocka runs. */
@@ -606,39 +598,40 @@ test_bookkeeping(void **state)
 	token_free(t);
 }
 
+/*
+ * ci-bot's token with one character changed is refused: in the secret or
+ * the id with the checksum put right (forge), or in the checksum itself.
+ * One function, a case each (its initial state), named as before.
+ */
+struct forgery {
+	size_t		 pos;		/* the character changed */
+	bool		 fix_crc;	/* checksum recomputed after */
+};
+
+static const struct forgery wrong_secret = { TOKEN_PREFIX_LEN + 3, true };
+static const struct forgery unknown_id = { TOKEN_MAGIC_LEN + 2, true };
+static const struct forgery flipped_checksum = { TOKEN_LEN - 1, false };
+
 static void
-test_wrong_secret(void **state)
+test_forged(void **state)
 {
+	const struct forgery *fg = *state;
 	char bad[TOKEN_LEN + 1];
 
-	(void)state;
-	forge(g.tok[T_BOT], TOKEN_PREFIX_LEN + 3, bad);
+	if (fg->fix_crc)
+		forge(g.tok[T_BOT], fg->pos, bad);
+	else {
+		memcpy(bad, g.tok[T_BOT], sizeof(bad));
+		bad[fg->pos] = bad[fg->pos] == '0' ? '1' : '0';
+	}
 	assert_int_equal(auth_once("appuser", "ci-bot", NULL, bad),
 	    PAM_AUTH_ERR);
 }
 
-static void
-test_unknown_id(void **state)
-{
-	char bad[TOKEN_LEN + 1];
-
-	(void)state;
-	forge(g.tok[T_BOT], TOKEN_MAGIC_LEN + 2, bad);
-	assert_int_equal(auth_once("appuser", "ci-bot", NULL, bad),
-	    PAM_AUTH_ERR);
-}
-
-static void
-test_flipped_checksum(void **state)
-{
-	char bad[TOKEN_LEN + 1];
-
-	(void)state;
-	memcpy(bad, g.tok[T_BOT], sizeof(bad));
-	bad[TOKEN_LEN - 1] = bad[TOKEN_LEN - 1] == '0' ? '1' : '0';
-	assert_int_equal(auth_once("appuser", "ci-bot", NULL, bad),
-	    PAM_AUTH_ERR);
-}
+/* The table entry of case c (a struct forgery), as test_<c>. */
+#define forged_test(c)							\
+	{ .name = "test_" #c, .test_func = test_forged,			\
+	    .initial_state = (void *)(uintptr_t)&(c) }
 
 static void
 test_other_users_token(void **state)
@@ -1451,9 +1444,9 @@ main(int argc, char **argv)
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_valid_token_full_stack),
 		cmocka_unit_test(test_bookkeeping),
-		cmocka_unit_test(test_wrong_secret),
-		cmocka_unit_test(test_unknown_id),
-		cmocka_unit_test(test_flipped_checksum),
+		forged_test(wrong_secret),
+		forged_test(unknown_id),
+		forged_test(flipped_checksum),
 		cmocka_unit_test(test_other_users_token),
 		cmocka_unit_test(test_revoked),
 		cmocka_unit_test(test_deleted_user),

@@ -7,22 +7,7 @@
  * (tests/store_test.h).
  */
 #include "store_test.h"
-
-static const char b62[] =
-    "0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz";
-
-/* Give tok a correct checksum after editing its first 46 chars. */
-static void
-fix_crc(char *tok)
-{
-	uint32_t crc = crc32_ieee(tok, TOKEN_PREFIX_LEN + TOKEN_SECRET_LEN);
-	int i;
-
-	for (i = TOKEN_CRC_LEN - 1; i >= 0; i--) {
-		tok[TOKEN_PREFIX_LEN + TOKEN_SECRET_LEN + i] = b62[crc % 62];
-		crc /= 62;
-	}
-}
+#include "token_fixture.h"
 
 static void
 test_tokens(void **state)
@@ -421,7 +406,7 @@ test_verify(void **state)
 	/* mismatch: a's id with another secret and a valid checksum */
 	mint(NULL, &x, "alice", au);
 	memcpy(x.str + TOKEN_MAGIC_LEN, a.t.id, TOKEN_ID_LEN);
-	fix_crc(x.str);
+	fx_fix_crc(x.str);
 	assert_int_equal(store_verify(f->st, "alice", x.str, TOKEN_LEN, "sshd",
 	    NULL, now, &t), VERIFY_MISMATCH);
 	assert_non_null(t);

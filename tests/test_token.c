@@ -20,10 +20,10 @@
 #include "record.h"
 #include "token.h"
 
+#include "token_fixture.h"
+
 #define N_GEN	1000
 
-static const char b62[] =
-    "0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz";
 
 /* apu_ + id 0123456789ab + secret A..Za..d + crc 0xc27733ba as base62 */
 static const char known_tok[] =
@@ -139,11 +139,11 @@ test_generate_unique_and_uniform(void **state)
 	 * '0'..'7' 25% more (~820); rejection sampling keeps them level.
 	 */
 	for (j = 0; j < 62; j++) {
-		assert_true(count[(unsigned char)b62[j]] > 450);
+		assert_true(count[(unsigned char)fx_b62[j]] > 450);
 		if (j < 8)
-			lo += count[(unsigned char)b62[j]];
+			lo += count[(unsigned char)fx_b62[j]];
 		else
-			hi += count[(unsigned char)b62[j]];
+			hi += count[(unsigned char)fx_b62[j]];
 	}
 	assert_true(lo / 8 < 740);
 	assert_true(hi / 54 > 620);
@@ -185,11 +185,12 @@ test_parse_checksum(void **state)
 	/* every single-char change of id or secret is caught by the crc */
 	for (pos = 4; pos < 46; pos++) {
 		for (c = 0; c < 62; c++) {
-			if (b62[c] == known_tok[pos])
+			if (fx_b62[c] == known_tok[pos])
 				continue;
-			tok[pos] = b62[c];
+			tok[pos] = fx_b62[c];
 			if (parse(tok, TOKEN_LEN) != VERIFY_BAD_CHECKSUM)
-				fail_msg("pos %zu char %c not caught", pos, b62[c]);
+				fail_msg("pos %zu char %c not caught", pos,
+				    fx_b62[c]);
 		}
 		/* read back by the next pos */
 		/* cppcheck-suppress unreadVariable */
