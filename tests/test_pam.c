@@ -1034,48 +1034,61 @@ test_expiry_warning_after_extend(void **state)
 	assert_string_equal(cv.info[0], want);
 }
 
+/* One authentication of ci-bot after an earlier module's password. */
+struct pass_step {
+	const char	*authtok;	/* PAM_AUTHTOK already set, or NULL */
+	const char	*answer;	/* to a prompt, if one comes */
+	int		 want;		/* pam_authenticate's code */
+	int		 prompts;	/* how many prompts came */
+};
+
+/* Each step through service; pam_set_items.so sets PAM_AUTHTOK from the
+ * environment variable of that name. */
+static void
+run_pass_steps(const char *service, const struct pass_step *s, size_t n)
+{
+	size_t i;
+
+	for (i = 0; i < n; i++) {
+		struct conv cv = { .answers = { s[i].answer } };
+		struct pam_testcase cases[] = { AUTH(s[i].want) };
+
+		if (s[i].authtok != NULL)
+			setenv("PAM_AUTHTOK", s[i].authtok, 1);
+		else
+			unsetenv("PAM_AUTHTOK");
+		run_cases(service, "ci-bot", NULL, &cv, cases);
+		assert_int_equal(cv.n_prompts, s[i].prompts);
+	}
+	unsetenv("PAM_AUTHTOK");
+}
+
 static void
 test_use_first_pass(void **state)
 {
-	struct conv cv = { .answers = { NULL } };
-	struct pam_testcase ok[] = { AUTH(PAM_SUCCESS) };
-	struct pam_testcase bad[] = { AUTH(PAM_AUTH_ERR) };
-	struct pam_testcase none[] = { AUTH(PAM_AUTH_ERR) };
+	/* never prompts */
+	const struct pass_step steps[] = {
+		{ g.tok[T_BOT], NULL, PAM_SUCCESS, 0 },
+		{ "hunter2", NULL, PAM_AUTH_ERR, 0 },
+		{ NULL, NULL, PAM_AUTH_ERR, 0 },
+	};
 
 	(void)state;
-	/* pam_set_items.so sets PAM_AUTHTOK from this variable */
-	setenv("PAM_AUTHTOK", g.tok[T_BOT], 1);
-	run_cases("first_pass", "ci-bot", NULL, &cv, ok);
-	assert_int_equal(cv.n_prompts, 0);
-	setenv("PAM_AUTHTOK", "hunter2", 1);
-	run_cases("first_pass", "ci-bot", NULL, &cv, bad);
-	assert_int_equal(cv.n_prompts, 0);
-	unsetenv("PAM_AUTHTOK");
-	run_cases("first_pass", "ci-bot", NULL, &cv, none);
-	assert_int_equal(cv.n_prompts, 0);	/* never prompts */
+	run_pass_steps("first_pass", steps, sizeof(steps) / sizeof(steps[0]));
 }
 
 static void
 test_try_first_pass(void **state)
 {
-	struct conv c1 = { .answers = { NULL } };
-	struct conv c2 = { .answers = { g.tok[T_BOT] } };
-	struct conv c3 = { .answers = { "still not a token" } };
-	struct pam_testcase ok1[] = { AUTH(PAM_SUCCESS) };
-	struct pam_testcase ok2[] = { AUTH(PAM_SUCCESS) };
-	struct pam_testcase bad[] = { AUTH(PAM_AUTH_ERR) };
+	/* a password for an earlier module is not a token: ask once */
+	const struct pass_step steps[] = {
+		{ g.tok[T_BOT], NULL, PAM_SUCCESS, 0 },
+		{ "hunter2", g.tok[T_BOT], PAM_SUCCESS, 1 },
+		{ "hunter2", "still not a token", PAM_AUTH_ERR, 1 },
+	};
 
 	(void)state;
-	setenv("PAM_AUTHTOK", g.tok[T_BOT], 1);
-	run_cases("try_first", "ci-bot", NULL, &c1, ok1);
-	assert_int_equal(c1.n_prompts, 0);
-	/* a password for an earlier module is not a token: ask once */
-	setenv("PAM_AUTHTOK", "hunter2", 1);
-	run_cases("try_first", "ci-bot", NULL, &c2, ok2);
-	assert_int_equal(c2.n_prompts, 1);
-	run_cases("try_first", "ci-bot", NULL, &c3, bad);
-	assert_int_equal(c3.n_prompts, 1);
-	unsetenv("PAM_AUTHTOK");
+	run_pass_steps("try_first", steps, sizeof(steps) / sizeof(steps[0]));
 }
 
 static void
