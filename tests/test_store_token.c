@@ -9,6 +9,19 @@
 #include "store_test.h"
 #include "token_fixture.h"
 
+/* As mint, a token that expires at expiry, extended to an hour from its
+ * last use whenever it is used (max_age 3600, extend_when_used). */
+static void
+mint_extending(struct store *st, struct tok *k, const char *user,
+    uint32_t uid, int64_t expiry)
+{
+	mint(NULL, k, user, uid);
+	k->t.max_age_seconds = 3600;
+	k->t.extend_when_used = true;
+	k->t.expiry_time = expiry;
+	assert_int_equal(store_token_add(st, &k->t), 0);
+}
+
 static void
 test_tokens(void **state)
 {
@@ -254,11 +267,7 @@ test_token_shorten(void **state)
 	open_w(f);
 	au = add(f->st, "alice");
 	(void)add(f->st, "bob");
-	mint(NULL, &a, "alice", au);
-	a.t.max_age_seconds = 3600;
-	a.t.extend_when_used = true;
-	a.t.expiry_time = now + 3600;
-	assert_int_equal(store_token_add(f->st, &a.t), 0);
+	mint_extending(f->st, &a, "alice", au, now + 3600);
 	mint(f->st, &z, "alice", au);		/* never expires */
 	assert_int_equal(store_token_shorten(f->st, "alice", a.t.id,
 	    now + 600), 0);
@@ -482,11 +491,7 @@ test_touch(void **state)
 
 	open_w(f);
 	au = add(f->st, "alice");
-	mint(NULL, &a, "alice", au);
-	a.t.max_age_seconds = 3600;
-	a.t.extend_when_used = true;
-	a.t.expiry_time = now + 100;
-	assert_int_equal(store_token_add(f->st, &a.t), 0);
+	mint_extending(f->st, &a, "alice", au, now + 100);
 	mint(f->st, &r, "alice", au);
 	reopen(f, STORE_AUTH);
 	/* nothing verified on this handle yet: nothing recorded */
@@ -840,11 +845,7 @@ test_usage_file(void **state)
 	assert_int_equal(sb_.st_mode & 07777, 0600);
 	assert_int_equal(sb_.st_uid, geteuid());
 	au = add(f->st, "alice");
-	mint(NULL, &a, "alice", au);
-	a.t.max_age_seconds = 3600;
-	a.t.extend_when_used = true;
-	a.t.expiry_time = now + 100;
-	assert_int_equal(store_token_add(f->st, &a.t), 0);
+	mint_extending(f->st, &a, "alice", au, now + 100);
 	mint(f->st, &b, "alice", au);
 	sa = tok_nums(f->st, a.t.id).slot;
 	sb = tok_nums(f->st, b.t.id).slot;
