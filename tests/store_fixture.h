@@ -129,15 +129,17 @@ fx_copy_file(const char *from, const char *to, mode_t mode)
 }
 
 /*
- * Descriptors of this process that point below dir: how many (*np) and
- * how many of those lack close-on-exec (returned).
+ * Descriptors of this process that point below dir (dir NULL: all of
+ * them): how many (*np) and how many of those lack close-on-exec
+ * (returned; each one below dir is named on stderr as a TAP comment), or
+ * -1.
  */
 static inline int
 fx_fds_without_cloexec(const char *dir, int *np)
 {
 	char path[PATH_MAX], link[64];
 	struct dirent *de;
-	size_t dlen = strlen(dir);
+	size_t dlen = dir != NULL ? strlen(dir) : 0;
 	ssize_t n;
 	DIR *d;
 	int bad = 0, found = 0;
@@ -153,12 +155,16 @@ fx_fds_without_cloexec(const char *dir, int *np)
 		if ((n = readlink(link, path, sizeof(path) - 1)) <= 0)
 			continue;
 		path[n] = '\0';
-		if (strncmp(path, dir, dlen) != 0 ||
-		    (path[dlen] != '/' && path[dlen] != '\0'))
+		if (dir != NULL && (strncmp(path, dir, dlen) != 0 ||
+		    (path[dlen] != '/' && path[dlen] != '\0')))
 			continue;
 		found++;
-		if ((fcntl(fd, F_GETFD) & FD_CLOEXEC) == 0)
+		if ((fcntl(fd, F_GETFD) & FD_CLOEXEC) == 0) {
+			if (dir != NULL)
+				fprintf(stderr, "# fd %d (%s) lacks "
+				    "FD_CLOEXEC\n", fd, path);
 			bad++;
+		}
 	}
 	closedir(d);
 	if (np != NULL)
