@@ -44,6 +44,7 @@
 #include "usage.h"
 
 #include "store_fixture.h"
+#include "tmpdir_fixture.h"
 
 #define UMIN	APPUSER_DEFAULT_UID_MIN
 
@@ -147,22 +148,11 @@ gen(struct store *st)
 	return m.generation;
 }
 
+/* The permission bits of path (a link followed). */
 static inline mode_t
 mode_of(const char *path)
 {
-	struct stat sb;
-
-	assert_int_equal(stat(path, &sb), 0);
-	return sb.st_mode & 07777;
-}
-
-static inline off_t
-size_of(const char *path)
-{
-	struct stat sb;
-
-	assert_int_equal(lstat(path, &sb), 0);
-	return sb.st_size;
+	return fx_stat(path, true).st_mode & 07777;
 }
 
 /* An idview lookup's result: does the snapshot have name, with what uid? */

@@ -738,15 +738,6 @@ probe(struct fx *f)
 	return 0;
 }
 
-static off_t
-fsize(const char *path)
-{
-	struct stat sb;
-
-	assert_int_equal(stat(path, &sb), 0);
-	return sb.st_size;
-}
-
 /* A file cut anywhere no longer matches its header: refused at open. */
 static void
 test_truncated(void **state)
@@ -760,7 +751,7 @@ test_truncated(void **state)
 	all_in_base(f);
 	for (j = 0; j < 2; j++) {
 		copy_pair(f);
-		size = fsize(files[j]);
+		size = fx_stat(files[j], true).st_size;
 		cuts[0] = size / 2;
 		cuts[1] = size - 1;
 		cuts[2] = size - 8;
@@ -812,7 +803,7 @@ static uint8_t *
 read_file(const char *path, size_t *np)
 {
 	uint8_t *buf;
-	size_t n = (size_t)fsize(path);
+	size_t n = (size_t)fx_stat(path, true).st_size;
 	int fd;
 
 	buf = malloc(n);

@@ -49,7 +49,7 @@ test_create(void **state)
 
 	open_w(f);
 	assert_modes(f);
-	assert_int_equal(size_of(f->gen), GEN_FILE_SIZE);
+	assert_int_equal(fx_stat(f->gen, false).st_size, GEN_FILE_SIZE);
 	/* a base holding meta alone, an empty delta on it; no tokens */
 	sinfo(f->ident, SNAP_KIND_IDENTITY, &si);
 	assert_false(si.delta);

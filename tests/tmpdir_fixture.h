@@ -73,6 +73,16 @@ tmpdir_path(char *buf, size_t len, const char *dir, const char *name)
 	return buf;
 }
 
+/* path's stat (lstat unless follow), asserted to succeed. */
+static inline struct stat
+fx_stat(const char *path, bool follow)
+{
+	struct stat sb;
+
+	assert_int_equal(follow ? stat(path, &sb) : lstat(path, &sb), 0);
+	return sb;
+}
+
 /* path (created or truncated) holding the n bytes at p, with mode. */
 static inline void
 fx_write_file(const char *path, const void *p, size_t n, mode_t mode)
