@@ -411,23 +411,16 @@ int
 main(void)
 {
 	const struct CMUnitTest tests[] = {
-		cmocka_unit_test_setup_teardown(test_user_records, setup,
-		    teardown),
-		cmocka_unit_test_setup_teardown(test_uid_index, setup, teardown),
-		cmocka_unit_test_setup_teardown(test_tokens, setup, teardown),
-		cmocka_unit_test_setup_teardown(test_meta, setup, teardown),
-		cmocka_unit_test_setup_teardown(test_meta_admin_flag, setup,
-		    teardown),
-		cmocka_unit_test_setup_teardown(test_tgen_unreadable, setup,
-		    teardown),
-		cmocka_unit_test_setup_teardown(test_snapshot_unreadable, setup,
-		    teardown),
-		cmocka_unit_test_setup_teardown(test_republish_damaged, setup,
-		    teardown),
-		cmocka_unit_test_setup_teardown(test_handles_and_files, setup,
-		    teardown),
-		cmocka_unit_test_setup_teardown(test_file_owner, setup,
-		    teardown),
+		fx_test(test_user_records),
+		fx_test(test_uid_index),
+		fx_test(test_tokens),
+		fx_test(test_meta),
+		fx_test(test_meta_admin_flag),
+		fx_test(test_tgen_unreadable),
+		fx_test(test_snapshot_unreadable),
+		fx_test(test_republish_damaged),
+		fx_test(test_handles_and_files),
+		fx_test(test_file_owner),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);

@@ -644,15 +644,12 @@ int
 main(void)
 {
 	const struct CMUnitTest tests[] = {
-		cmocka_unit_test_setup_teardown(test_rebuild_and_delta, setup,
-		    teardown),
-		cmocka_unit_test_setup_teardown(test_check, setup, teardown),
-		cmocka_unit_test_setup_teardown(test_newer_records, setup,
-		    teardown),
-		cmocka_unit_test_setup_teardown(test_gen_file, setup, teardown),
-		cmocka_unit_test_setup_teardown(test_snapshot_deleted, setup,
-		    teardown),
-		cmocka_unit_test_setup_teardown(test_roll_forward, setup, teardown),
+		fx_test(test_rebuild_and_delta),
+		fx_test(test_check),
+		fx_test(test_newer_records),
+		fx_test(test_gen_file),
+		fx_test(test_snapshot_deleted),
+		fx_test(test_roll_forward),
 	};
 
 	if (crypto_init() != 0)

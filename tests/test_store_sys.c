@@ -260,9 +260,8 @@ int
 main(void)
 {
 	const struct CMUnitTest tests[] = {
-		cmocka_unit_test_setup_teardown(test_cloexec, setup, teardown),
-		cmocka_unit_test_setup_teardown(test_env_cannot_disable_sync,
-		    setup, teardown),
+		fx_test(test_cloexec),
+		fx_test(test_env_cannot_disable_sync),
 	};
 
 	if (crypto_init() != 0)

@@ -939,22 +939,17 @@ int
 main(void)
 {
 	const struct CMUnitTest tests[] = {
-		cmocka_unit_test_setup_teardown(test_tokens, setup, teardown),
-		cmocka_unit_test_setup_teardown(test_token_rotate, setup,
-		    teardown),
-		cmocka_unit_test_setup_teardown(test_token_shorten, setup,
-		    teardown),
-		cmocka_unit_test_setup_teardown(test_token_rotate_refused, setup,
-		    teardown),
-		cmocka_unit_test_setup_teardown(test_delete_user_tokens, setup,
-		    teardown),
-		cmocka_unit_test_setup_teardown(test_verify, setup, teardown),
-		cmocka_unit_test_setup_teardown(test_touch, setup, teardown),
-		cmocka_unit_test_setup_teardown(test_touch_busy, setup, teardown),
-		cmocka_unit_test_setup_teardown(test_no_secret_in_files, setup,
-		    teardown),
-		cmocka_unit_test_setup_teardown(test_usage_file, setup, teardown),
-		cmocka_unit_test_setup_teardown(test_auth_handle, setup, teardown),
+		fx_test(test_tokens),
+		fx_test(test_token_rotate),
+		fx_test(test_token_shorten),
+		fx_test(test_token_rotate_refused),
+		fx_test(test_delete_user_tokens),
+		fx_test(test_verify),
+		fx_test(test_touch),
+		fx_test(test_touch_busy),
+		fx_test(test_no_secret_in_files),
+		fx_test(test_usage_file),
+		fx_test(test_auth_handle),
 	};
 
 	if (crypto_init() != 0)

@@ -211,8 +211,7 @@ int
 main(void)
 {
 	const struct CMUnitTest tests[] = {
-		cmocka_unit_test_setup_teardown(test_upgrade_format1, setup,
-		    teardown),
+		fx_test(test_upgrade_format1),
 	};
 
 	if (crypto_init() != 0)

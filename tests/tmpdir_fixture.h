@@ -65,6 +65,9 @@ tmpdir_teardown(void **state)
 #define tmpdir_test(fn, setup) \
 	cmocka_unit_test_setup_teardown(fn, setup, tmpdir_teardown)
 
+/* A cmocka test run between the program's own setup and teardown. */
+#define fx_test(fn)	cmocka_unit_test_setup_teardown(fn, setup, teardown)
+
 /* dir/name in buf (asserted to fit), returned. */
 static inline const char *
 tmpdir_path(char *buf, size_t len, const char *dir, const char *name)
