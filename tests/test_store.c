@@ -99,49 +99,58 @@ test_create_umask(void **state)
 	assert_int_equal(uid, UMIN + 1);
 }
 
+/* The ways test_unsafe opens a store (bits of its opens). */
+#define BY_WRITE	0x1	/* store_open STORE_WRITE */
+#define BY_READ		0x2	/* STORE_READ */
+#define BY_AUTH		0x4	/* STORE_AUTH (PAM) */
+#define BY_IDVIEW	0x8	/* idview_open (NSS) */
+#define BY_ALL		0xf
+
+/* With path at mode bad, each way in opens refuses the store as unsafe;
+ * then path goes back to good. */
+static void
+assert_unsafe_at(struct fx *f, const char *path, mode_t bad, mode_t good,
+    int opens)
+{
+	static const int flags[] = { STORE_WRITE, STORE_READ, STORE_AUTH };
+	struct store *st = NULL;
+	struct idview *v = NULL;
+	int i;
+
+	assert_int_equal(chmod(path, bad), 0);
+	for (i = 0; i < 3; i++)
+		if (opens & (1 << i))
+			assert_int_equal(store_open(f->dir, flags[i], &st),
+			    APPUSER_ERR_UNSAFE);
+	if (opens & BY_IDVIEW)
+		assert_int_equal(idview_open(f->dir, &v), APPUSER_ERR_UNSAFE);
+	assert_null(st);
+	assert_null(v);
+	assert_int_equal(chmod(path, good), 0);
+}
+
 static void
 test_unsafe(void **state)
 {
 	struct fx *f = *state;
 	struct store *st = NULL;
 
-	struct idview *v = NULL;
-
 	open_w(f);
 	close_st(f);
-	assert_int_equal(chmod(f->dir, 0777), 0);
-	assert_int_equal(store_open(f->dir, STORE_WRITE, &st), APPUSER_ERR_UNSAFE);
-	assert_int_equal(store_open(f->dir, STORE_READ, &st), APPUSER_ERR_UNSAFE);
-	assert_int_equal(store_open(f->dir, STORE_AUTH, &st), APPUSER_ERR_UNSAFE);
-	assert_int_equal(idview_open(f->dir, &v), APPUSER_ERR_UNSAFE);
-	assert_int_equal(chmod(f->dir, 0775), 0);
-	assert_int_equal(store_open(f->dir, STORE_WRITE, &st), APPUSER_ERR_UNSAFE);
-	assert_int_equal(chmod(f->dir, 0755), 0);
+	assert_unsafe_at(f, f->dir, 0777, 0755, BY_ALL);
+	assert_unsafe_at(f, f->dir, 0775, 0755, BY_WRITE);
 	/* a writable parent without the sticky bit is unsafe, with it fine */
-	assert_int_equal(chmod(f->base, 0777), 0);
-	assert_int_equal(store_open(f->dir, STORE_WRITE, &st), APPUSER_ERR_UNSAFE);
-	assert_int_equal(chmod(f->base, 01777), 0);
+	assert_unsafe_at(f, f->base, 0777, 01777, BY_WRITE);
 	assert_int_equal(store_open(f->dir, STORE_WRITE, &f->st), 0);
 	close_st(f);
 	assert_int_equal(chmod(f->base, 0700), 0);
 	/* master with the wrong mode or owner */
-	assert_int_equal(chmod(f->master, 0644), 0);
-	assert_int_equal(store_open(f->dir, STORE_READ, &st), APPUSER_ERR_UNSAFE);
-	assert_int_equal(chmod(f->master, 0600), 0);
+	assert_unsafe_at(f, f->master, 0644, 0600, BY_READ);
 	/* PAM reads no token file others could read, nor an identity file
 	 * others could write */
-	assert_int_equal(chmod(f->toks, 0640), 0);
-	assert_int_equal(store_open(f->dir, STORE_AUTH, &st), APPUSER_ERR_UNSAFE);
-	assert_int_equal(chmod(f->toks, 0600), 0);
-	assert_int_equal(chmod(f->tdelta, 0604), 0);
-	assert_int_equal(store_open(f->dir, STORE_AUTH, &st), APPUSER_ERR_UNSAFE);
-	assert_int_equal(chmod(f->tdelta, 0600), 0);
-	assert_int_equal(chmod(f->idelta, 0664), 0);
-	assert_int_equal(store_open(f->dir, STORE_AUTH, &st), APPUSER_ERR_UNSAFE);
-	assert_int_equal(idview_open(f->dir, &v), APPUSER_ERR_UNSAFE);
-	assert_int_equal(chmod(f->idelta, 0644), 0);
-	assert_null(st);
-	assert_null(v);
+	assert_unsafe_at(f, f->toks, 0640, 0600, BY_AUTH);
+	assert_unsafe_at(f, f->tdelta, 0604, 0600, BY_AUTH);
+	assert_unsafe_at(f, f->idelta, 0664, 0644, BY_AUTH | BY_IDVIEW);
 	/* a writer puts wrong modes right, republishing what it must */
 	assert_int_equal(chmod(f->toks, 0644), 0);
 	open_w(f);
