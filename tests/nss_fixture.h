@@ -405,6 +405,20 @@ run_child(child_fn fn, void *arg)
 	return WEXITSTATUS(status);
 }
 
+/*
+ * A fresh small store (make_small_store) in g_tmp/name, and fn run in a
+ * forked child with that directory as its argument; asserts both.
+ */
+static inline void
+run_child_in_store(child_fn fn, const char *name)
+{
+	char dir[PATH_MAX];
+
+	subdir(dir, sizeof(dir), name);
+	assert_int_equal(make_small_store(dir), 0);
+	assert_int_equal(run_child(fn, dir), 0);
+}
+
 static inline double
 now_sec(void)
 {

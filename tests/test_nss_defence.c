@@ -298,15 +298,9 @@ child_mismatch(void *arg)
 static void
 test_defence(void **state)
 {
-	char dir[PATH_MAX];
-
 	(void)state;
-	subdir(dir, sizeof(dir), "defence");
-	assert_int_equal(make_small_store(dir), 0);
-	assert_int_equal(run_child(child_defence, dir), 0);
-	subdir(dir, sizeof(dir), "mismatch");
-	assert_int_equal(make_small_store(dir), 0);
-	assert_int_equal(run_child(child_mismatch, dir), 0);
+	run_child_in_store(child_defence, "defence");
+	run_child_in_store(child_mismatch, "mismatch");
 }
 
 /* A tampered meta: admin group with gid 0, or a range that admits 0. */

@@ -251,12 +251,8 @@ child_replaced(void *arg)
 static void
 test_store_replaced(void **state)
 {
-	char dir[PATH_MAX];
-
 	(void)state;
-	subdir(dir, sizeof(dir), "replaced");
-	assert_int_equal(make_small_store(dir), 0);
-	assert_int_equal(run_child(child_replaced, dir), 0);
+	run_child_in_store(child_replaced, "replaced");
 }
 
 struct unreadable {
