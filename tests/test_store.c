@@ -187,14 +187,24 @@ test_nostore(void **state)
 	assert_null(st);
 }
 
+/* For test_permission, as nobody: both opens of f's store refused. */
+static bool
+nobody_refused(void *arg)
+{
+	struct fx *f = arg;
+	struct store *st = NULL;
+	int a, b;
+
+	a = store_open(f->dir, STORE_READ, &st);
+	b = store_open(f->dir, STORE_WRITE, &st);
+	return a == APPUSER_ERR_PERMISSION && b == APPUSER_ERR_PERMISSION;
+}
+
 /* As nobody: reading a root store is PERMISSION, writing it too. */
 static void
 test_permission(void **state)
 {
 	struct fx *f = *state;
-	struct store *st = NULL;
-	pid_t pid;
-	int status;
 
 	if (geteuid() != 0) {
 		skip();
@@ -203,22 +213,7 @@ test_permission(void **state)
 	open_w(f);
 	close_st(f);
 	assert_int_equal(chmod(f->base, 0755), 0);
-	pid = fork();
-	assert_true(pid >= 0);
-	if (pid == 0) {
-		int a, b;
-
-		if (setgroups(0, NULL) != 0 || setresgid(65534, 65534, 65534) ||
-		    setresuid(65534, 65534, 65534) != 0)
-			_exit(3);
-		a = store_open(f->dir, STORE_READ, &st);
-		b = store_open(f->dir, STORE_WRITE, &st);
-		_exit(a == APPUSER_ERR_PERMISSION &&
-		    b == APPUSER_ERR_PERMISSION ? 0 : 1);
-	}
-	assert_int_equal(waitpid(pid, &status, 0), pid);
-	assert_true(WIFEXITED(status));
-	assert_int_equal(WEXITSTATUS(status), 0);
+	fx_as_nobody(nobody_refused, f);
 }
 
 static void

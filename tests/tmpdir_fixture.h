@@ -12,7 +12,9 @@
 #define APPUSER_TESTS_TMPDIR_FIXTURE_H
 
 #include <sys/stat.h>
+#include <sys/wait.h>
 #include <fcntl.h>
+#include <grp.h>
 #include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -84,6 +86,31 @@ fx_stat(const char *path, bool follow)
 
 	assert_int_equal(follow ? stat(path, &sb) : lstat(path, &sb), 0);
 	return sb;
+}
+
+/*
+ * fn(arg) in a forked child that has become nobody (uid and gid 65534, no
+ * supplementary groups): asserts that the child could and that fn
+ * returned true.  Only root can do this.
+ */
+static inline void
+fx_as_nobody(bool (*fn)(void *), void *arg)
+{
+	pid_t pid;
+	int status;
+
+	pid = fork();
+	assert_true(pid >= 0);
+	if (pid == 0) {
+		if (setgroups(0, NULL) != 0 ||
+		    setresgid(65534, 65534, 65534) != 0 ||
+		    setresuid(65534, 65534, 65534) != 0)
+			_exit(3);
+		_exit(fn(arg) ? 0 : 1);
+	}
+	assert_int_equal(waitpid(pid, &status, 0), pid);
+	assert_true(WIFEXITED(status));
+	assert_int_equal(WEXITSTATUS(status), 0);
 }
 
 /* path (created or truncated) holding the n bytes at p, with mode. */
