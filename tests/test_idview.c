@@ -132,6 +132,17 @@ ret7(const struct user *u, void *arg)
 	return 7;
 }
 
+/* One writer's commit: name deleted from f's store. */
+static void
+delete_user(struct fx *f, const char *name)
+{
+	struct store *st = NULL;
+
+	assert_int_equal(store_open(f->td.dir, STORE_WRITE, &st), 0);
+	assert_int_equal(store_user_delete(st, name), 0);
+	store_close(st);
+}
+
 static void
 copy_file(const char *from, const char *to)
 {
@@ -617,9 +628,7 @@ test_changes_by_hand(void **state)
 
 	snprintf(old, sizeof(old), "%s/old.delta", f->td.base);
 	copy_file(f->idelta, old);
-	assert_int_equal(store_open(f->td.dir, STORE_WRITE, &st), 0);
-	assert_int_equal(store_user_delete(st, "user5"), 0);
-	store_close(st);
+	delete_user(f, "user5");
 	t0 = now_sec();
 	assert_int_equal(idview_refresh(f->v), 0);	/* bumped: seen */
 	assert_int_equal(wait_for(f->v, "user5", false, 0), 0);
@@ -637,9 +646,7 @@ test_changes_by_hand(void **state)
 	t = wait_for(f->v, "late", true, 3);
 	assert_true(t >= 0 && t < 2.5);
 	/* the view follows the new file from then on, at once */
-	assert_int_equal(store_open(f->td.dir, STORE_WRITE, &st), 0);
-	assert_int_equal(store_user_delete(st, "late"), 0);
-	store_close(st);
+	delete_user(f, "late");
 	assert_int_equal(wait_for(f->v, "late", false, 0), 0);
 }
 
@@ -1181,7 +1188,6 @@ test_pairs(void **state)
 {
 	struct fx *f = *state;
 	char oldd[200], oldb[200];
-	struct store *st = NULL;
 	struct idview *v = NULL;
 	struct got g = { .calls = 0 };
 
@@ -1199,9 +1205,7 @@ test_pairs(void **state)
 	idview_close(v);
 	v = NULL;
 	/* after a merge: new base, then the old delta put back */
-	assert_int_equal(store_open(f->td.dir, STORE_WRITE, &st), 0);
-	assert_int_equal(store_user_delete(st, "user1"), 0);
-	store_close(st);
+	delete_user(f, "user1");
 	all_in_base(f);
 	copy_pair(f);
 	copy_file(oldd, f->baddelta);
@@ -1213,9 +1217,7 @@ test_pairs(void **state)
 	idview_close(v);
 	v = NULL;
 	/* the new delta on the old base: cannot arise, refused */
-	assert_int_equal(store_open(f->td.dir, STORE_WRITE, &st), 0);
-	assert_int_equal(store_user_delete(st, "user2"), 0);
-	store_close(st);
+	delete_user(f, "user2");
 	copy_pair(f);
 	copy_file(oldb, f->badident);
 	assert_int_equal(idview_open(f->bad, &v), APPUSER_ERR_CORRUPT);
@@ -1356,7 +1358,6 @@ static void
 test_fork(void **state)
 {
 	struct fx *f = *state;
-	struct store *st = NULL;
 	struct got g = { .calls = 0 };
 	pid_t pid;
 	int status, p[2];
@@ -1378,9 +1379,7 @@ test_fork(void **state)
 		    APPUSER_ERR_NOT_FOUND ? 0 : 3);
 	}
 	close(p[0]);
-	assert_int_equal(store_open(f->td.dir, STORE_WRITE, &st), 0);
-	assert_int_equal(store_user_delete(st, "user7"), 0);
-	store_close(st);
+	delete_user(f, "user7");
 	assert_int_equal(write(p[1], "x", 1), 1);
 	close(p[1]);
 	assert_int_equal(waitpid(pid, &status, 0), pid);
