@@ -65,6 +65,17 @@
 #define NAME33		NAME32 "5"
 #define SENTINEL	12345
 
+/*
+ * call, an entry point given &err, must ask for a bigger buffer:
+ * TRYAGAIN with err ERANGE, the one pair glibc grows the buffer on.  err
+ * is set to SENTINEL first, so an entry point that leaves it fails.
+ */
+#define assert_erange(err, call) do {					\
+	(err) = SENTINEL;						\
+	assert_int_equal((call), NSS_STATUS_TRYAGAIN);			\
+	assert_int_equal((err), ERANGE);				\
+} while (0)
+
 typedef enum nss_status (*pwnam_fn)(const char *, struct passwd *, char *,
     size_t, int *);
 typedef enum nss_status (*pwuid_fn)(uid_t, struct passwd *, char *, size_t,
