@@ -3,8 +3,8 @@
  * a fresh store directory per test (setup, teardown) with the paths of its
  * files, and helpers that build, read or damage a store (users, tokens,
  * the published pairs' headers, raw tdb access).  Over store_fixture.h
- * (which the benchmark shares too, so it has no cmocka); this one asserts
- * with cmocka.  Each test program is built alone, so the helpers here are
+ * (which the benchmark shares too, so it has no cmocka) and
+ * tmpdir_fixture.h (fx_stat, fx_test); this one asserts with cmocka.  Each test program is built alone, so the helpers here are
  * static inline: a program that does not use one gets no copy and no
  * -Wunused-function.  A helper only one program uses lives in that program.
  */

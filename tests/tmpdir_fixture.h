@@ -3,10 +3,13 @@
  * files (tests/test_*.c): a fixture struct begins with a struct tmpdir
  * (base, made by mkdtemp, and dir, base/store), tmpdir_new() makes it and
  * tmpdir_free() removes the whole tree.  A fixture with nothing else to
- * release passes tmpdir_teardown to cmocka as it is.  Asserts with cmocka,
- * so include <cmocka.h> first; the part without cmocka (which the
- * benchmark shares) is store_fixture.h.  Everything is static inline: a
- * program that does not use a helper gets no copy of it.
+ * release passes tmpdir_teardown to cmocka as it is.  With it, the file
+ * helpers those tests share: a path in the directory (tmpdir_path), a
+ * file written (fx_write_file), stat'ed (fx_stat), and a check run as
+ * nobody (fx_as_nobody).  Asserts with cmocka, so include <cmocka.h>
+ * first; the part without cmocka (which the benchmark shares) is
+ * store_fixture.h.  Everything is static inline: a program that does not
+ * use a helper gets no copy of it.
  */
 #ifndef APPUSER_TESTS_TMPDIR_FIXTURE_H
 #define APPUSER_TESTS_TMPDIR_FIXTURE_H
