@@ -12,8 +12,8 @@
  *
  * Each test program is built alone, so the helpers here are static inline:
  * a program that does not use one gets no copy and no -Wunused-function.
- * A program's main calls nss_fx_main() first, then runs its tests with
- * nss_fx_setup and nss_fx_teardown.
+ * A program's main ends in nss_fx_run(): nss_fx_main() first, then its
+ * tests with nss_fx_setup and nss_fx_teardown.
  *
  * NSS_TEST_SLOW=1 (set by the valgrind run) shortens the stress loops and
  * skips timing assertions.
@@ -64,6 +64,17 @@
 #define NAME32		"abcdefghijklmnopqrstuvwxyz_01234"	/* 32 bytes */
 #define NAME33		NAME32 "5"
 #define SENTINEL	12345
+
+/*
+ * call, an entry point given &err, must ask for a bigger buffer:
+ * TRYAGAIN with err ERANGE, the one pair glibc grows the buffer on.  err
+ * is set to SENTINEL first, so an entry point that leaves it fails.
+ */
+#define assert_erange(err, call) do {					\
+	(err) = SENTINEL;						\
+	assert_int_equal((call), NSS_STATUS_TRYAGAIN);			\
+	assert_int_equal((err), ERANGE);				\
+} while (0)
 
 typedef enum nss_status (*pwnam_fn)(const char *, struct passwd *, char *,
     size_t, int *);
@@ -405,6 +416,20 @@ run_child(child_fn fn, void *arg)
 	return WEXITSTATUS(status);
 }
 
+/*
+ * A fresh small store (make_small_store) in g_tmp/name, and fn run in a
+ * forked child with that directory as its argument; asserts both.
+ */
+static inline void
+run_child_in_store(child_fn fn, const char *name)
+{
+	char dir[PATH_MAX];
+
+	subdir(dir, sizeof(dir), name);
+	assert_int_equal(make_small_store(dir), 0);
+	assert_int_equal(run_child(fn, dir), 0);
+}
+
 static inline double
 now_sec(void)
 {
@@ -550,5 +575,18 @@ nss_fx_main(int argc, char **argv, int *rp)
 	alarm(300);	/* a deadlock (fork vs. locks) fails the run, not hangs it */
 	return false;
 }
+
+/* nss_fx_main's exit status, for nss_fx_run. */
+static int nss_fx_rc;
+
+/*
+ * Each program's main returns this: what nss_fx_main says, or else the
+ * group of tests (an array of struct CMUnitTest) named name, run over the
+ * shared store.  A macro, as cmocka's runner needs the array's size.
+ */
+#define nss_fx_run(argc, argv, name, tests)				\
+	(nss_fx_main((argc), (argv), &nss_fx_rc) ? nss_fx_rc :		\
+	    cmocka_run_group_tests_name((name), (tests), nss_fx_setup,	\
+	    nss_fx_teardown))
 
 #endif

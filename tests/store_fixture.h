@@ -22,6 +22,7 @@
 
 #include <tdb.h>
 
+#include "keys.h"
 #include "snapfile.h"
 #include "store.h"
 
@@ -90,6 +91,17 @@ kd(const void *p, size_t n)
 	return d;
 }
 
+/* The master's uid index key of uid (keys.h): 'I' and uid, big-endian. */
+static inline void
+fx_uid_key(uint8_t key[KEY_UID_LEN], uint32_t uid)
+{
+	key[0] = KEY_UID;
+	key[1] = (uint8_t)(uid >> 24);
+	key[2] = (uint8_t)(uid >> 16);
+	key[3] = (uint8_t)(uid >> 8);
+	key[4] = (uint8_t)uid;
+}
+
 /* Copy from to to (created or truncated, given mode).  0 or -1. */
 static inline int
 fx_copy_file(const char *from, const char *to, mode_t mode)
@@ -117,15 +129,17 @@ fx_copy_file(const char *from, const char *to, mode_t mode)
 }
 
 /*
- * Descriptors of this process that point below dir: how many (*np) and
- * how many of those lack close-on-exec (returned).
+ * Descriptors of this process that point below dir (dir NULL: all of
+ * them): how many (*np) and how many of those lack close-on-exec
+ * (returned; each one below dir is named on stderr as a TAP comment), or
+ * -1.
  */
 static inline int
 fx_fds_without_cloexec(const char *dir, int *np)
 {
 	char path[PATH_MAX], link[64];
 	struct dirent *de;
-	size_t dlen = strlen(dir);
+	size_t dlen = dir != NULL ? strlen(dir) : 0;
 	ssize_t n;
 	DIR *d;
 	int bad = 0, found = 0;
@@ -141,12 +155,16 @@ fx_fds_without_cloexec(const char *dir, int *np)
 		if ((n = readlink(link, path, sizeof(path) - 1)) <= 0)
 			continue;
 		path[n] = '\0';
-		if (strncmp(path, dir, dlen) != 0 ||
-		    (path[dlen] != '/' && path[dlen] != '\0'))
+		if (dir != NULL && (strncmp(path, dir, dlen) != 0 ||
+		    (path[dlen] != '/' && path[dlen] != '\0')))
 			continue;
 		found++;
-		if ((fcntl(fd, F_GETFD) & FD_CLOEXEC) == 0)
+		if ((fcntl(fd, F_GETFD) & FD_CLOEXEC) == 0) {
+			if (dir != NULL)
+				fprintf(stderr, "# fd %d (%s) lacks "
+				    "FD_CLOEXEC\n", fd, path);
 			bad++;
+		}
 	}
 	closedir(d);
 	if (np != NULL)

@@ -3,8 +3,8 @@
  * a fresh store directory per test (setup, teardown) with the paths of its
  * files, and helpers that build, read or damage a store (users, tokens,
  * the published pairs' headers, raw tdb access).  Over store_fixture.h
- * (which the benchmark shares too, so it has no cmocka); this one asserts
- * with cmocka.  Each test program is built alone, so the helpers here are
+ * (which the benchmark shares too, so it has no cmocka) and
+ * tmpdir_fixture.h (fx_stat, fx_test); this one asserts with cmocka.  Each test program is built alone, so the helpers here are
  * static inline: a program that does not use one gets no copy and no
  * -Wunused-function.  A helper only one program uses lives in that program.
  */
@@ -44,6 +44,7 @@
 #include "usage.h"
 
 #include "store_fixture.h"
+#include "tmpdir_fixture.h"
 
 #define UMIN	APPUSER_DEFAULT_UID_MIN
 
@@ -147,22 +148,11 @@ gen(struct store *st)
 	return m.generation;
 }
 
+/* The permission bits of path (a link followed). */
 static inline mode_t
 mode_of(const char *path)
 {
-	struct stat sb;
-
-	assert_int_equal(stat(path, &sb), 0);
-	return sb.st_mode & 07777;
-}
-
-static inline off_t
-size_of(const char *path)
-{
-	struct stat sb;
-
-	assert_int_equal(lstat(path, &sb), 0);
-	return sb.st_size;
+	return fx_stat(path, true).st_mode & 07777;
 }
 
 /* An idview lookup's result: does the snapshot have name, with what uid? */
@@ -289,29 +279,25 @@ inos(struct fx *f, struct inos *i)
 	pub_of(f->tdelta, SNAP_KIND_TOKENS, &i->tdelta);
 }
 
-/* A token's usage slot (from the master). */
-static inline uint32_t
-slot_of(struct store *st, const char *id)
+/* A token's numbers as the master holds them (store_token_get). */
+struct toknums {
+	uint32_t	 slot;		/* usage slot */
+	int64_t		 last_used;
+	int64_t		 expiry;
+};
+
+static inline struct toknums
+tok_nums(struct store *st, const char *id)
 {
 	struct token *t = NULL;
-	uint32_t s;
+	struct toknums n;
 
 	assert_int_equal(store_token_get(st, id, &t), 0);
-	s = t->usage_slot;
+	n.slot = t->usage_slot;
+	n.last_used = t->last_used_time;
+	n.expiry = t->expiry_time;
 	token_free(t);
-	return s;
-}
-
-static inline int64_t
-last_used(struct store *st, const char *id)
-{
-	struct token *t = NULL;
-	int64_t v;
-
-	assert_int_equal(store_token_get(st, id, &t), 0);
-	v = t->last_used_time;
-	token_free(t);
-	return v;
+	return n;
 }
 
 static inline int64_t

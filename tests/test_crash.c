@@ -728,12 +728,18 @@ check_kill(struct scenario *sc, int n)
 	state_free(&fixed);
 }
 
-/* Kill sc's writer at point 1, 2, ... until it finishes unharmed. */
+/* The scenario name (op on the store in sc->tpl): kill its writer at
+ * point 1, 2, ... until it finishes unharmed, which must take at least
+ * min_points kills.  Returns the number of kills. */
 static int
-run_scenario(struct scenario *sc)
+run_scenario(struct scenario *sc, const char *name,
+    void (*op)(struct store *st), int min_points)
 {
 	int n;
 
+	sc->name = name;
+	sc->op = op;
+	sc->min_points = min_points;
 	copy_store(sc->tpl, dir);
 	state_take(&sc->pre);
 	assert_int_equal(run_child(sc, 0), 0);		/* unharmed */
@@ -830,20 +836,11 @@ test_crash_steps(void **state)
 	op_revoke_user = first[1].user;
 	op_revoke_id = first[1].id;
 
-	sc.name = "user + token + revoke (two deltas)";
-	sc.op = op_add;
-	sc.min_points = 4;
-	total += run_scenario(&sc);
-
-	sc.name = "revoke (token delta)";
-	sc.op = op_revoke;
-	sc.min_points = 3;
-	total += run_scenario(&sc);
-
-	sc.name = "delete a user with a token (tombstones)";
-	sc.op = op_delete;
-	sc.min_points = 4;
-	total += run_scenario(&sc);
+	total += run_scenario(&sc, "user + token + revoke (two deltas)",
+	    op_add, 4);
+	total += run_scenario(&sc, "revoke (token delta)", op_revoke, 3);
+	total += run_scenario(&sc, "delete a user with a token (tombstones)",
+	    op_delete, 4);
 
 	/* both pairs one publication behind the master, as a writer killed
 	 * between its commit and its renames leaves them: the repair itself
@@ -880,10 +877,8 @@ test_crash_steps(void **state)
 		}
 		copy_store(dir, lag);
 		snprintf(sc.tpl, sizeof(sc.tpl), "%s", lag);
-		sc.name = "roll-forward of both pairs";
-		sc.op = op_open;
-		sc.min_points = 7;
-		total += run_scenario(&sc);
+		total += run_scenario(&sc, "roll-forward of both pairs",
+		    op_open, 7);
 	}
 
 	/* a store whose deltas are just under their bound (4096 records:
@@ -894,10 +889,7 @@ test_crash_steps(void **state)
 	first = &universe[n_universe - 4095];
 	op_revoke_user = first[5].user;
 	op_revoke_id = first[5].id;
-	sc.name = "merge of both pairs";
-	sc.op = op_add;
-	sc.min_points = 10;
-	total += run_scenario(&sc);
+	total += run_scenario(&sc, "merge of both pairs", op_add, 10);
 	assert_int_equal(sc.post_deltas, 0);	/* it was one */
 	print_message("# %d kills in all\n", total);
 }

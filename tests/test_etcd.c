@@ -520,6 +520,31 @@ never_cb(void *arg, const struct etcd_watch_batch *b)
 	return b->nevents > 0 ? 7 : 0;
 }
 
+/* etcd_range of q, and how long it took in *dtp (us). */
+static int
+timed_range(struct etcd *e, const struct etcd_range_req *q,
+    struct etcd_range_res **resp, int64_t *dtp)
+{
+	int64_t t0 = now_us();
+	int r = etcd_range(e, q, resp);
+
+	*dtp = now_us() - t0;
+	return r;
+}
+
+/* A watch of "/x" from revision 1 that no event ends (never_cb): how it
+ * ended, and how long it took in *dtp (us). */
+static int
+timed_watch_x(struct etcd *e, const struct etcd_watch_opts *o,
+    int64_t *dtp)
+{
+	int64_t t0 = now_us();
+	int r = etcd_watch(e, "/x", 2, NULL, 0, 1, o, never_cb, NULL, NULL);
+
+	*dtp = now_us() - t0;
+	return r;
+}
+
 static void
 mode_compacted(const char *P, int64_t rev, int64_t compacted)
 {
@@ -663,9 +688,7 @@ mode_down(void)
 	bool ok;
 	int r;
 
-	t0 = now_us();
-	r = etcd_range(e, &q, &res);
-	dt = now_us() - t0;
+	r = timed_range(e, &q, &res, &dt);
 	check(r == APPUSER_ERR_SYSTEM && strstr(etcd_errmsg(e),
 	    "no etcd endpoint answered within 2000 ms") != NULL &&
 	    strstr(etcd_errmsg(e), "127.0.0.1") != NULL,
@@ -680,9 +703,7 @@ mode_down(void)
 	check(r == APPUSER_ERR_SYSTEM && dt < 2600000,
 	    "all members down: a txn (never sent) fails in time", "%d %.2f s "
 	    "%s", r, dt / 1e6, etcd_errmsg(e));
-	t0 = now_us();
-	r = etcd_watch(e, "/x", 2, NULL, 0, 1, &o, never_cb, NULL, NULL);
-	dt = now_us() - t0;
+	r = timed_watch_x(e, &o, &dt);
 	check(r == APPUSER_ERR_SYSTEM && dt < 3600000 &&
 	    strstr(etcd_errmsg(e), "no etcd endpoint served") != NULL,
 	    "all members down: a watch gives up after unreachable_ms",
@@ -780,7 +801,7 @@ mode_noleader(void)
 	struct etcd_range_req q = { .key = "/x", .keylen = 2 };
 	struct etcd_range_res *res = NULL;
 	struct etcd_watch_opts o = { .idle_ms = 10000, .unreachable_ms = 5000 };
-	int64_t t0, dt;
+	int64_t dt;
 	int r;
 
 	q.flags = ETCD_RANGE_SERIALIZABLE;
@@ -790,16 +811,12 @@ mode_noleader(void)
 	etcd_range_free(res);
 	res = NULL;
 	q.flags = 0;
-	t0 = now_us();
-	r = etcd_range(e, &q, &res);
-	dt = now_us() - t0;
+	r = timed_range(e, &q, &res, &dt);
 	check(r == APPUSER_ERR_SYSTEM && dt < 2600000,
 	    "without quorum a linearizable range fails within the timeout",
 	    "%d %.2f s %s", r, dt / 1e6, etcd_errmsg(e));
 	etcd_range_free(res);
-	t0 = now_us();
-	r = etcd_watch(e, "/x", 2, NULL, 0, 1, &o, never_cb, NULL, NULL);
-	dt = now_us() - t0;
+	r = timed_watch_x(e, &o, &dt);
 	check(r == APPUSER_ERR_SYSTEM && strstr(etcd_errmsg(e), "no leader") !=
 	    NULL && dt < 9000000,
 	    "a watch on a member without a leader ends (hasleader) and gives "

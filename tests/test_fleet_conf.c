@@ -228,6 +228,26 @@ test_file_safety(void **state)
 	}
 }
 
+/*
+ * The password file holding text at mode: read_password gives want, and
+ * on success the password pw_want (a failure leaves no password).
+ */
+static void
+assert_password(struct fleet_conf *c, const char *text, mode_t mode,
+    int want, const char *pw_want)
+{
+	char *pw = NULL;
+
+	write_file(pwpath, text, mode);
+	assert_int_equal(fleet_conf_read_password(c, &pw, errbuf,
+	    sizeof(errbuf)), want);
+	if (want == 0)
+		assert_string_equal(pw, pw_want);
+	else
+		assert_null(pw);
+	fleet_password_free(pw);
+}
+
 static void
 test_password(void **state)
 {
@@ -238,31 +258,16 @@ test_password(void **state)
 	snprintf(text, sizeof(text), "endpoints = http://a:1\nuser = h1\n"
 	    "password_file = %s\n", pwpath);
 	assert_int_equal(load(text, &c), 0);
-	write_file(pwpath, "s3cret pass\nsecond line\n", 0640);
-	assert_int_equal(fleet_conf_read_password(c, &pw, errbuf,
-	    sizeof(errbuf)), 0);
-	assert_string_equal(pw, "s3cret pass");
-	fleet_password_free(pw);
-	pw = NULL;
-	write_file(pwpath, "nonewline", 0600);
-	assert_int_equal(fleet_conf_read_password(c, &pw, errbuf,
-	    sizeof(errbuf)), 0);
-	assert_string_equal(pw, "nonewline");
-	fleet_password_free(pw);
-	pw = NULL;
-	write_file(pwpath, "s3cret\n", 0644);
-	assert_int_equal(fleet_conf_read_password(c, &pw, errbuf,
-	    sizeof(errbuf)), APPUSER_ERR_UNSAFE);
-	assert_null(pw);
+	assert_password(c, "s3cret pass\nsecond line\n", 0640, 0,
+	    "s3cret pass");
+	assert_password(c, "nonewline", 0600, 0, "nonewline");
+	assert_password(c, "s3cret\n", 0644, APPUSER_ERR_UNSAFE, NULL);
 	assert_non_null(strstr(errbuf, pwpath));
 	assert_non_null(strstr(errbuf, "readable by others"));
 	assert_null(strstr(errbuf, "s3cret"));
-	write_file(pwpath, "s3cret\n", 0660);
-	assert_int_equal(fleet_conf_read_password(c, &pw, errbuf,
-	    sizeof(errbuf)), APPUSER_ERR_UNSAFE);
-	write_file(pwpath, "\nafter an empty line\n", 0600);
-	assert_int_equal(fleet_conf_read_password(c, &pw, errbuf,
-	    sizeof(errbuf)), APPUSER_ERR_INVALID);
+	assert_password(c, "s3cret\n", 0660, APPUSER_ERR_UNSAFE, NULL);
+	assert_password(c, "\nafter an empty line\n", 0600,
+	    APPUSER_ERR_INVALID, NULL);
 	unlink(pwpath);
 	assert_int_equal(fleet_conf_read_password(c, &pw, errbuf,
 	    sizeof(errbuf)), APPUSER_ERR_NOT_FOUND);

@@ -25,51 +25,22 @@
 
 #include "fsutil.h"
 
-#include "store_fixture.h"
+#include "tmpdir_fixture.h"
 
-struct fx {
-	char	 base[64];
-	char	 dir[128];	/* base/store, not created */
-};
-
+/* Each test's fixture: base/store, not created. */
 static int
 setup(void **state)
 {
-	struct fx *f = calloc(1, sizeof(*f));
-
-	assert_non_null(f);
-	assert_int_equal(fx_make_base(f->base, sizeof(f->base),
-	    "/tmp/appuser-fsutil-XXXXXX", f->dir, sizeof(f->dir)), 0);
-	*state = f;
-	return 0;
-}
-
-static int
-teardown(void **state)
-{
-	struct fx *f = *state;
-
-	fx_remove_tree(f->base);
-	free(f);
+	*state = tmpdir_new(sizeof(struct tmpdir), "/tmp/appuser-fsutil-XXXXXX",
+	    false);
 	return 0;
 }
 
 /* base/name, in buf. */
 static const char *
-in_base(struct fx *f, const char *name, char *buf, size_t len)
+in_base(struct tmpdir *f, const char *name, char *buf, size_t len)
 {
-	snprintf(buf, len, "%s/%s", f->base, name);
-	return buf;
-}
-
-static void
-write_file(const char *path, const void *p, size_t n, mode_t mode)
-{
-	int fd = open(path, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, mode);
-
-	assert_true(fd >= 0);
-	assert_int_equal(write(fd, p, n), (ssize_t)n);
-	assert_int_equal(close(fd), 0);
+	return tmpdir_path(buf, len, f->base, name);
 }
 
 static void
@@ -98,7 +69,7 @@ test_errno_map(void **state)
 static void
 test_io_errno(void **state)
 {
-	struct fx *f = *state;
+	struct tmpdir *f = *state;
 	struct statvfs vfs;
 	char path[PATH_MAX];
 	int fd;
@@ -131,7 +102,7 @@ test_io_errno(void **state)
 static void
 test_check_dir(void **state)
 {
-	struct fx *f = *state;
+	struct tmpdir *f = *state;
 	char path[PATH_MAX], cwd[PATH_MAX];
 	uid_t owner = 12345;
 
@@ -147,7 +118,7 @@ test_check_dir(void **state)
 	assert_int_equal(owner, geteuid());
 	assert_int_equal(chdir(cwd), 0);
 	/* not a directory; a directory others may write into */
-	write_file(in_base(f, "file", path, sizeof(path)), "x", 1, 0644);
+	fx_write_file(in_base(f, "file", path, sizeof(path)), "x", 1, 0644);
 	assert_int_equal(fs_check_dir(path, &owner), APPUSER_ERR_UNSAFE);
 	assert_int_equal(chmod(f->dir, 0775), 0);
 	assert_int_equal(fs_check_dir(f->dir, &owner), APPUSER_ERR_UNSAFE);
@@ -165,7 +136,7 @@ test_check_dir(void **state)
 static void
 test_check_dir_no_cwd(void **state)
 {
-	struct fx *f = *state;
+	struct tmpdir *f = *state;
 	char cwd[PATH_MAX], gone[PATH_MAX];
 	uid_t owner;
 
@@ -183,7 +154,7 @@ test_check_dir_no_cwd(void **state)
 static void
 test_check_dir_links(void **state)
 {
-	struct fx *f = *state;
+	struct tmpdir *f = *state;
 	char link[PATH_MAX], sub[PATH_MAX - 16], link2[PATH_MAX];
 	uid_t owner;
 
@@ -207,7 +178,7 @@ test_check_dir_links(void **state)
 static void
 test_check_dir_owner(void **state)
 {
-	struct fx *f = *state;
+	struct tmpdir *f = *state;
 	char link[PATH_MAX];
 	uid_t owner;
 
@@ -228,7 +199,7 @@ test_check_dir_owner(void **state)
 static void
 test_mkdir_and_check_file(void **state)
 {
-	struct fx *f = *state;
+	struct tmpdir *f = *state;
 	char path[PATH_MAX], missing[PATH_MAX];
 	struct stat sb;
 	mode_t old = umask(077);
@@ -244,7 +215,7 @@ test_mkdir_and_check_file(void **state)
 	snprintf(missing, sizeof(missing), "%s/no/such", f->base);
 	assert_int_equal(fs_mkdir(missing, 0755), APPUSER_ERR_NOSTORE);
 
-	write_file(in_base(f, "file", path, sizeof(path)), "x", 1, 0600);
+	fx_write_file(in_base(f, "file", path, sizeof(path)), "x", 1, 0600);
 	assert_int_equal(chmod(path, 0600), 0);
 	fd = open(path, O_RDONLY | O_CLOEXEC);
 	assert_true(fd >= 0);
@@ -276,13 +247,13 @@ fill(uint8_t *p, size_t n)
 static void
 test_copy(void **state)
 {
-	struct fx *f = *state;
+	struct tmpdir *f = *state;
 	static uint8_t data[3 * 1024 * 1024 + 17], back[sizeof(data)];
 	char src[PATH_MAX], dst[PATH_MAX];
 	int in, out;
 
 	fill(data, sizeof(data));
-	write_file(in_base(f, "src", src, sizeof(src)), data, sizeof(data),
+	fx_write_file(in_base(f, "src", src, sizeof(src)), data, sizeof(data),
 	    0600);
 	in = open(src, O_RDONLY | O_CLOEXEC);
 	assert_true(in >= 0);
@@ -307,13 +278,13 @@ test_copy(void **state)
 static void
 test_copy_fallback(void **state)
 {
-	struct fx *f = *state;
+	struct tmpdir *f = *state;
 	uint8_t data[20000], back[sizeof(data)];
 	char src[PATH_MAX], dst[PATH_MAX];
 	int in, out, p[2];
 
 	fill(data, sizeof(data));
-	write_file(in_base(f, "src", src, sizeof(src)), data, sizeof(data),
+	fx_write_file(in_base(f, "src", src, sizeof(src)), data, sizeof(data),
 	    0600);
 	in = open(src, O_RDONLY | O_CLOEXEC);
 	assert_true(in >= 0);
@@ -345,7 +316,7 @@ test_copy_fallback(void **state)
 static void
 test_fsync_and_remove(void **state)
 {
-	struct fx *f = *state;
+	struct tmpdir *f = *state;
 	char path[PATH_MAX];
 
 	assert_int_equal(fs_mkdir(f->dir, 0755), 0);
@@ -353,11 +324,11 @@ test_fsync_and_remove(void **state)
 	assert_int_equal(fs_fsync_dir(in_base(f, "none", path, sizeof(path))),
 	    APPUSER_ERR_SYSTEM);
 	snprintf(path, sizeof(path), "%s/.tmp-a", f->dir);
-	write_file(path, "a", 1, 0600);
+	fx_write_file(path, "a", 1, 0600);
 	snprintf(path, sizeof(path), "%s/.tmp-b", f->dir);
-	write_file(path, "b", 1, 0600);
+	fx_write_file(path, "b", 1, 0600);
 	snprintf(path, sizeof(path), "%s/keep", f->dir);
-	write_file(path, "k", 1, 0600);
+	fx_write_file(path, "k", 1, 0600);
 	assert_int_equal(fs_remove_prefixed(f->dir, ".tmp-"), 0);
 	assert_int_equal(access(path, F_OK), 0);
 	snprintf(path, sizeof(path), "%s/.tmp-a", f->dir);
@@ -366,7 +337,7 @@ test_fsync_and_remove(void **state)
 	 * unlinkat's cause in errno, and the others still removed */
 	assert_int_equal(mkdir(path, 0700), 0);
 	snprintf(path, sizeof(path), "%s/.tmp-c", f->dir);
-	write_file(path, "c", 1, 0600);
+	fx_write_file(path, "c", 1, 0600);
 	errno = 0;
 	assert_int_equal(fs_remove_prefixed(f->dir, ".tmp-"),
 	    APPUSER_ERR_SYSTEM);
@@ -394,21 +365,15 @@ main(void)
 {
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_errno_map),
-		cmocka_unit_test_setup_teardown(test_io_errno, setup, teardown),
-		cmocka_unit_test_setup_teardown(test_check_dir, setup, teardown),
-		cmocka_unit_test_setup_teardown(test_check_dir_no_cwd, setup,
-		    teardown),
-		cmocka_unit_test_setup_teardown(test_check_dir_links, setup,
-		    teardown),
-		cmocka_unit_test_setup_teardown(test_check_dir_owner, setup,
-		    teardown),
-		cmocka_unit_test_setup_teardown(test_mkdir_and_check_file, setup,
-		    teardown),
-		cmocka_unit_test_setup_teardown(test_copy, setup, teardown),
-		cmocka_unit_test_setup_teardown(test_copy_fallback, setup,
-		    teardown),
-		cmocka_unit_test_setup_teardown(test_fsync_and_remove, setup,
-		    teardown),
+		tmpdir_test(test_io_errno, setup),
+		tmpdir_test(test_check_dir, setup),
+		tmpdir_test(test_check_dir_no_cwd, setup),
+		tmpdir_test(test_check_dir_links, setup),
+		tmpdir_test(test_check_dir_owner, setup),
+		tmpdir_test(test_mkdir_and_check_file, setup),
+		tmpdir_test(test_copy, setup),
+		tmpdir_test(test_copy_fallback, setup),
+		tmpdir_test(test_fsync_and_remove, setup),
 		cmocka_unit_test(test_mono_ms),
 	};
 

@@ -31,14 +31,13 @@
 #include "store.h"
 #include "token.h"
 
-#include "store_fixture.h"
+#include "tmpdir_fixture.h"
 
 #define UMIN	APPUSER_DEFAULT_UID_MIN
 #define NUSERS	40
 
 struct fx {
-	char		 base[64];
-	char		 dir[128];	/* the store */
+	struct tmpdir	 td;		/* td.dir: the store */
 	char		 bad[128];	/* a directory for damaged copies */
 	char		 ident[160];	/* identity.snap */
 	char		 idelta[160];	/* identity.delta */
@@ -73,24 +72,21 @@ make_store(const char *dir, int n)
 static int
 setup(void **state)
 {
-	struct fx *f = calloc(1, sizeof(*f));
+	struct fx *f = tmpdir_new(sizeof(*f), "/tmp/appuser-idview-XXXXXX",
+	    false);
+	const char *dir = f->td.dir;
 
-	assert_non_null(f);
-	assert_int_equal(fx_make_base(f->base, sizeof(f->base),
-	    "/tmp/appuser-idview-XXXXXX", f->dir, sizeof(f->dir)), 0);
-	snprintf(f->bad, sizeof(f->bad), "%s/bad", f->base);
-	snprintf(f->ident, sizeof(f->ident), "%s/%s", f->dir,
+	tmpdir_path(f->bad, sizeof(f->bad), f->td.base, "bad");
+	tmpdir_path(f->ident, sizeof(f->ident), dir, APPUSER_IDENTITY_FILE);
+	tmpdir_path(f->idelta, sizeof(f->idelta), dir, APPUSER_IDENTITY_DELTA);
+	tmpdir_path(f->badident, sizeof(f->badident), f->bad,
 	    APPUSER_IDENTITY_FILE);
-	snprintf(f->idelta, sizeof(f->idelta), "%s/%s", f->dir,
+	tmpdir_path(f->baddelta, sizeof(f->baddelta), f->bad,
 	    APPUSER_IDENTITY_DELTA);
-	snprintf(f->badident, sizeof(f->badident), "%s/%s", f->bad,
-	    APPUSER_IDENTITY_FILE);
-	snprintf(f->baddelta, sizeof(f->baddelta), "%s/%s", f->bad,
-	    APPUSER_IDENTITY_DELTA);
-	snprintf(f->gen, sizeof(f->gen), "%s/%s", f->dir, APPUSER_GEN_FILE);
+	tmpdir_path(f->gen, sizeof(f->gen), dir, APPUSER_GEN_FILE);
 	assert_int_equal(mkdir(f->bad, 0755), 0);
-	make_store(f->dir, NUSERS);
-	assert_int_equal(idview_open(f->dir, &f->v), 0);
+	make_store(f->td.dir, NUSERS);
+	assert_int_equal(idview_open(f->td.dir, &f->v), 0);
 	*state = f;
 	return 0;
 }
@@ -101,8 +97,7 @@ teardown(void **state)
 	struct fx *f = *state;
 
 	idview_close(f->v);
-	fx_remove_tree(f->base);
-	free(f);
+	tmpdir_free(&f->td);
 	return 0;
 }
 
@@ -137,6 +132,17 @@ ret7(const struct user *u, void *arg)
 	return 7;
 }
 
+/* One writer's commit: name deleted from f's store. */
+static void
+delete_user(struct fx *f, const char *name)
+{
+	struct store *st = NULL;
+
+	assert_int_equal(store_open(f->td.dir, STORE_WRITE, &st), 0);
+	assert_int_equal(store_user_delete(st, name), 0);
+	store_close(st);
+}
+
 static void
 copy_file(const char *from, const char *to)
 {
@@ -159,7 +165,7 @@ all_in_base(struct fx *f)
 	struct store *st = NULL;
 
 	assert_int_equal(unlink(f->ident), 0);
-	assert_int_equal(store_open(f->dir, STORE_WRITE, &st), 0);
+	assert_int_equal(store_open(f->td.dir, STORE_WRITE, &st), 0);
 	store_close(st);
 }
 
@@ -286,7 +292,7 @@ test_cursor_pins(void **state)
 
 	memset(&s, 0, sizeof(s));
 	assert_int_equal(idview_next_user(f->v, &c, note, &s), 0);
-	assert_int_equal(store_open(f->dir, STORE_WRITE, &st), 0);
+	assert_int_equal(store_open(f->td.dir, STORE_WRITE, &st), 0);
 	assert_int_equal(store_user_add(st, &in, NULL), 0);
 	assert_int_equal(store_user_delete(st, "user0"), 0);
 	assert_int_equal(store_user_delete(st, "user39"), 0);
@@ -326,7 +332,7 @@ test_shared_and_close(void **state)
 	struct seen s;
 	struct got g = { .calls = 0 };
 
-	assert_int_equal(idview_open(f->dir, &v2), 0);
+	assert_int_equal(idview_open(f->td.dir, &v2), 0);
 	memset(&s, 0, sizeof(s));
 	assert_int_equal(idview_next_user(v2, &c, note, &s), 0);
 	idview_close(v2);
@@ -476,10 +482,10 @@ test_gen_file(void **state)
 	idview_close(f->v);
 	f->v = NULL;
 	assert_int_equal(maps_count(f->gen), 0);
-	assert_int_equal(idview_open(f->dir, &f->v), 0);
+	assert_int_equal(idview_open(f->td.dir, &f->v), 0);
 	assert_int_equal(maps_count(f->gen), 1);
 	/* a write that publishes: +1; opening a writer alone: nothing */
-	assert_int_equal(store_open(f->dir, STORE_WRITE, &st), 0);
+	assert_int_equal(store_open(f->td.dir, STORE_WRITE, &st), 0);
 	gen_words(f, w2);
 	assert_memory_equal(w, w2, sizeof(w));
 	assert_int_equal(store_user_delete(st, "user9"), 0);
@@ -493,14 +499,14 @@ test_gen_file(void **state)
 	assert_true(fd >= 0);
 	assert_int_equal(pwrite(fd, w2, sizeof(w2), 0), sizeof(w2));
 	close(fd);
-	assert_int_equal(store_open(f->dir, STORE_WRITE, &st), 0);
+	assert_int_equal(store_open(f->td.dir, STORE_WRITE, &st), 0);
 	store_close(st);
 	gen_words(f, w);
 	assert_int_equal(w[GEN_W_COUNTER], w2[GEN_W_COUNTER] + 1);
 	assert_int_equal(w[GEN_W_PUBLISHED], w2[GEN_W_PUBLISHED] + 1);
 	/* missing (an older store), or with a bad mode: the writer fixes it */
 	assert_int_equal(unlink(f->gen), 0);
-	assert_int_equal(store_open(f->dir, STORE_WRITE, &st), 0);
+	assert_int_equal(store_open(f->td.dir, STORE_WRITE, &st), 0);
 	store_close(st);
 	assert_int_equal(lstat(f->gen, &sb), 0);
 	assert_int_equal(sb.st_mode & 07777, 0644);
@@ -510,7 +516,7 @@ test_gen_file(void **state)
 	assert_int_equal(w[GEN_W_COUNTER], 1);
 	assert_int_equal(w[GEN_W_PUBLISHED], w2[GEN_W_PUBLISHED]);
 	assert_int_equal(chmod(f->gen, 0666), 0);
-	assert_int_equal(store_open(f->dir, STORE_WRITE, &st), 0);
+	assert_int_equal(store_open(f->td.dir, STORE_WRITE, &st), 0);
 	store_close(st);
 	assert_int_equal(lstat(f->gen, &sb), 0);
 	assert_int_equal(sb.st_mode & 07777, 0644);
@@ -539,9 +545,9 @@ flip_changes(struct fx *f, int mode)
 		assert_int_equal(unlink(f->gen), 0);
 		assert_int_equal(mkdir(f->gen, 0755), 0);
 	}
-	assert_int_equal(idview_open(f->dir, &f->v), 0);
+	assert_int_equal(idview_open(f->td.dir, &f->v), 0);
 	assert_int_equal(maps_count(f->gen), mode == 0);
-	assert_int_equal(store_open(f->dir, STORE_WRITE, &st), 0);
+	assert_int_equal(store_open(f->td.dir, STORE_WRITE, &st), 0);
 	for (i = 0; i < 200; i++) {
 		memset(&g, 0, sizeof(g));
 		switch (i % 3) {
@@ -620,11 +626,9 @@ test_changes_by_hand(void **state)
 	struct user in = { .name = "late" };
 	double t0, t;
 
-	snprintf(old, sizeof(old), "%s/old.delta", f->base);
+	snprintf(old, sizeof(old), "%s/old.delta", f->td.base);
 	copy_file(f->idelta, old);
-	assert_int_equal(store_open(f->dir, STORE_WRITE, &st), 0);
-	assert_int_equal(store_user_delete(st, "user5"), 0);
-	store_close(st);
+	delete_user(f, "user5");
 	t0 = now_sec();
 	assert_int_equal(idview_refresh(f->v), 0);	/* bumped: seen */
 	assert_int_equal(wait_for(f->v, "user5", false, 0), 0);
@@ -636,15 +640,13 @@ test_changes_by_hand(void **state)
 	assert_true(t >= 0 && t < 2.5);
 	/* identity.gen deleted by hand while mapped, then a writer */
 	assert_int_equal(unlink(f->gen), 0);
-	assert_int_equal(store_open(f->dir, STORE_WRITE, &st), 0);
+	assert_int_equal(store_open(f->td.dir, STORE_WRITE, &st), 0);
 	assert_int_equal(store_user_add(st, &in, NULL), 0);
 	store_close(st);
 	t = wait_for(f->v, "late", true, 3);
 	assert_true(t >= 0 && t < 2.5);
 	/* the view follows the new file from then on, at once */
-	assert_int_equal(store_open(f->dir, STORE_WRITE, &st), 0);
-	assert_int_equal(store_user_delete(st, "late"), 0);
-	store_close(st);
+	delete_user(f, "late");
 	assert_int_equal(wait_for(f->v, "late", false, 0), 0);
 }
 
@@ -668,10 +670,10 @@ test_view_opened_mid_merge(void **state)
 	double t;
 	int i;
 
-	snprintf(oldd, sizeof(oldd), "%s/old.delta", f->base);
+	snprintf(oldd, sizeof(oldd), "%s/old.delta", f->td.base);
 	copy_file(f->idelta, oldd);
 	/* a merge: enough users in one commit */
-	assert_int_equal(store_open(f->dir, STORE_WRITE, &st), 0);
+	assert_int_equal(store_open(f->td.dir, STORE_WRITE, &st), 0);
 	assert_int_equal(store_begin(st), 0);
 	for (i = 0; i < 2100; i++) {
 		memset(&in, 0, sizeof(in));
@@ -684,10 +686,10 @@ test_view_opened_mid_merge(void **state)
 	assert_int_equal(rename(oldd, f->idelta), 0);
 	idview_close(f->v);
 	f->v = NULL;
-	assert_int_equal(idview_open(f->dir, &f->v), 0);
+	assert_int_equal(idview_open(f->td.dir, &f->v), 0);
 	assert_int_equal(idview_user_by_name(f->v, "m2099", grab, &g), 0);
 	/* the next change: a delta on the same base */
-	assert_int_equal(store_open(f->dir, STORE_WRITE, &st), 0);
+	assert_int_equal(store_open(f->td.dir, STORE_WRITE, &st), 0);
 	memset(&in, 0, sizeof(in));
 	in.name = "after";
 	assert_int_equal(store_user_add(st, &in, NULL), 0);
@@ -743,15 +745,6 @@ probe(struct fx *f)
 	return 0;
 }
 
-static off_t
-fsize(const char *path)
-{
-	struct stat sb;
-
-	assert_int_equal(stat(path, &sb), 0);
-	return sb.st_size;
-}
-
 /* A file cut anywhere no longer matches its header: refused at open. */
 static void
 test_truncated(void **state)
@@ -765,7 +758,7 @@ test_truncated(void **state)
 	all_in_base(f);
 	for (j = 0; j < 2; j++) {
 		copy_pair(f);
-		size = fsize(files[j]);
+		size = fx_stat(files[j], true).st_size;
 		cuts[0] = size / 2;
 		cuts[1] = size - 1;
 		cuts[2] = size - 8;
@@ -813,23 +806,11 @@ mutate(uint8_t *buf, size_t n)
 	}
 }
 
-static void
-write_file(const char *path, const void *buf, size_t n)
-{
-	int fd;
-
-	fd = open(path, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
-	assert_true(fd >= 0);
-	assert_int_equal(write(fd, buf, n), (ssize_t)n);
-	assert_int_equal(fchmod(fd, 0644), 0);
-	close(fd);
-}
-
 static uint8_t *
 read_file(const char *path, size_t *np)
 {
 	uint8_t *buf;
-	size_t n = (size_t)fsize(path);
+	size_t n = (size_t)fx_stat(path, true).st_size;
 	int fd;
 
 	buf = malloc(n);
@@ -860,11 +841,11 @@ test_garbage(void **state)
 	srand(1);
 	for (i = 0; i < sizeof(rnd); i++)
 		rnd[i] = (uint8_t)rand();
-	write_file(f->badident, rnd, sizeof(rnd));
+	fx_write_file(f->badident, rnd, sizeof(rnd), 0644);
 	assert_int_equal(idview_open(f->bad, &v), APPUSER_ERR_CORRUPT);
 	/* the magic right, the rest random */
 	memcpy(rnd, SNAPFILE_MAGIC, sizeof(SNAPFILE_MAGIC));
-	write_file(f->badident, rnd, sizeof(rnd));
+	fx_write_file(f->badident, rnd, sizeof(rnd), 0644);
 	assert_int_not_equal(idview_open(f->bad, &v), 0);
 	/* a valid pair with damage: half of it with the records in the
 	 * base, half in the delta */
@@ -886,8 +867,8 @@ test_garbage(void **state)
 		assert_non_null(buf);
 		memcpy(buf, good[i], n[i]);
 		mutate(buf, n[i]);
-		write_file(files[i], buf, n[i]);
-		write_file(files[1 - i], good[1 - i], n[1 - i]);
+		fx_write_file(files[i], buf, n[i], 0644);
+		fx_write_file(files[1 - i], good[1 - i], n[1 - i], 0644);
 		free(buf);
 		opened += probe(f) == 0;
 	}
@@ -1052,16 +1033,6 @@ put_user(const char *dir, const char *key, size_t klen, uint32_t uid,
 	free(buf);
 }
 
-static void
-uid_key(uint8_t key[5], uint32_t uid)
-{
-	key[0] = KEY_UID;
-	key[1] = uid >> 24;
-	key[2] = uid >> 16;
-	key[3] = uid >> 8;
-	key[4] = uid;
-}
-
 /*
  * Records that lie, planted in a delta: garbage, uid 0, a record filed
  * under another user's uid, ids below the floor, outside the store's
@@ -1083,7 +1054,7 @@ test_bad_records(void **state)
 	assert_int_equal(fx_plant_delta(f->bad, SNAP_KIND_IDENTITY, "Uuser1", 6,
 	    "garbage", 7), 0);
 	put_user(f->bad, "Uuser2", 6, 0, 0, "user2");
-	uid_key(key5, uid);		/* I<user3's uid> -> user2 (uid 0) */
+	fx_uid_key(key5, uid);		/* I<user3's uid> -> user2 (uid 0) */
 	put_user(f->bad, (const char *)key5, 5, 0, 0, "user2");
 	put_user(f->bad, "Uuser4", 6, 500, 500, "user4");	/* < floor */
 	put_user(f->bad, "Uuser5", 6, APPUSER_DEFAULT_UID_MAX + 1,
@@ -1217,12 +1188,11 @@ test_pairs(void **state)
 {
 	struct fx *f = *state;
 	char oldd[200], oldb[200];
-	struct store *st = NULL;
 	struct idview *v = NULL;
 	struct got g = { .calls = 0 };
 
-	snprintf(oldd, sizeof(oldd), "%s/old.delta", f->base);
-	snprintf(oldb, sizeof(oldb), "%s/old.snap", f->base);
+	snprintf(oldd, sizeof(oldd), "%s/old.delta", f->td.base);
+	snprintf(oldb, sizeof(oldb), "%s/old.snap", f->td.base);
 	copy_file(f->idelta, oldd);
 	copy_file(f->ident, oldb);
 	/* no delta: the base alone (here meta only, no user) */
@@ -1235,9 +1205,7 @@ test_pairs(void **state)
 	idview_close(v);
 	v = NULL;
 	/* after a merge: new base, then the old delta put back */
-	assert_int_equal(store_open(f->dir, STORE_WRITE, &st), 0);
-	assert_int_equal(store_user_delete(st, "user1"), 0);
-	store_close(st);
+	delete_user(f, "user1");
 	all_in_base(f);
 	copy_pair(f);
 	copy_file(oldd, f->baddelta);
@@ -1249,9 +1217,7 @@ test_pairs(void **state)
 	idview_close(v);
 	v = NULL;
 	/* the new delta on the old base: cannot arise, refused */
-	assert_int_equal(store_open(f->dir, STORE_WRITE, &st), 0);
-	assert_int_equal(store_user_delete(st, "user2"), 0);
-	store_close(st);
+	delete_user(f, "user2");
 	copy_pair(f);
 	copy_file(oldb, f->badident);
 	assert_int_equal(idview_open(f->bad, &v), APPUSER_ERR_CORRUPT);
@@ -1264,7 +1230,7 @@ test_pairs(void **state)
 	assert_int_equal(idview_open(f->bad, &v), APPUSER_ERR_CORRUPT);
 	/* a token file in the identity's place */
 	copy_pair(f);
-	snprintf(oldb, sizeof(oldb), "%s/%s", f->dir, APPUSER_TOKENS_FILE);
+	tmpdir_path(oldb, sizeof(oldb), f->td.dir, APPUSER_TOKENS_FILE);
 	copy_file(oldb, f->badident);
 	assert_int_equal(idview_open(f->bad, &v), APPUSER_ERR_CORRUPT);
 	assert_null(v);
@@ -1285,9 +1251,25 @@ test_missing(void **state)
 	char nodir[200];
 
 	assert_int_equal(idview_open(f->bad, &v), APPUSER_ERR_NOSTORE);
-	snprintf(nodir, sizeof(nodir), "%s/nonexistent", f->base);
+	snprintf(nodir, sizeof(nodir), "%s/nonexistent", f->td.base);
 	assert_int_equal(idview_open(nodir, &v), APPUSER_ERR_NOSTORE);
 	assert_null(v);
+}
+
+/* For test_unreadable, as nobody: the unreadable copy is refused, the
+ * real snapshot (world-readable) is read. */
+static bool
+nobody_reads_real_only(void *arg)
+{
+	struct fx *f = arg;
+	struct got g = { .calls = 0 };
+	struct idview *v = NULL;
+	int a, b;
+
+	a = idview_open(f->bad, &v);
+	if ((b = idview_open(f->td.dir, &v)) == 0)
+		b = idview_user_by_name(v, "user4", grab, &g);
+	return a == APPUSER_ERR_PERMISSION && b == 0;
 }
 
 /* As an unprivileged user, an unreadable snapshot is PERMISSION. */
@@ -1296,34 +1278,15 @@ test_unreadable(void **state)
 {
 	struct fx *f = *state;
 	struct idview *v = NULL;
-	pid_t pid;
-	int status;
 
 	copy_pair(f);
 	assert_int_equal(chmod(f->badident, 0), 0);
-	assert_int_equal(chmod(f->base, 0755), 0);
+	assert_int_equal(chmod(f->td.base, 0755), 0);
 	if (geteuid() != 0) {
 		assert_int_equal(idview_open(f->bad, &v), APPUSER_ERR_PERMISSION);
 		return;
 	}
-	pid = fork();
-	assert_true(pid >= 0);
-	if (pid == 0) {
-		struct got g = { .calls = 0 };
-		int a, b;
-
-		if (setgroups(0, NULL) != 0 || setresgid(65534, 65534, 65534) ||
-		    setresuid(65534, 65534, 65534) != 0)
-			_exit(3);
-		a = idview_open(f->bad, &v);
-		/* the real snapshot is world-readable */
-		if ((b = idview_open(f->dir, &v)) == 0)
-			b = idview_user_by_name(v, "user4", grab, &g);
-		_exit(a == APPUSER_ERR_PERMISSION && b == 0 ? 0 : 1);
-	}
-	assert_int_equal(waitpid(pid, &status, 0), pid);
-	assert_true(WIFEXITED(status));
-	assert_int_equal(WEXITSTATUS(status), 0);
+	fx_as_nobody(nobody_reads_real_only, f);
 }
 
 /*
@@ -1361,7 +1324,7 @@ test_unsafe_files(void **state)
 	idview_close(f->v);
 	f->v = NULL;
 	assert_int_equal(chmod(f->gen, 0666), 0);
-	assert_int_equal(idview_open(f->dir, &v), 0);
+	assert_int_equal(idview_open(f->td.dir, &v), 0);
 	assert_int_equal(maps_count(f->gen), 0);
 	assert_int_equal(idview_user_by_name(v, "user4", grab, &g), 0);
 	idview_close(v);
@@ -1380,8 +1343,8 @@ test_cloexec(void **state)
 
 	assert_int_equal(idview_user_by_name(f->v, "user4", grab, &g), 0);
 	assert_int_equal(idview_refresh(f->v), 0);
-	assert_int_equal(idview_open(f->dir, &v2), 0);
-	assert_int_equal(fx_fds_without_cloexec(f->dir, &n), 0);
+	assert_int_equal(idview_open(f->td.dir, &v2), 0);
+	assert_int_equal(fx_fds_without_cloexec(f->td.dir, &n), 0);
 	assert_int_equal(n, 0);
 	assert_true(maps_count(f->idelta) >= 1);
 	assert_true(maps_count(f->gen) >= 1);
@@ -1395,7 +1358,6 @@ static void
 test_fork(void **state)
 {
 	struct fx *f = *state;
-	struct store *st = NULL;
 	struct got g = { .calls = 0 };
 	pid_t pid;
 	int status, p[2];
@@ -1417,9 +1379,7 @@ test_fork(void **state)
 		    APPUSER_ERR_NOT_FOUND ? 0 : 3);
 	}
 	close(p[0]);
-	assert_int_equal(store_open(f->dir, STORE_WRITE, &st), 0);
-	assert_int_equal(store_user_delete(st, "user7"), 0);
-	store_close(st);
+	delete_user(f, "user7");
 	assert_int_equal(write(p[1], "x", 1), 1);
 	close(p[1]);
 	assert_int_equal(waitpid(pid, &status, 0), pid);
@@ -1430,40 +1390,30 @@ int
 main(void)
 {
 	const struct CMUnitTest tests[] = {
-		cmocka_unit_test_setup_teardown(test_lookup, setup, teardown),
-		cmocka_unit_test_setup_teardown(test_not_found, setup, teardown),
-		cmocka_unit_test_setup_teardown(test_enumerate, setup, teardown),
-		cmocka_unit_test_setup_teardown(test_cursor_pins, setup, teardown),
-		cmocka_unit_test_setup_teardown(test_shared_and_close, setup,
-		    teardown),
-		cmocka_unit_test_setup_teardown(test_refresh_missing, setup,
-		    teardown),
-		cmocka_unit_test_setup_teardown(test_gen_file, setup, teardown),
-		cmocka_unit_test_setup_teardown(test_changes_seen, setup,
-		    teardown),
-		cmocka_unit_test_setup_teardown(test_changes_seen_gen_deleted,
-		    setup, teardown),
-		cmocka_unit_test_setup_teardown(test_changes_seen_gen_unusable,
-		    setup, teardown),
-		cmocka_unit_test_setup_teardown(test_changes_by_hand, setup,
-		    teardown),
-		cmocka_unit_test_setup_teardown(test_view_opened_mid_merge, setup,
-		    teardown),
-		cmocka_unit_test_setup_teardown(test_truncated, setup, teardown),
-		cmocka_unit_test_setup_teardown(test_garbage, setup, teardown),
-		cmocka_unit_test_setup_teardown(test_bad_header, setup,
-		    teardown),
-		cmocka_unit_test_setup_teardown(test_bad_tables, setup, teardown),
-		cmocka_unit_test_setup_teardown(test_bad_records, setup, teardown),
-		cmocka_unit_test_setup_teardown(test_meta_problems, setup,
-		    teardown),
-		cmocka_unit_test_setup_teardown(test_pairs, setup, teardown),
-		cmocka_unit_test_setup_teardown(test_unsafe_files, setup,
-		    teardown),
-		cmocka_unit_test_setup_teardown(test_missing, setup, teardown),
-		cmocka_unit_test_setup_teardown(test_unreadable, setup, teardown),
-		cmocka_unit_test_setup_teardown(test_cloexec, setup, teardown),
-		cmocka_unit_test_setup_teardown(test_fork, setup, teardown),
+		fx_test(test_lookup),
+		fx_test(test_not_found),
+		fx_test(test_enumerate),
+		fx_test(test_cursor_pins),
+		fx_test(test_shared_and_close),
+		fx_test(test_refresh_missing),
+		fx_test(test_gen_file),
+		fx_test(test_changes_seen),
+		fx_test(test_changes_seen_gen_deleted),
+		fx_test(test_changes_seen_gen_unusable),
+		fx_test(test_changes_by_hand),
+		fx_test(test_view_opened_mid_merge),
+		fx_test(test_truncated),
+		fx_test(test_garbage),
+		fx_test(test_bad_header),
+		fx_test(test_bad_tables),
+		fx_test(test_bad_records),
+		fx_test(test_meta_problems),
+		fx_test(test_pairs),
+		fx_test(test_unsafe_files),
+		fx_test(test_missing),
+		fx_test(test_unreadable),
+		fx_test(test_cloexec),
+		fx_test(test_fork),
 	};
 
 	if (crypto_init() != 0)

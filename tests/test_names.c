@@ -14,6 +14,39 @@
 
 #include "names.h"
 
+#define N_OF(a)	(sizeof(a) / sizeof((a)[0]))
+
+/* valid(s) is want for each of the n strings in v; a failure names s. */
+static void
+assert_each(bool (*valid)(const char *), const char *const *v, size_t n,
+    bool want)
+{
+	size_t i;
+
+	for (i = 0; i < n; i++)
+		if (valid(v[i]) != want)
+			fail_msg("%s \"%s\"", want ? "rejected valid" :
+			    "accepted invalid", v[i] ? v[i] : "(null)");
+}
+
+/* valid accepts lead then fill up to max bytes, and refuses max + 1. */
+static void
+assert_max_len(bool (*valid)(const char *), size_t max, const char *lead,
+    char fill)
+{
+	char *big = malloc(max + 2);
+
+	assert_non_null(big);
+	memset(big, fill, max + 1);
+	memcpy(big, lead, strlen(lead));
+	big[max] = '\0';
+	assert_true(valid(big));
+	big[max] = fill;
+	big[max + 1] = '\0';
+	assert_false(valid(big));
+	free(big);
+}
+
 static void
 test_names_valid(void **state)
 {
@@ -22,12 +55,9 @@ test_names_valid(void **state)
 		"_1", "a-", "a.", "x$",
 		"abcdefghijklmnopqrstuvwxyz012345",	/* 32 */
 	};
-	size_t i;
 
 	(void)state;
-	for (i = 0; i < sizeof(good) / sizeof(good[0]); i++)
-		if (!name_is_valid(good[i]))
-			fail_msg("rejected valid name \"%s\"", good[i]);
+	assert_each(name_is_valid, good, N_OF(good), true);
 }
 
 static void
@@ -39,69 +69,51 @@ test_names_invalid(void **state)
 		"b\xc3\xa9", "\xc3\xa9t\xc3\xa9", "$", "a$b", "bot$$", "a,b",
 		".a", "1a", "a\n", "a\t", "A", "bot$ ", "a\x7f", "9",
 	};
-	size_t i;
 
 	(void)state;
-	for (i = 0; i < sizeof(bad) / sizeof(bad[0]); i++)
-		if (name_is_valid(bad[i]))
-			fail_msg("accepted invalid name \"%s\"", bad[i]);
+	assert_each(name_is_valid, bad, N_OF(bad), false);
 	assert_false(name_is_valid(NULL));
 }
 
 static void
 test_text(void **state)
 {
-	char big[APPUSER_TEXT_MAX + 2];
+	static const char *const good[] = {
+		"", "Deploys the web site (prod)",
+		"Caf\xc3\xa9 \xe2\x82\xac \xf0\x9f\x98\x80",
+	};
+	static const char *const bad[] = {
+		NULL, "a:b", "line\nbreak", "tab\there", "del\x7f",
+		"\xc3",		/* truncated */
+		"\xc0\xaf",		/* overlong */
+		"\xed\xa0\x80",	/* surrogate */
+		"\xf4\x90\x80\x80",	/* > U+10FFFF */
+		"\xc2\x85",		/* C1 control */
+		"\xff",
+	};
 
 	(void)state;
-	assert_true(text_is_valid(""));
-	assert_true(text_is_valid("Deploys the web site (prod)"));
-	assert_true(text_is_valid("Caf\xc3\xa9 \xe2\x82\xac \xf0\x9f\x98\x80"));
-	assert_false(text_is_valid(NULL));
-	assert_false(text_is_valid("a:b"));
-	assert_false(text_is_valid("line\nbreak"));
-	assert_false(text_is_valid("tab\there"));
-	assert_false(text_is_valid("del\x7f"));
-	assert_false(text_is_valid("\xc3"));		/* truncated */
-	assert_false(text_is_valid("\xc0\xaf"));	/* overlong */
-	assert_false(text_is_valid("\xed\xa0\x80"));	/* surrogate */
-	assert_false(text_is_valid("\xf4\x90\x80\x80"));	/* > U+10FFFF */
-	assert_false(text_is_valid("\xc2\x85"));	/* C1 control */
-	assert_false(text_is_valid("\xff"));
-	memset(big, 'x', sizeof(big));
-	big[APPUSER_TEXT_MAX] = '\0';
-	assert_true(text_is_valid(big));
-	big[APPUSER_TEXT_MAX] = 'x';
-	big[APPUSER_TEXT_MAX + 1] = '\0';
-	assert_false(text_is_valid(big));
+	assert_each(text_is_valid, good, N_OF(good), true);
+	assert_each(text_is_valid, bad, N_OF(bad), false);
+	assert_max_len(text_is_valid, APPUSER_TEXT_MAX, "", 'x');
 }
 
 static void
 test_path(void **state)
 {
-	char big[APPUSER_PATH_MAX + 2];
+	static const char *const good[] = {
+		"/", "/bin/sh", "/var/lib/app..data", "/home/.../x",
+		"/home/..x",
+	};
+	static const char *const bad[] = {
+		NULL, "", "bin/sh", "/a:b", "/a\nb", "/a/../etc", "/..",
+		"/a/..",
+	};
 
 	(void)state;
-	assert_true(path_is_valid("/"));
-	assert_true(path_is_valid("/bin/sh"));
-	assert_true(path_is_valid("/var/lib/app..data"));
-	assert_true(path_is_valid("/home/.../x"));
-	assert_true(path_is_valid("/home/..x"));
-	assert_false(path_is_valid(NULL));
-	assert_false(path_is_valid(""));
-	assert_false(path_is_valid("bin/sh"));
-	assert_false(path_is_valid("/a:b"));
-	assert_false(path_is_valid("/a\nb"));
-	assert_false(path_is_valid("/a/../etc"));
-	assert_false(path_is_valid("/.."));
-	assert_false(path_is_valid("/a/.."));
-	memset(big, 'a', sizeof(big));
-	big[0] = '/';
-	big[APPUSER_PATH_MAX] = '\0';
-	assert_true(path_is_valid(big));
-	big[APPUSER_PATH_MAX] = 'a';
-	big[APPUSER_PATH_MAX + 1] = '\0';
-	assert_false(path_is_valid(big));
+	assert_each(path_is_valid, good, N_OF(good), true);
+	assert_each(path_is_valid, bad, N_OF(bad), false);
+	assert_max_len(path_is_valid, APPUSER_PATH_MAX, "/", 'a');
 }
 
 static void

@@ -298,15 +298,9 @@ child_mismatch(void *arg)
 static void
 test_defence(void **state)
 {
-	char dir[PATH_MAX];
-
 	(void)state;
-	subdir(dir, sizeof(dir), "defence");
-	assert_int_equal(make_small_store(dir), 0);
-	assert_int_equal(run_child(child_defence, dir), 0);
-	subdir(dir, sizeof(dir), "mismatch");
-	assert_int_equal(make_small_store(dir), 0);
-	assert_int_equal(run_child(child_mismatch, dir), 0);
+	run_child_in_store(child_defence, "defence");
+	run_child_in_store(child_mismatch, "mismatch");
 }
 
 /* A tampered meta: admin group with gid 0, or a range that admits 0. */
@@ -386,10 +380,6 @@ main(int argc, char **argv)
 		cmocka_unit_test(test_defence),
 		cmocka_unit_test(test_bad_meta),
 	};
-	int r;
 
-	if (nss_fx_main(argc, argv, &r))
-		return r;
-	return cmocka_run_group_tests_name("nss_appuser defence", tests,
-	    nss_fx_setup, nss_fx_teardown);
+	return nss_fx_run(argc, argv, "nss_appuser defence", tests);
 }

@@ -197,10 +197,7 @@ test_enum_erange_passwd(void **state)
 		char *buf;
 
 		assert_non_null(buf = malloc(need[i]));
-		err = SENTINEL;
-		assert_int_equal(M.getpwent_r(&pw, buf, need[i] - 1, &err),
-		    NSS_STATUS_TRYAGAIN);
-		assert_int_equal(err, ERANGE);
+		assert_erange(err, M.getpwent_r(&pw, buf, need[i] - 1, &err));
 		assert_int_equal(M.getpwent_r(&pw, buf, need[i], &err),
 		    NSS_STATUS_SUCCESS);
 		assert_string_equal(pw.pw_name, l->names[i]);
@@ -242,10 +239,7 @@ test_enum_erange_group(void **state)
 		char *buf;
 
 		assert_non_null(buf = malloc(need[i]));	/* malloc: aligned */
-		err = SENTINEL;
-		assert_int_equal(M.getgrent_r(&gr, buf, need[i] - 1, &err),
-		    NSS_STATUS_TRYAGAIN);
-		assert_int_equal(err, ERANGE);
+		assert_erange(err, M.getgrent_r(&gr, buf, need[i] - 1, &err));
 		assert_int_equal(M.getgrent_r(&gr, buf, need[i], &err),
 		    NSS_STATUS_SUCCESS);
 		assert_string_equal(gr.gr_name, l->names[i]);
@@ -269,10 +263,6 @@ main(int argc, char **argv)
 		cmocka_unit_test(test_enum_erange_passwd),
 		cmocka_unit_test(test_enum_erange_group),
 	};
-	int r;
 
-	if (nss_fx_main(argc, argv, &r))
-		return r;
-	return cmocka_run_group_tests_name("nss_appuser enumeration", tests,
-	    nss_fx_setup, nss_fx_teardown);
+	return nss_fx_run(argc, argv, "nss_appuser enumeration", tests);
 }

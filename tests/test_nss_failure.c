@@ -251,12 +251,8 @@ child_replaced(void *arg)
 static void
 test_store_replaced(void **state)
 {
-	char dir[PATH_MAX];
-
 	(void)state;
-	subdir(dir, sizeof(dir), "replaced");
-	assert_int_equal(make_small_store(dir), 0);
-	assert_int_equal(run_child(child_replaced, dir), 0);
+	run_child_in_store(child_replaced, "replaced");
 }
 
 struct unreadable {
@@ -317,10 +313,6 @@ main(int argc, char **argv)
 		cmocka_unit_test(test_store_replaced),
 		cmocka_unit_test(test_unreadable),
 	};
-	int r;
 
-	if (nss_fx_main(argc, argv, &r))
-		return r;
-	return cmocka_run_group_tests_name("nss_appuser failures", tests,
-	    nss_fx_setup, nss_fx_teardown);
+	return nss_fx_run(argc, argv, "nss_appuser failures", tests);
 }

@@ -127,14 +127,11 @@ check_passwd_erange(const char *name, uid_t uid, size_t need)
 		assert_non_null(buf = malloc(len > 0 ? len : 1));
 		err = SENTINEL;
 		if (len < need) {
-			assert_int_equal(M.getpwnam_r(name, &pw, buf, len, &err),
-			    NSS_STATUS_TRYAGAIN);
-			assert_int_equal(err, ERANGE);
+			assert_erange(err, M.getpwnam_r(name, &pw, buf, len,
+			    &err));
 			/* by uid too, at the same length */
-			err = SENTINEL;
-			assert_int_equal(M.getpwuid_r(uid, &pw, buf, len,
-			    &err), NSS_STATUS_TRYAGAIN);
-			assert_int_equal(err, ERANGE);
+			assert_erange(err, M.getpwuid_r(uid, &pw, buf, len,
+			    &err));
 		} else {
 			assert_int_equal(M.getpwnam_r(name, &pw, buf, len, &err),
 			    NSS_STATUS_SUCCESS);
@@ -247,13 +244,10 @@ check_group_erange(const char *name, gid_t gid, const char *const *mem,
 		assert_non_null(buf = malloc(len));	/* malloc: aligned */
 		err = SENTINEL;
 		if (len < need) {
-			assert_int_equal(M.getgrnam_r(name, &gr, buf, len, &err),
-			    NSS_STATUS_TRYAGAIN);
-			assert_int_equal(err, ERANGE);
-			err = SENTINEL;
-			assert_int_equal(M.getgrgid_r(gid, &gr, buf, len, &err),
-			    NSS_STATUS_TRYAGAIN);
-			assert_int_equal(err, ERANGE);
+			assert_erange(err, M.getgrnam_r(name, &gr, buf, len,
+			    &err));
+			assert_erange(err, M.getgrgid_r(gid, &gr, buf, len,
+			    &err));
 		} else {
 			assert_int_equal(M.getgrnam_r(name, &gr, buf, len, &err),
 			    NSS_STATUS_SUCCESS);
@@ -380,10 +374,6 @@ main(int argc, char **argv)
 		cmocka_unit_test(test_initgroups),
 		cmocka_unit_test(test_initgroups_other_account),
 	};
-	int r;
 
-	if (nss_fx_main(argc, argv, &r))
-		return r;
-	return cmocka_run_group_tests_name("nss_appuser lookups", tests,
-	    nss_fx_setup, nss_fx_teardown);
+	return nss_fx_run(argc, argv, "nss_appuser lookups", tests);
 }

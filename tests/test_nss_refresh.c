@@ -4,6 +4,7 @@
  * close-on-exec and do not leak across reopens.
  */
 #include "nss_fixture.h"
+#include "store_fixture.h"
 
 /* ---------------------------------------------------------------------- */
 /* Changes by another process are seen by the next lookup. */
@@ -139,39 +140,15 @@ test_enum_during_change(void **state)
 /* ---------------------------------------------------------------------- */
 /* Descriptors: close-on-exec, and no leak across many reopens. */
 
+/* Descriptors of this process below match (NULL: all): how many, and
+ * how many of those lack close-on-exec in *no_cloexec. */
 static int
 count_fds(const char *match, int *no_cloexec)
 {
-	char path[64], target[PATH_MAX];
-	struct dirent *de;
-	DIR *d;
-	ssize_t n;
-	int count = 0, flags;
+	int n = 0;
 
-	*no_cloexec = 0;
-	if ((d = opendir("/proc/self/fd")) == NULL)
-		return -1;
-	while ((de = readdir(d)) != NULL) {
-		int fd;
-
-		if (de->d_name[0] == '.' || (fd = atoi(de->d_name)) == dirfd(d))
-			continue;
-		snprintf(path, sizeof(path), "/proc/self/fd/%d", fd);
-		if ((n = readlink(path, target, sizeof(target) - 1)) < 0)
-			continue;
-		target[n] = '\0';
-		if (match != NULL && strstr(target, match) == NULL)
-			continue;
-		count++;
-		if (match != NULL && (flags = fcntl(fd, F_GETFD)) >= 0 &&
-		    !(flags & FD_CLOEXEC)) {
-			fprintf(stderr, "# fd %d (%s) lacks FD_CLOEXEC\n", fd,
-			    target);
-			(*no_cloexec)++;
-		}
-	}
-	closedir(d);
-	return count;
+	assert_true((*no_cloexec = fx_fds_without_cloexec(match, &n)) >= 0);
+	return n;
 }
 
 static void
@@ -217,10 +194,6 @@ main(int argc, char **argv)
 		cmocka_unit_test(test_enum_during_change),
 		cmocka_unit_test(test_fds),
 	};
-	int r;
 
-	if (nss_fx_main(argc, argv, &r))
-		return r;
-	return cmocka_run_group_tests_name("nss_appuser refresh", tests,
-	    nss_fx_setup, nss_fx_teardown);
+	return nss_fx_run(argc, argv, "nss_appuser refresh", tests);
 }

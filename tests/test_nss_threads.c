@@ -259,10 +259,6 @@ main(int argc, char **argv)
 		cmocka_unit_test(test_threads_while_writing),
 		cmocka_unit_test(test_pam_thread_beside_module),
 	};
-	int r;
 
-	if (nss_fx_main(argc, argv, &r))
-		return r;
-	return cmocka_run_group_tests_name("nss_appuser threads", tests,
-	    nss_fx_setup, nss_fx_teardown);
+	return nss_fx_run(argc, argv, "nss_appuser threads", tests);
 }

@@ -44,13 +44,13 @@
 #include "store.h"
 #include "token.h"
 
+#include "token_fixture.h"
+
 #define SENTINEL	PAM_CRED_INSUFFICIENT
 #define NOBODY		65534
 #define MISSING_STORE	"/nonexistent/appuser-test-store"
 #define MAX_MSGS	8
 
-static const char b62[] =
-    "0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz";
 
 /* Tokens minted in the group setup (all for the store g.store). */
 enum tok {
@@ -377,17 +377,9 @@ get_token(enum tok which)
 static void
 forge(const char *tok, size_t pos, char out[TOKEN_LEN + 1])
 {
-	const size_t hashed = TOKEN_PREFIX_LEN + TOKEN_SECRET_LEN;
-	uint32_t crc;
-	int i;
-
 	memcpy(out, tok, TOKEN_LEN + 1);
 	out[pos] = out[pos] == 'a' ? 'b' : 'a';
-	crc = crc32_ieee(out, hashed);
-	for (i = TOKEN_CRC_LEN - 1; i >= 0; i--) {
-		out[hashed + (size_t)i] = b62[crc % 62];
-		crc /= 62;
-	}
+	fx_fix_crc(out);
 }
 
 /* Plain stdio: also used by the parent, before cmocka runs. */
@@ -606,39 +598,40 @@ test_bookkeeping(void **state)
 	token_free(t);
 }
 
+/*
+ * ci-bot's token with one character changed is refused: in the secret or
+ * the id with the checksum put right (forge), or in the checksum itself.
+ * One function, a case each (its initial state), named as before.
+ */
+struct forgery {
+	size_t		 pos;		/* the character changed */
+	bool		 fix_crc;	/* checksum recomputed after */
+};
+
+static const struct forgery wrong_secret = { TOKEN_PREFIX_LEN + 3, true };
+static const struct forgery unknown_id = { TOKEN_MAGIC_LEN + 2, true };
+static const struct forgery flipped_checksum = { TOKEN_LEN - 1, false };
+
 static void
-test_wrong_secret(void **state)
+test_forged(void **state)
 {
+	const struct forgery *fg = *state;
 	char bad[TOKEN_LEN + 1];
 
-	(void)state;
-	forge(g.tok[T_BOT], TOKEN_PREFIX_LEN + 3, bad);
+	if (fg->fix_crc)
+		forge(g.tok[T_BOT], fg->pos, bad);
+	else {
+		memcpy(bad, g.tok[T_BOT], sizeof(bad));
+		bad[fg->pos] = bad[fg->pos] == '0' ? '1' : '0';
+	}
 	assert_int_equal(auth_once("appuser", "ci-bot", NULL, bad),
 	    PAM_AUTH_ERR);
 }
 
-static void
-test_unknown_id(void **state)
-{
-	char bad[TOKEN_LEN + 1];
-
-	(void)state;
-	forge(g.tok[T_BOT], TOKEN_MAGIC_LEN + 2, bad);
-	assert_int_equal(auth_once("appuser", "ci-bot", NULL, bad),
-	    PAM_AUTH_ERR);
-}
-
-static void
-test_flipped_checksum(void **state)
-{
-	char bad[TOKEN_LEN + 1];
-
-	(void)state;
-	memcpy(bad, g.tok[T_BOT], sizeof(bad));
-	bad[TOKEN_LEN - 1] = bad[TOKEN_LEN - 1] == '0' ? '1' : '0';
-	assert_int_equal(auth_once("appuser", "ci-bot", NULL, bad),
-	    PAM_AUTH_ERR);
-}
+/* The table entry of case c (a struct forgery), as test_<c>. */
+#define forged_test(c)							\
+	{ .name = "test_" #c, .test_func = test_forged,			\
+	    .initial_state = (void *)(uintptr_t)&(c) }
 
 static void
 test_other_users_token(void **state)
@@ -722,42 +715,57 @@ test_extend_when_used(void **state)
 	token_free(t);
 }
 
+/* A login from rhost (NULL: none) and its pam_authenticate code. */
+struct from_case {
+	const char	*rhost;
+	int		 want;
+};
+
+/* ci-bot logs in with tk from each rhost; a failure names the rhost. */
+static void
+assert_from_each(const char *tk, const struct from_case *c, size_t n)
+{
+	size_t i;
+	int r;
+
+	for (i = 0; i < n; i++) {
+		r = auth_once("appuser", "ci-bot", c[i].rhost, tk);
+		if (r != c[i].want)
+			fail_msg("from %s: %d, want %d", c[i].rhost != NULL ?
+			    c[i].rhost : "(no rhost)", r, c[i].want);
+	}
+}
+
 static void
 test_allow_from(void **state)
 {
-	const char *tk = g.tok[T_ALLOW];
+	static const struct from_case c[] = {
+		{ "10.1.2.3", PAM_SUCCESS },
+		{ "192.168.1.1", PAM_AUTH_ERR },
+		{ "2001:db8::5", PAM_SUCCESS },
+		{ "2001:db9::5", PAM_AUTH_ERR },
+		{ "::ffff:10.9.8.7", PAM_SUCCESS },
+		{ "::ffff:11.9.8.7", PAM_AUTH_ERR },
+		/* a hostname is not an address and matches no CIDR */
+		{ "ten.example", PAM_AUTH_ERR },
+		{ NULL, PAM_AUTH_ERR },
+	};
 
 	(void)state;
-	assert_int_equal(auth_once("appuser", "ci-bot", "10.1.2.3", tk),
-	    PAM_SUCCESS);
-	assert_int_equal(auth_once("appuser", "ci-bot", "192.168.1.1", tk),
-	    PAM_AUTH_ERR);
-	assert_int_equal(auth_once("appuser", "ci-bot", "2001:db8::5", tk),
-	    PAM_SUCCESS);
-	assert_int_equal(auth_once("appuser", "ci-bot", "2001:db9::5", tk),
-	    PAM_AUTH_ERR);
-	assert_int_equal(auth_once("appuser", "ci-bot", "::ffff:10.9.8.7", tk),
-	    PAM_SUCCESS);
-	assert_int_equal(auth_once("appuser", "ci-bot", "::ffff:11.9.8.7", tk),
-	    PAM_AUTH_ERR);
-	/* a hostname is not an address and matches no CIDR */
-	assert_int_equal(auth_once("appuser", "ci-bot", "ten.example", tk),
-	    PAM_AUTH_ERR);
-	assert_int_equal(auth_once("appuser", "ci-bot", NULL, tk),
-	    PAM_AUTH_ERR);
+	assert_from_each(g.tok[T_ALLOW], c, sizeof(c) / sizeof(c[0]));
 }
 
 static void
 test_allow_local(void **state)
 {
-	const char *tk = g.tok[T_LOCAL];
+	static const struct from_case c[] = {
+		{ NULL, PAM_SUCCESS },
+		{ "", PAM_SUCCESS },
+		{ "127.0.0.1", PAM_AUTH_ERR },
+	};
 
 	(void)state;
-	assert_int_equal(auth_once("appuser", "ci-bot", NULL, tk),
-	    PAM_SUCCESS);
-	assert_int_equal(auth_once("appuser", "ci-bot", "", tk), PAM_SUCCESS);
-	assert_int_equal(auth_once("appuser", "ci-bot", "127.0.0.1", tk),
-	    PAM_AUTH_ERR);
+	assert_from_each(g.tok[T_LOCAL], c, sizeof(c) / sizeof(c[0]));
 }
 
 static void
@@ -1041,48 +1049,61 @@ test_expiry_warning_after_extend(void **state)
 	assert_string_equal(cv.info[0], want);
 }
 
+/* One authentication of ci-bot after an earlier module's password. */
+struct pass_step {
+	const char	*authtok;	/* PAM_AUTHTOK already set, or NULL */
+	const char	*answer;	/* to a prompt, if one comes */
+	int		 want;		/* pam_authenticate's code */
+	int		 prompts;	/* how many prompts came */
+};
+
+/* Each step through service; pam_set_items.so sets PAM_AUTHTOK from the
+ * environment variable of that name. */
+static void
+run_pass_steps(const char *service, const struct pass_step *s, size_t n)
+{
+	size_t i;
+
+	for (i = 0; i < n; i++) {
+		struct conv cv = { .answers = { s[i].answer } };
+		struct pam_testcase cases[] = { AUTH(s[i].want) };
+
+		if (s[i].authtok != NULL)
+			setenv("PAM_AUTHTOK", s[i].authtok, 1);
+		else
+			unsetenv("PAM_AUTHTOK");
+		run_cases(service, "ci-bot", NULL, &cv, cases);
+		assert_int_equal(cv.n_prompts, s[i].prompts);
+	}
+	unsetenv("PAM_AUTHTOK");
+}
+
 static void
 test_use_first_pass(void **state)
 {
-	struct conv cv = { .answers = { NULL } };
-	struct pam_testcase ok[] = { AUTH(PAM_SUCCESS) };
-	struct pam_testcase bad[] = { AUTH(PAM_AUTH_ERR) };
-	struct pam_testcase none[] = { AUTH(PAM_AUTH_ERR) };
+	/* never prompts */
+	const struct pass_step steps[] = {
+		{ g.tok[T_BOT], NULL, PAM_SUCCESS, 0 },
+		{ "hunter2", NULL, PAM_AUTH_ERR, 0 },
+		{ NULL, NULL, PAM_AUTH_ERR, 0 },
+	};
 
 	(void)state;
-	/* pam_set_items.so sets PAM_AUTHTOK from this variable */
-	setenv("PAM_AUTHTOK", g.tok[T_BOT], 1);
-	run_cases("first_pass", "ci-bot", NULL, &cv, ok);
-	assert_int_equal(cv.n_prompts, 0);
-	setenv("PAM_AUTHTOK", "hunter2", 1);
-	run_cases("first_pass", "ci-bot", NULL, &cv, bad);
-	assert_int_equal(cv.n_prompts, 0);
-	unsetenv("PAM_AUTHTOK");
-	run_cases("first_pass", "ci-bot", NULL, &cv, none);
-	assert_int_equal(cv.n_prompts, 0);	/* never prompts */
+	run_pass_steps("first_pass", steps, sizeof(steps) / sizeof(steps[0]));
 }
 
 static void
 test_try_first_pass(void **state)
 {
-	struct conv c1 = { .answers = { NULL } };
-	struct conv c2 = { .answers = { g.tok[T_BOT] } };
-	struct conv c3 = { .answers = { "still not a token" } };
-	struct pam_testcase ok1[] = { AUTH(PAM_SUCCESS) };
-	struct pam_testcase ok2[] = { AUTH(PAM_SUCCESS) };
-	struct pam_testcase bad[] = { AUTH(PAM_AUTH_ERR) };
+	/* a password for an earlier module is not a token: ask once */
+	const struct pass_step steps[] = {
+		{ g.tok[T_BOT], NULL, PAM_SUCCESS, 0 },
+		{ "hunter2", g.tok[T_BOT], PAM_SUCCESS, 1 },
+		{ "hunter2", "still not a token", PAM_AUTH_ERR, 1 },
+	};
 
 	(void)state;
-	setenv("PAM_AUTHTOK", g.tok[T_BOT], 1);
-	run_cases("try_first", "ci-bot", NULL, &c1, ok1);
-	assert_int_equal(c1.n_prompts, 0);
-	/* a password for an earlier module is not a token: ask once */
-	setenv("PAM_AUTHTOK", "hunter2", 1);
-	run_cases("try_first", "ci-bot", NULL, &c2, ok2);
-	assert_int_equal(c2.n_prompts, 1);
-	run_cases("try_first", "ci-bot", NULL, &c3, bad);
-	assert_int_equal(c3.n_prompts, 1);
-	unsetenv("PAM_AUTHTOK");
+	run_pass_steps("try_first", steps, sizeof(steps) / sizeof(steps[0]));
 }
 
 static void
@@ -1451,9 +1472,9 @@ main(int argc, char **argv)
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_valid_token_full_stack),
 		cmocka_unit_test(test_bookkeeping),
-		cmocka_unit_test(test_wrong_secret),
-		cmocka_unit_test(test_unknown_id),
-		cmocka_unit_test(test_flipped_checksum),
+		forged_test(wrong_secret),
+		forged_test(unknown_id),
+		forged_test(flipped_checksum),
 		cmocka_unit_test(test_other_users_token),
 		cmocka_unit_test(test_revoked),
 		cmocka_unit_test(test_deleted_user),

@@ -26,41 +26,27 @@
 
 #include "snapfile.h"
 
-#include "store_fixture.h"
+#include "tmpdir_fixture.h"
 
 #define KIND	SNAP_KIND_IDENTITY
 
 struct fx {
-	char	 base[64];
-	char	 dir[128];	/* base/store, created */
-	char	 snap[192];	/* dir/identity.snap */
-	char	 delta[192];	/* dir/identity.delta */
+	struct tmpdir	 td;		/* td.dir created */
+	char		 snap[192];	/* dir/identity.snap */
+	char		 delta[192];	/* dir/identity.delta */
 };
 
 static int
 setup(void **state)
 {
-	struct fx *f = calloc(1, sizeof(*f));
+	struct fx *f = tmpdir_new(sizeof(*f), "/tmp/appuser-snapfile-XXXXXX",
+	    true);
 
-	assert_non_null(f);
-	assert_int_equal(fx_make_base(f->base, sizeof(f->base),
-	    "/tmp/appuser-snapfile-XXXXXX", f->dir, sizeof(f->dir)), 0);
-	assert_int_equal(mkdir(f->dir, 0755), 0);
-	snprintf(f->snap, sizeof(f->snap), "%s/%s", f->dir,
+	tmpdir_path(f->snap, sizeof(f->snap), f->td.dir,
 	    snapset_base_name(KIND));
-	snprintf(f->delta, sizeof(f->delta), "%s/%s", f->dir,
+	tmpdir_path(f->delta, sizeof(f->delta), f->td.dir,
 	    snapset_delta_name(KIND));
 	*state = f;
-	return 0;
-}
-
-static int
-teardown(void **state)
-{
-	struct fx *f = *state;
-
-	fx_remove_tree(f->base);
-	free(f);
 	return 0;
 }
 
@@ -143,7 +129,7 @@ test_pair(void **state)
 	write_snap(f->snap, 0, 5, 5, 10, false);
 	write_snap(f->delta, SNAPFILE_DELTA, 6, 5, 3, true);
 	memset(&s, 0, sizeof(s));
-	assert_int_equal(snapset_open(f->dir, KIND, geteuid(), 022, &s), 0);
+	assert_int_equal(snapset_open(f->td.dir, KIND, geteuid(), 022, &s), 0);
 	assert_non_null(s.delta);
 	assert_int_equal(snapset_generation(&s), 6);
 	assert_int_equal(snapset_get(&s, "k9", 2, &rec), 0);	/* the base's */
@@ -172,7 +158,7 @@ test_tombstone_in_base(void **state)
 
 	write_snap(f->snap, 0, 5, 5, 2, true);
 	memset(&s, 0, sizeof(s));
-	assert_int_equal(snapset_open(f->dir, KIND, geteuid(), 022, &s), 0);
+	assert_int_equal(snapset_open(f->td.dir, KIND, geteuid(), 022, &s), 0);
 	assert_null(s.delta);
 	assert_int_equal(snapset_get(&s, "dead", 4, &rec), APPUSER_ERR_CORRUPT);
 	assert_int_equal(snapset_get(&s, "k1", 2, &rec), 0);
@@ -215,7 +201,7 @@ test_writer_refusals(void **state)
 	assert_null(w);
 	assert_int_equal(access(f->snap, F_OK), 0);
 	/* nor is a file created where the directory is missing */
-	snprintf(path, sizeof(path), "%s/none/x.snap", f->base);
+	snprintf(path, sizeof(path), "%s/none/x.snap", f->td.base);
 	assert_int_equal(snapw_create(path, KIND, 0, 2, 2, 0644, &w),
 	    APPUSER_ERR_NOSTORE);
 	assert_null(w);
@@ -282,14 +268,11 @@ int
 main(void)
 {
 	const struct CMUnitTest tests[] = {
-		cmocka_unit_test_setup_teardown(test_round_trip, setup, teardown),
-		cmocka_unit_test_setup_teardown(test_pair, setup, teardown),
-		cmocka_unit_test_setup_teardown(test_tombstone_in_base, setup,
-		    teardown),
-		cmocka_unit_test_setup_teardown(test_writer_refusals, setup,
-		    teardown),
-		cmocka_unit_test_setup_teardown(test_writer_full, setup,
-		    teardown),
+		tmpdir_test(test_round_trip, setup),
+		tmpdir_test(test_pair, setup),
+		tmpdir_test(test_tombstone_in_base, setup),
+		tmpdir_test(test_writer_refusals, setup),
+		tmpdir_test(test_writer_full, setup),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);

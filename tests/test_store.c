@@ -23,14 +23,12 @@ n_users(struct store *st)
 
 /* ---- creation, safety ------------------------------------------------- */
 
+/* The modes a store's directory and files are made with, whatever the
+ * umask: the identity files and the counter readable by all (NSS), the
+ * rest by root alone. */
 static void
-test_create(void **state)
+assert_modes(struct fx *f)
 {
-	struct fx *f = *state;
-	struct sinfo si;
-	struct meta m;
-
-	open_w(f);
 	assert_int_equal(mode_of(f->dir), 0755);
 	assert_int_equal(mode_of(f->master), 0600);
 	assert_int_equal(mode_of(f->ident), 0644);
@@ -40,7 +38,18 @@ test_create(void **state)
 	assert_int_equal(mode_of(f->usage), 0600);
 	assert_int_equal(mode_of(f->lock), 0600);
 	assert_int_equal(mode_of(f->gen), 0644);
-	assert_int_equal(size_of(f->gen), GEN_FILE_SIZE);
+}
+
+static void
+test_create(void **state)
+{
+	struct fx *f = *state;
+	struct sinfo si;
+	struct meta m;
+
+	open_w(f);
+	assert_modes(f);
+	assert_int_equal(fx_stat(f->gen, false).st_size, GEN_FILE_SIZE);
 	/* a base holding meta alone, an empty delta on it; no tokens */
 	sinfo(f->ident, SNAP_KIND_IDENTITY, &si);
 	assert_false(si.delta);
@@ -84,18 +93,40 @@ test_create_umask(void **state)
 	/* and publications made under that umask */
 	mint(f->st, &k, "alice", add(f->st, "alice"));
 	umask(old);
-	assert_int_equal(mode_of(f->dir), 0755);
-	assert_int_equal(mode_of(f->master), 0600);
-	assert_int_equal(mode_of(f->ident), 0644);
-	assert_int_equal(mode_of(f->idelta), 0644);
-	assert_int_equal(mode_of(f->toks), 0600);
-	assert_int_equal(mode_of(f->tdelta), 0600);
-	assert_int_equal(mode_of(f->usage), 0600);
-	assert_int_equal(mode_of(f->lock), 0600);
-	assert_int_equal(mode_of(f->gen), 0644);
+	assert_modes(f);
 	/* and a reader who is not root could use them */
 	assert_int_equal(snap_uid(f, "alice", &uid), 0);
 	assert_int_equal(uid, UMIN + 1);
+}
+
+/* The ways test_unsafe opens a store (bits of its opens). */
+#define BY_WRITE	0x1	/* store_open STORE_WRITE */
+#define BY_READ		0x2	/* STORE_READ */
+#define BY_AUTH		0x4	/* STORE_AUTH (PAM) */
+#define BY_IDVIEW	0x8	/* idview_open (NSS) */
+#define BY_ALL		0xf
+
+/* With path at mode bad, each way in opens refuses the store as unsafe;
+ * then path goes back to good. */
+static void
+assert_unsafe_at(struct fx *f, const char *path, mode_t bad, mode_t good,
+    int opens)
+{
+	static const int flags[] = { STORE_WRITE, STORE_READ, STORE_AUTH };
+	struct store *st = NULL;
+	struct idview *v = NULL;
+	int i;
+
+	assert_int_equal(chmod(path, bad), 0);
+	for (i = 0; i < 3; i++)
+		if (opens & (1 << i))
+			assert_int_equal(store_open(f->dir, flags[i], &st),
+			    APPUSER_ERR_UNSAFE);
+	if (opens & BY_IDVIEW)
+		assert_int_equal(idview_open(f->dir, &v), APPUSER_ERR_UNSAFE);
+	assert_null(st);
+	assert_null(v);
+	assert_int_equal(chmod(path, good), 0);
 }
 
 static void
@@ -104,43 +135,22 @@ test_unsafe(void **state)
 	struct fx *f = *state;
 	struct store *st = NULL;
 
-	struct idview *v = NULL;
-
 	open_w(f);
 	close_st(f);
-	assert_int_equal(chmod(f->dir, 0777), 0);
-	assert_int_equal(store_open(f->dir, STORE_WRITE, &st), APPUSER_ERR_UNSAFE);
-	assert_int_equal(store_open(f->dir, STORE_READ, &st), APPUSER_ERR_UNSAFE);
-	assert_int_equal(store_open(f->dir, STORE_AUTH, &st), APPUSER_ERR_UNSAFE);
-	assert_int_equal(idview_open(f->dir, &v), APPUSER_ERR_UNSAFE);
-	assert_int_equal(chmod(f->dir, 0775), 0);
-	assert_int_equal(store_open(f->dir, STORE_WRITE, &st), APPUSER_ERR_UNSAFE);
-	assert_int_equal(chmod(f->dir, 0755), 0);
+	assert_unsafe_at(f, f->dir, 0777, 0755, BY_ALL);
+	assert_unsafe_at(f, f->dir, 0775, 0755, BY_WRITE);
 	/* a writable parent without the sticky bit is unsafe, with it fine */
-	assert_int_equal(chmod(f->base, 0777), 0);
-	assert_int_equal(store_open(f->dir, STORE_WRITE, &st), APPUSER_ERR_UNSAFE);
-	assert_int_equal(chmod(f->base, 01777), 0);
+	assert_unsafe_at(f, f->base, 0777, 01777, BY_WRITE);
 	assert_int_equal(store_open(f->dir, STORE_WRITE, &f->st), 0);
 	close_st(f);
 	assert_int_equal(chmod(f->base, 0700), 0);
 	/* master with the wrong mode or owner */
-	assert_int_equal(chmod(f->master, 0644), 0);
-	assert_int_equal(store_open(f->dir, STORE_READ, &st), APPUSER_ERR_UNSAFE);
-	assert_int_equal(chmod(f->master, 0600), 0);
+	assert_unsafe_at(f, f->master, 0644, 0600, BY_READ);
 	/* PAM reads no token file others could read, nor an identity file
 	 * others could write */
-	assert_int_equal(chmod(f->toks, 0640), 0);
-	assert_int_equal(store_open(f->dir, STORE_AUTH, &st), APPUSER_ERR_UNSAFE);
-	assert_int_equal(chmod(f->toks, 0600), 0);
-	assert_int_equal(chmod(f->tdelta, 0604), 0);
-	assert_int_equal(store_open(f->dir, STORE_AUTH, &st), APPUSER_ERR_UNSAFE);
-	assert_int_equal(chmod(f->tdelta, 0600), 0);
-	assert_int_equal(chmod(f->idelta, 0664), 0);
-	assert_int_equal(store_open(f->dir, STORE_AUTH, &st), APPUSER_ERR_UNSAFE);
-	assert_int_equal(idview_open(f->dir, &v), APPUSER_ERR_UNSAFE);
-	assert_int_equal(chmod(f->idelta, 0644), 0);
-	assert_null(st);
-	assert_null(v);
+	assert_unsafe_at(f, f->toks, 0640, 0600, BY_AUTH);
+	assert_unsafe_at(f, f->tdelta, 0604, 0600, BY_AUTH);
+	assert_unsafe_at(f, f->idelta, 0664, 0644, BY_AUTH | BY_IDVIEW);
 	/* a writer puts wrong modes right, republishing what it must */
 	assert_int_equal(chmod(f->toks, 0644), 0);
 	open_w(f);
@@ -177,14 +187,24 @@ test_nostore(void **state)
 	assert_null(st);
 }
 
+/* For test_permission, as nobody: both opens of f's store refused. */
+static bool
+nobody_refused(void *arg)
+{
+	struct fx *f = arg;
+	struct store *st = NULL;
+	int a, b;
+
+	a = store_open(f->dir, STORE_READ, &st);
+	b = store_open(f->dir, STORE_WRITE, &st);
+	return a == APPUSER_ERR_PERMISSION && b == APPUSER_ERR_PERMISSION;
+}
+
 /* As nobody: reading a root store is PERMISSION, writing it too. */
 static void
 test_permission(void **state)
 {
 	struct fx *f = *state;
-	struct store *st = NULL;
-	pid_t pid;
-	int status;
 
 	if (geteuid() != 0) {
 		skip();
@@ -193,22 +213,7 @@ test_permission(void **state)
 	open_w(f);
 	close_st(f);
 	assert_int_equal(chmod(f->base, 0755), 0);
-	pid = fork();
-	assert_true(pid >= 0);
-	if (pid == 0) {
-		int a, b;
-
-		if (setgroups(0, NULL) != 0 || setresgid(65534, 65534, 65534) ||
-		    setresuid(65534, 65534, 65534) != 0)
-			_exit(3);
-		a = store_open(f->dir, STORE_READ, &st);
-		b = store_open(f->dir, STORE_WRITE, &st);
-		_exit(a == APPUSER_ERR_PERMISSION &&
-		    b == APPUSER_ERR_PERMISSION ? 0 : 1);
-	}
-	assert_int_equal(waitpid(pid, &status, 0), pid);
-	assert_true(WIFEXITED(status));
-	assert_int_equal(WEXITSTATUS(status), 0);
+	fx_as_nobody(nobody_refused, f);
 }
 
 static void
@@ -794,27 +799,25 @@ int
 main(void)
 {
 	const struct CMUnitTest tests[] = {
-		cmocka_unit_test_setup_teardown(test_create, setup, teardown),
-		cmocka_unit_test_setup_teardown(test_aux, setup, teardown),
-		cmocka_unit_test_setup_teardown(test_create_umask, setup, teardown),
-		cmocka_unit_test_setup_teardown(test_unsafe, setup, teardown),
-		cmocka_unit_test_setup_teardown(test_nostore, setup, teardown),
-		cmocka_unit_test_setup_teardown(test_permission, setup, teardown),
-		cmocka_unit_test_setup_teardown(test_version, setup, teardown),
-		cmocka_unit_test_setup_teardown(test_users, setup, teardown),
-		cmocka_unit_test_setup_teardown(test_user_foreach, setup, teardown),
-		cmocka_unit_test_setup_teardown(test_id_alloc, setup, teardown),
-		cmocka_unit_test_setup_teardown(test_explicit_uid, setup, teardown),
-		cmocka_unit_test_setup_teardown(test_collision, setup, teardown),
-		cmocka_unit_test_setup_teardown(test_duplicate_and_invalid, setup,
-		    teardown),
-		cmocka_unit_test_setup_teardown(test_admin, setup, teardown),
-		cmocka_unit_test_setup_teardown(test_admin_group, setup, teardown),
-		cmocka_unit_test_setup_teardown(test_transactions, setup, teardown),
-		cmocka_unit_test_setup_teardown(test_writer_busy, setup, teardown),
-		cmocka_unit_test_setup_teardown(test_open_twice, setup, teardown),
-		cmocka_unit_test_setup_teardown(test_symlinked_store, setup,
-		    teardown),
+		fx_test(test_create),
+		fx_test(test_aux),
+		fx_test(test_create_umask),
+		fx_test(test_unsafe),
+		fx_test(test_nostore),
+		fx_test(test_permission),
+		fx_test(test_version),
+		fx_test(test_users),
+		fx_test(test_user_foreach),
+		fx_test(test_id_alloc),
+		fx_test(test_explicit_uid),
+		fx_test(test_collision),
+		fx_test(test_duplicate_and_invalid),
+		fx_test(test_admin),
+		fx_test(test_admin_group),
+		fx_test(test_transactions),
+		fx_test(test_writer_busy),
+		fx_test(test_open_twice),
+		fx_test(test_symlinked_store),
 	};
 
 	if (crypto_init() != 0)

@@ -9,92 +9,37 @@
  * and the snapshots' disagreements with the master, are
  * tests/test_store_snap.c's (test_check).
  */
-#include <sys/stat.h>
-#include <errno.h>
-#include <fcntl.h>
-#include <limits.h>
-#include <setjmp.h>
-#include <stdarg.h>
-#include <stddef.h>
-#include <stdint.h>
-#include <stdio.h>
-#include <stdlib.h>
-#include <string.h>
-#include <time.h>
-#include <unistd.h>
+#include "store_test.h"
 
-#include <cmocka.h>
-#include <tdb.h>
-
-#include "appuser.h"
-#include "record.h"
-#include "store.h"
-#include "token.h"
-
-#include "store_fixture.h"
-
-struct fx {
-	char		 base[64];
-	char		 dir[128];
-	char		 master[192];
-	uint32_t	 uid_a;		/* alice, an admin */
-	uint32_t	 uid_b;		/* bob */
-	struct token	 t;		/* alice's token */
-	struct store	*st;
-};
-
-static uint32_t
-add(struct store *st, const char *name)
-{
-	struct user in = { .name = name }, *c = NULL;
-	uint32_t uid;
-
-	assert_int_equal(store_user_add(st, &in, &c), 0);
-	uid = c->uid;
-	user_free(c);
-	return uid;
-}
+/*
+ * The store each test starts from (check_setup, over store_test.h's
+ * setup): alice, an admin, with one token, and bob.
+ */
+static uint32_t uid_a;		/* alice */
+static uint32_t uid_b;		/* bob */
+static struct tok tok_a;	/* alice's token */
 
 static int
-setup(void **state)
+check_setup(void **state)
 {
-	char tok[TOKEN_LEN + 1];
-	struct store *st = NULL;
-	struct fx *f = calloc(1, sizeof(*f));
+	struct fx *f;
 
-	assert_non_null(f);
-	assert_int_equal(fx_make_base(f->base, sizeof(f->base),
-	    "/tmp/appuser-check-XXXXXX", f->dir, sizeof(f->dir)), 0);
-	snprintf(f->master, sizeof(f->master), "%s/%s", f->dir,
-	    APPUSER_MASTER_FILE);
-	assert_int_equal(store_open(f->dir, STORE_WRITE, &st), 0);
-	assert_int_equal(store_begin(st), 0);
-	f->uid_a = add(st, "alice");
-	f->uid_b = add(st, "bob");
-	assert_int_equal(store_user_set_admin(st, "alice", true), 0);
-	assert_int_equal(token_generate(tok, f->t.id, f->t.verifier), 0);
-	f->t.user = "alice";
-	f->t.uid = f->uid_a;
-	f->t.description = "ci";
-	f->t.create_time = time(NULL);
-	assert_int_equal(store_token_add(st, &f->t), 0);
-	assert_int_equal(store_commit(st), 0);
-	assert_int_equal(store_check(st, NULL, NULL), 0);
-	store_close(st);
-	*state = f;
+	setup(state);
+	f = *state;
+	open_w(f);
+	assert_int_equal(store_begin(f->st), 0);
+	uid_a = add(f->st, "alice");
+	uid_b = add(f->st, "bob");
+	assert_int_equal(store_user_set_admin(f->st, "alice", true), 0);
+	mint(f->st, &tok_a, "alice", uid_a);
+	assert_int_equal(store_commit(f->st), 0);
+	assert_int_equal(store_check(f->st, NULL, NULL), 0);
+	close_st(f);
 	return 0;
 }
 
-static int
-teardown(void **state)
-{
-	struct fx *f = *state;
-
-	store_close(f->st);
-	fx_remove_tree(f->base);
-	free(f);
-	return 0;
-}
+#define check_test(fn)	\
+	cmocka_unit_test_setup_teardown(fn, check_setup, teardown)
 
 /* Replace key's value in the closed store's master (val NULL: delete). */
 static void
@@ -137,17 +82,6 @@ plant_token(struct fx *f, const char *id, const struct token *t)
 	free(buf);
 }
 
-/* The uid index key of uid. */
-static void
-uid_key(uint8_t key[5], uint32_t uid)
-{
-	key[0] = 'I';
-	key[1] = (uint8_t)(uid >> 24);
-	key[2] = (uint8_t)(uid >> 16);
-	key[3] = (uint8_t)(uid >> 8);
-	key[4] = (uint8_t)uid;
-}
-
 /* check, on a reader's handle, reports every one of the phrases. */
 static void
 says_all(struct fx *f, const char *const *what)
@@ -183,7 +117,7 @@ test_user_records(void **state)
 	struct user u;
 
 	/* a key no user can have, shown with its odd byte escaped */
-	u = user_like("carol", f->uid_b + 10, false);
+	u = user_like("carol", uid_b + 10, false);
 	plant_user(f, "Ucar\001ol", &u);
 	plant(f, "U\\x", 3, "junk", 4);
 	says(f, "master: invalid user key Ucar\\x01ol",
@@ -193,18 +127,18 @@ test_user_records(void **state)
 	/* bob's record: garbage, then another name, then other ids */
 	plant(f, "Ubob", 4, "garbage", 7);
 	says(f, "user bob: record does not decode");
-	u = user_like("robert", f->uid_b, false);
+	u = user_like("robert", uid_b, false);
 	plant_user(f, "Ubob", &u);
 	says(f, "user bob: record names robert");
-	u = user_like("bob", f->uid_b, false);
-	u.gid = f->uid_b + 1;
+	u = user_like("bob", uid_b, false);
+	u.gid = uid_b + 1;
 	plant_user(f, "Ubob", &u);
 	says(f, "user bob: uid", "must be equal and not 0");
 	u = user_like("bob", 500, false);
 	plant_user(f, "Ubob", &u);
 	says(f, "user bob: uid 500 outside the range");
 	/* the admin flag without the admin list */
-	u = user_like("bob", f->uid_b, true);
+	u = user_like("bob", uid_b, true);
 	plant_user(f, "Ubob", &u);
 	says(f, "user bob: admin flag disagrees with the admin list");
 }
@@ -216,19 +150,19 @@ test_uid_index(void **state)
 	uint8_t key[5];
 
 	/* alice's uid names bob: both users' entries are wrong */
-	uid_key(key, f->uid_a);
+	fx_uid_key(key, uid_a);
 	plant(f, key, 5, "bob", 3);
 	says(f, "names another user", "indexed user bob has uid");
 	plant(f, key, 5, "alice", 5);
 	/* keys and entries that cannot be */
 	plant(f, "I\0\0\0", 4, "alice", 5);
-	uid_key(key, 0);
+	fx_uid_key(key, 0);
 	plant(f, key, 5, "alice", 5);
 	says(f, "master: invalid uid key I\\x00\\x00\\x00",
 	    "master: invalid uid key I\\x00\\x00\\x00\\x00");
 	plant(f, "I\0\0\0", 4, NULL, 0);
 	plant(f, key, 5, NULL, 0);
-	uid_key(key, f->uid_b + 5);
+	fx_uid_key(key, uid_b + 5);
 	plant(f, key, 5, "a\0b", 3);
 	says(f, "index entry is not a name");
 	plant(f, key, 5, "ghost", 5);
@@ -245,38 +179,38 @@ test_tokens(void **state)
 {
 	struct fx *f = *state;
 	char tkey[1 + TOKEN_ID_LEN], other[TOKEN_ID_LEN + 1], list[64];
-	struct token t = f->t;
+	struct token t = tok_a.t;
 
 	tkey[0] = 'T';
-	memcpy(tkey + 1, f->t.id, TOKEN_ID_LEN);
+	memcpy(tkey + 1, tok_a.t.id, TOKEN_ID_LEN);
 	memset(other, 'Z', TOKEN_ID_LEN);
 	other[TOKEN_ID_LEN] = '\0';
 	plant(f, tkey, sizeof(tkey), "garbage", 7);
 	says(f, "record does not decode");
 	/* the same record under another id's key */
-	plant_token(f, f->t.id, &f->t);
-	plant_token(f, other, &f->t);
+	plant_token(f, tok_a.t.id, &tok_a.t);
+	plant_token(f, other, &tok_a.t);
 	says(f, "token TZZZZZZZZZZZZ: record carries id");
 	plant(f, "TZZZZZZZZZZZZ", 13, NULL, 0);
 	/* a token of nobody, and one of another uid */
 	t.user = "ghost";
-	plant_token(f, f->t.id, &t);
+	plant_token(f, tok_a.t.id, &t);
 	says(f, "its user ghost does not exist");
 	t.user = "alice";
-	t.uid = f->uid_b;
-	plant_token(f, f->t.id, &t);
+	t.uid = uid_b;
+	plant_token(f, tok_a.t.id, &t);
 	says(f, "made for uid");
-	plant_token(f, f->t.id, &f->t);
+	plant_token(f, tok_a.t.id, &tok_a.t);
 	/* token lists: twice, a missing token, another user's, no user, a
 	 * stray length, an invalid key */
-	snprintf(list, sizeof(list), "%s%s", f->t.id, f->t.id);
+	snprintf(list, sizeof(list), "%s%s", tok_a.t.id, tok_a.t.id);
 	plant(f, "Lalice", 6, list, 2 * TOKEN_ID_LEN);
 	says(f, "listed twice");
-	snprintf(list, sizeof(list), "%s%s", f->t.id, other);
+	snprintf(list, sizeof(list), "%s%s", tok_a.t.id, other);
 	plant(f, "Lalice", 6, list, 2 * TOKEN_ID_LEN);
 	says(f, "user alice: listed token ZZZZZZZZZZZZ does not exist");
-	plant(f, "Lalice", 6, f->t.id, TOKEN_ID_LEN);
-	plant(f, "Lbob", 4, f->t.id, TOKEN_ID_LEN);
+	plant(f, "Lalice", 6, tok_a.t.id, TOKEN_ID_LEN);
+	plant(f, "Lbob", 4, tok_a.t.id, TOKEN_ID_LEN);
 	says(f, "user bob: listed token", "belongs to alice");
 	plant(f, "Lbob", 4, NULL, 0);
 	plant(f, "Lghost", 6, "", 0);
@@ -318,7 +252,7 @@ static void
 test_meta_admin_flag(void **state)
 {
 	struct fx *f = *state;
-	struct user u = user_like("alice", f->uid_a, false);
+	struct user u = user_like("alice", uid_a, false);
 
 	plant_user(f, "Ualice", &u);
 	says(f, "meta: admin alice lacks the admin flag",
@@ -345,7 +279,7 @@ test_snapshot_unreadable(void **state)
 	char snap[256];
 	int fd;
 
-	snprintf(snap, sizeof(snap), "%s/%s", f->dir, APPUSER_IDENTITY_FILE);
+	tmpdir_path(snap, sizeof(snap), f->dir, APPUSER_IDENTITY_FILE);
 	fd = open(snap, O_WRONLY | O_CLOEXEC);
 	assert_true(fd >= 0);
 	assert_int_equal(pwrite(fd, "\xff\xff\xff\x7f", 4, SNAPFILE_HEADER),
@@ -363,9 +297,9 @@ test_republish_damaged(void **state)
 	char snap[256];
 	struct stat before, after;
 
-	snprintf(snap, sizeof(snap), "%s/%s", f->dir, APPUSER_IDENTITY_DELTA);
+	tmpdir_path(snap, sizeof(snap), f->dir, APPUSER_IDENTITY_DELTA);
 	assert_int_equal(unlink(snap), 0);	/* stale: a full build is due */
-	snprintf(snap, sizeof(snap), "%s/%s", f->dir, APPUSER_IDENTITY_FILE);
+	tmpdir_path(snap, sizeof(snap), f->dir, APPUSER_IDENTITY_FILE);
 	assert_int_equal(stat(snap, &before), 0);
 	plant(f, "Ubob", 4, "garbage", 7);
 	assert_int_equal(store_open(f->dir, STORE_WRITE, &f->st),
@@ -416,7 +350,7 @@ test_file_owner(void **state)
 		skip();
 		return;
 	}
-	snprintf(usage, sizeof(usage), "%s/%s", f->dir, APPUSER_USAGE_FILE);
+	tmpdir_path(usage, sizeof(usage), f->dir, APPUSER_USAGE_FILE);
 	assert_int_equal(chown(usage, 65534, 65534), 0);
 	says(f, "usage: owned by uid 65534, not by the directory's "
 	    "owner");
@@ -426,23 +360,16 @@ int
 main(void)
 {
 	const struct CMUnitTest tests[] = {
-		cmocka_unit_test_setup_teardown(test_user_records, setup,
-		    teardown),
-		cmocka_unit_test_setup_teardown(test_uid_index, setup, teardown),
-		cmocka_unit_test_setup_teardown(test_tokens, setup, teardown),
-		cmocka_unit_test_setup_teardown(test_meta, setup, teardown),
-		cmocka_unit_test_setup_teardown(test_meta_admin_flag, setup,
-		    teardown),
-		cmocka_unit_test_setup_teardown(test_tgen_unreadable, setup,
-		    teardown),
-		cmocka_unit_test_setup_teardown(test_snapshot_unreadable, setup,
-		    teardown),
-		cmocka_unit_test_setup_teardown(test_republish_damaged, setup,
-		    teardown),
-		cmocka_unit_test_setup_teardown(test_handles_and_files, setup,
-		    teardown),
-		cmocka_unit_test_setup_teardown(test_file_owner, setup,
-		    teardown),
+		check_test(test_user_records),
+		check_test(test_uid_index),
+		check_test(test_tokens),
+		check_test(test_meta),
+		check_test(test_meta_admin_flag),
+		check_test(test_tgen_unreadable),
+		check_test(test_snapshot_unreadable),
+		check_test(test_republish_damaged),
+		check_test(test_handles_and_files),
+		check_test(test_file_owner),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);

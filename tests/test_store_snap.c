@@ -9,15 +9,6 @@
  */
 #include "store_test.h"
 
-static ino_t
-ino_of(const char *path)
-{
-	struct stat sb;
-
-	assert_int_equal(stat(path, &sb), 0);
-	return sb.st_ino;
-}
-
 static void
 copy_file(const char *from, const char *to)
 {
@@ -600,20 +591,21 @@ test_gen_file(void **state)
 	assert_int_equal(store_commit(f->st), 0);
 	assert_int_equal(gen_word(f, GEN_W_COUNTER), c + 1);
 	close_st(f);
-	ino = ino_of(f->gen);
+	ino = fx_stat(f->gen, true).st_ino;
 
 	assert_int_equal(chmod(f->gen, 0600), 0);
 	check_reports(f, "identity.gen: mode 0600, should be 0644");
 	open_w(f);
 	close_st(f);
 	assert_int_equal(mode_of(f->gen), 0644);
-	assert_int_equal(ino_of(f->gen), ino);		/* fixed in place */
+	/* fixed in place */
+	assert_int_equal(fx_stat(f->gen, true).st_ino, ino);
 
 	assert_int_equal(truncate(f->gen, 100), 0);
 	check_reports(f, "identity.gen: size 100, should be 4096");
 	open_w(f);
 	close_st(f);
-	assert_int_equal(size_of(f->gen), GEN_FILE_SIZE);
+	assert_int_equal(fx_stat(f->gen, false).st_size, GEN_FILE_SIZE);
 	assert_int_equal(gen_word(f, GEN_W_PUBLISHED), 1);
 
 	fd = open(f->gen, O_WRONLY);
@@ -637,7 +629,7 @@ test_gen_file(void **state)
 	open_w(f);
 	assert_int_equal(store_check(f->st, NULL, NULL), 0);
 	close_st(f);
-	assert_int_equal(size_of(f->gen), GEN_FILE_SIZE);
+	assert_int_equal(fx_stat(f->gen, false).st_size, GEN_FILE_SIZE);
 
 	/* a directory in the way: writes still work, check says so */
 	assert_int_equal(unlink(f->gen), 0);
@@ -652,15 +644,12 @@ int
 main(void)
 {
 	const struct CMUnitTest tests[] = {
-		cmocka_unit_test_setup_teardown(test_rebuild_and_delta, setup,
-		    teardown),
-		cmocka_unit_test_setup_teardown(test_check, setup, teardown),
-		cmocka_unit_test_setup_teardown(test_newer_records, setup,
-		    teardown),
-		cmocka_unit_test_setup_teardown(test_gen_file, setup, teardown),
-		cmocka_unit_test_setup_teardown(test_snapshot_deleted, setup,
-		    teardown),
-		cmocka_unit_test_setup_teardown(test_roll_forward, setup, teardown),
+		fx_test(test_rebuild_and_delta),
+		fx_test(test_check),
+		fx_test(test_newer_records),
+		fx_test(test_gen_file),
+		fx_test(test_snapshot_deleted),
+		fx_test(test_roll_forward),
 	};
 
 	if (crypto_init() != 0)

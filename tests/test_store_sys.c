@@ -63,27 +63,22 @@ fname(const char *path, int flags, ...)					\
 OPEN_INTERPOSER(ip_open, "open")
 OPEN_INTERPOSER(ip_open64, "open64")
 
-int ip_open_2(const char *path, int flags) __asm__("__open_2");
-int
-ip_open_2(const char *path, int flags)
-{
-	int (*real)(const char *, int) =
-	    (int (*)(const char *, int))dlsym(RTLD_NEXT, "__open_2");
+/* The checking variants _FORTIFY_SOURCE calls: no mode argument. */
+typedef int (*open2_fn)(const char *, int);
 
-	note_open(path, flags);
-	return real(path, flags);
+#define OPEN2_INTERPOSER(fname, sym)					\
+int fname(const char *path, int flags) __asm__(sym);			\
+int									\
+fname(const char *path, int flags)					\
+{									\
+	open2_fn real = (open2_fn)dlsym(RTLD_NEXT, sym);		\
+									\
+	note_open(path, flags);						\
+	return real(path, flags);					\
 }
 
-int ip_open64_2(const char *path, int flags) __asm__("__open64_2");
-int
-ip_open64_2(const char *path, int flags)
-{
-	int (*real)(const char *, int) =
-	    (int (*)(const char *, int))dlsym(RTLD_NEXT, "__open64_2");
-
-	note_open(path, flags);
-	return real(path, flags);
-}
+OPEN2_INTERPOSER(ip_open_2, "__open_2")
+OPEN2_INTERPOSER(ip_open64_2, "__open64_2")
 
 /* dup() never sets close-on-exec: the library must not call it on a
  * descriptor of the store (F_DUPFD_CLOEXEC does it at once). */
@@ -260,9 +255,8 @@ int
 main(void)
 {
 	const struct CMUnitTest tests[] = {
-		cmocka_unit_test_setup_teardown(test_cloexec, setup, teardown),
-		cmocka_unit_test_setup_teardown(test_env_cannot_disable_sync,
-		    setup, teardown),
+		fx_test(test_cloexec),
+		fx_test(test_env_cannot_disable_sync),
 	};
 
 	if (crypto_init() != 0)

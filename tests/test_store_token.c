@@ -7,33 +7,19 @@
  * (tests/store_test.h).
  */
 #include "store_test.h"
+#include "token_fixture.h"
 
-static const char b62[] =
-    "0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz";
-
-/* Give tok a correct checksum after editing its first 46 chars. */
+/* As mint, a token that expires at expiry, extended to an hour from its
+ * last use whenever it is used (max_age 3600, extend_when_used). */
 static void
-fix_crc(char *tok)
+mint_extending(struct store *st, struct tok *k, const char *user,
+    uint32_t uid, int64_t expiry)
 {
-	uint32_t crc = crc32_ieee(tok, TOKEN_PREFIX_LEN + TOKEN_SECRET_LEN);
-	int i;
-
-	for (i = TOKEN_CRC_LEN - 1; i >= 0; i--) {
-		tok[TOKEN_PREFIX_LEN + TOKEN_SECRET_LEN + i] = b62[crc % 62];
-		crc /= 62;
-	}
-}
-
-static int64_t
-expiry_of(struct store *st, const char *id)
-{
-	struct token *t = NULL;
-	int64_t v;
-
-	assert_int_equal(store_token_get(st, id, &t), 0);
-	v = t->expiry_time;
-	token_free(t);
-	return v;
+	mint(NULL, k, user, uid);
+	k->t.max_age_seconds = 3600;
+	k->t.extend_when_used = true;
+	k->t.expiry_time = expiry;
+	assert_int_equal(store_token_add(st, &k->t), 0);
 }
 
 static void
@@ -119,9 +105,11 @@ test_tokens(void **state)
 	assert_int_equal(si.base_gen, 0);
 	assert_int_equal(store_check(f->st, NULL, NULL), 0);
 	/* each token has a usage slot of its own */
-	assert_int_not_equal(slot_of(f->st, aid), 0);
-	assert_int_not_equal(slot_of(f->st, aid), slot_of(f->st, b.t.id));
-	assert_int_not_equal(slot_of(f->st, b.t.id), slot_of(f->st, c.t.id));
+	assert_int_not_equal(tok_nums(f->st, aid).slot, 0);
+	assert_int_not_equal(tok_nums(f->st, aid).slot,
+	    tok_nums(f->st, b.t.id).slot);
+	assert_int_not_equal(tok_nums(f->st, b.t.id).slot,
+	    tok_nums(f->st, c.t.id).slot);
 	/* a commit that changes nothing publishes nothing */
 	assert_int_equal(store_begin(f->st), 0);
 	assert_int_equal(store_commit(f->st), 0);
@@ -211,7 +199,7 @@ test_token_rotate(void **state)
 	assert_int_equal(t->n_scope, 1);
 	assert_string_equal(t->scope[0], "sshd");
 	assert_int_not_equal(t->usage_slot, 0);
-	assert_int_not_equal(t->usage_slot, slot_of(f->st, o.t.id));
+	assert_int_not_equal(t->usage_slot, tok_nums(f->st, o.t.id).slot);
 	token_free(t);
 	t = get_tok(f->st, o.t.id);
 	assert_int_equal(t->expiry_time, now + 600);
@@ -243,7 +231,7 @@ test_token_rotate(void **state)
 	mint_id(&n2);
 	assert_int_equal(store_token_rotate(f->st, "alice", o.t.id, n2.t.id,
 	    n2.t.verifier, now + 10, 86400), 0);
-	assert_int_equal(expiry_of(f->st, o.t.id), now + 600);
+	assert_int_equal(tok_nums(f->st, o.t.id).expiry, now + 600);
 	assert_int_equal(store_token_rotate(f->st, "alice", n.t.id, o.t.id,
 	    o.t.verifier, now, 0), APPUSER_ERR_EXISTS);
 	mint_id(&o);
@@ -279,11 +267,7 @@ test_token_shorten(void **state)
 	open_w(f);
 	au = add(f->st, "alice");
 	(void)add(f->st, "bob");
-	mint(NULL, &a, "alice", au);
-	a.t.max_age_seconds = 3600;
-	a.t.extend_when_used = true;
-	a.t.expiry_time = now + 3600;
-	assert_int_equal(store_token_add(f->st, &a.t), 0);
+	mint_extending(f->st, &a, "alice", au, now + 3600);
 	mint(f->st, &z, "alice", au);		/* never expires */
 	assert_int_equal(store_token_shorten(f->st, "alice", a.t.id,
 	    now + 600), 0);
@@ -352,12 +336,12 @@ test_token_rotate_refused(void **state)
 	assert_int_equal(store_begin(f->st), 0);
 	assert_int_equal(store_token_rotate(f->st, "alice", a.t.id, b.t.id,
 	    n.t.verifier, now, 60), APPUSER_ERR_EXISTS);
-	assert_int_equal(expiry_of(f->st, a.t.id), 0);
+	assert_int_equal(tok_nums(f->st, a.t.id).expiry, 0);
 	assert_int_equal(store_token_rotate(f->st, "alice", a.t.id, n.t.id,
 	    n.t.verifier, now, 60), 0);
 	store_cancel(f->st);
 	/* cancelled: neither half happened */
-	assert_int_equal(expiry_of(f->st, a.t.id), 0);
+	assert_int_equal(tok_nums(f->st, a.t.id).expiry, 0);
 	assert_int_equal(store_token_get(f->st, n.t.id, &t),
 	    APPUSER_ERR_NOT_FOUND);
 	assert_int_equal(store_token_foreach(f->st, NULL, count_token, &cnt), 0);
@@ -431,7 +415,7 @@ test_verify(void **state)
 	/* mismatch: a's id with another secret and a valid checksum */
 	mint(NULL, &x, "alice", au);
 	memcpy(x.str + TOKEN_MAGIC_LEN, a.t.id, TOKEN_ID_LEN);
-	fix_crc(x.str);
+	fx_fix_crc(x.str);
 	assert_int_equal(store_verify(f->st, "alice", x.str, TOKEN_LEN, "sshd",
 	    NULL, now, &t), VERIFY_MISMATCH);
 	assert_non_null(t);
@@ -507,11 +491,7 @@ test_touch(void **state)
 
 	open_w(f);
 	au = add(f->st, "alice");
-	mint(NULL, &a, "alice", au);
-	a.t.max_age_seconds = 3600;
-	a.t.extend_when_used = true;
-	a.t.expiry_time = now + 100;
-	assert_int_equal(store_token_add(f->st, &a.t), 0);
+	mint_extending(f->st, &a, "alice", au, now + 100);
 	mint(f->st, &r, "alice", au);
 	reopen(f, STORE_AUTH);
 	/* nothing verified on this handle yet: nothing recorded */
@@ -573,7 +553,7 @@ test_touch(void **state)
 	assert_int_equal(verify(f->st, "alice", a.str, "sshd", NULL, now), 0);
 	assert_int_equal(store_token_touch(f->st, a.t.id, now + 20, NULL,
 	    "sshd", 1000), APPUSER_ERR_PERMISSION);
-	assert_int_equal(last_used(f->st, a.t.id), now + 6);
+	assert_int_equal(tok_nums(f->st, a.t.id).last_used, now + 6);
 }
 
 /* Take (F_OFD_SETLK) or drop a write lock on a token's usage slot through
@@ -612,7 +592,7 @@ test_touch_busy(void **state)
 	uid = add(f->st, "alice");
 	mint(f->st, &a, "alice", uid);
 	mint(f->st, &b, "alice", uid);
-	sa = slot_of(f->st, a.t.id);
+	sa = tok_nums(f->st, a.t.id).slot;
 	close_st(f);
 	assert_int_equal(pipe(pfd), 0);
 	pid = fork();
@@ -865,14 +845,10 @@ test_usage_file(void **state)
 	assert_int_equal(sb_.st_mode & 07777, 0600);
 	assert_int_equal(sb_.st_uid, geteuid());
 	au = add(f->st, "alice");
-	mint(NULL, &a, "alice", au);
-	a.t.max_age_seconds = 3600;
-	a.t.extend_when_used = true;
-	a.t.expiry_time = now + 100;
-	assert_int_equal(store_token_add(f->st, &a.t), 0);
+	mint_extending(f->st, &a, "alice", au, now + 100);
 	mint(f->st, &b, "alice", au);
-	sa = slot_of(f->st, a.t.id);
-	sb = slot_of(f->st, b.t.id);
+	sa = tok_nums(f->st, a.t.id).slot;
+	sb = tok_nums(f->st, b.t.id).slot;
 	assert_int_not_equal(sa, 0);
 	assert_int_not_equal(sb, 0);
 	assert_int_not_equal(sa, sb);
@@ -880,37 +856,37 @@ test_usage_file(void **state)
 	assert_int_equal(verify(f->st, "alice", a.str, "sshd", NULL, now), 0);
 	assert_int_equal(store_token_touch(f->st, a.t.id, now, "192.0.2.1",
 	    "sshd", 1000), 0);
-	assert_int_equal(last_used(f->st, a.t.id), now);
-	assert_int_equal(expiry_of(f->st, a.t.id), now + 3600);
+	assert_int_equal(tok_nums(f->st, a.t.id).last_used, now);
+	assert_int_equal(tok_nums(f->st, a.t.id).expiry, now + 3600);
 	/* torn: never used, and the sliding extension is lost (expires
 	 * sooner: safe) */
 	write_slot(f, sa, a.t.id, now + 10, now + 10 + 3600, true);
-	assert_int_equal(last_used(f->st, a.t.id), 0);
-	assert_int_equal(expiry_of(f->st, a.t.id), now + 100);
+	assert_int_equal(tok_nums(f->st, a.t.id).last_used, 0);
+	assert_int_equal(tok_nums(f->st, a.t.id).expiry, now + 100);
 	assert_int_equal(verify(f->st, "alice", a.str, "sshd", NULL, now + 200),
 	    VERIFY_EXPIRED);
 	/* cut short (a file truncated inside the slot): the same */
 	assert_int_equal(truncate(f->usage, (off_t)sa * USAGE_SLOT_SIZE + 60),
 	    0);
-	assert_int_equal(last_used(f->st, a.t.id), 0);
+	assert_int_equal(tok_nums(f->st, a.t.id).last_used, 0);
 	/* the next login writes it whole again */
 	assert_int_equal(verify(f->st, "alice", a.str, "sshd", NULL, now), 0);
 	assert_int_equal(store_token_touch(f->st, a.t.id, now + 1, NULL,
 	    "sshd", 1000), 0);
-	assert_int_equal(last_used(f->st, a.t.id), now + 1);
+	assert_int_equal(tok_nums(f->st, a.t.id).last_used, now + 1);
 	/* another token's data in the slot: not ours */
 	write_slot(f, sa, b.t.id, now + 20, now + 20 + 3600, false);
-	assert_int_equal(last_used(f->st, a.t.id), 0);
+	assert_int_equal(tok_nums(f->st, a.t.id).last_used, 0);
 	/* forged: an expiry beyond max_age from the last use is ignored,
 	 * and a token without a sliding expiry gets none */
 	write_slot(f, sa, a.t.id, now + 30, now + 30 + 10 * 3600, false);
-	assert_int_equal(last_used(f->st, a.t.id), now + 30);
-	assert_int_equal(expiry_of(f->st, a.t.id), now + 100);
+	assert_int_equal(tok_nums(f->st, a.t.id).last_used, now + 30);
+	assert_int_equal(tok_nums(f->st, a.t.id).expiry, now + 100);
 	write_slot(f, sb, b.t.id, now + 30, now + 3600, false);
-	assert_int_equal(expiry_of(f->st, b.t.id), 0);
+	assert_int_equal(tok_nums(f->st, b.t.id).expiry, 0);
 	/* a slot past the end of the file: never used */
 	assert_int_equal(truncate(f->usage, (off_t)sa * USAGE_SLOT_SIZE), 0);
-	assert_int_equal(last_used(f->st, a.t.id), 0);
+	assert_int_equal(tok_nums(f->st, a.t.id).last_used, 0);
 	assert_int_equal(verify(f->st, "alice", a.str, "sshd", NULL, now), 0);
 	/* a revocation stands whatever the slot says */
 	reopen(f, STORE_WRITE);
@@ -927,16 +903,16 @@ test_usage_file(void **state)
 	reopen(f, STORE_WRITE);
 	assert_int_equal(store_user_delete(f->st, "alice"), 0);
 	mint(f->st, &d, "dave", add(f->st, "dave"));
-	assert_true(slot_of(f->st, d.t.id) == sa ||
-	    slot_of(f->st, d.t.id) == sb);
-	assert_int_equal(last_used(f->st, d.t.id), 0);
+	assert_true(tok_nums(f->st, d.t.id).slot == sa ||
+	    tok_nums(f->st, d.t.id).slot == sb);
+	assert_int_equal(tok_nums(f->st, d.t.id).last_used, 0);
 	reopen(f, STORE_AUTH);
 	assert_int_equal(verify(f->st, "alice", a.str, "sshd", NULL, now),
 	    VERIFY_NO_USER);
 	assert_int_equal(verify(f->st, "dave", d.str, "sshd", NULL, now), 0);
 	assert_int_equal(store_token_touch(f->st, d.t.id, now + 60, NULL,
 	    "sshd", 1000), 0);
-	assert_int_equal(last_used(f->st, d.t.id), now + 60);
+	assert_int_equal(tok_nums(f->st, d.t.id).last_used, now + 60);
 	close_st(f);
 	/* no usage file, or one that is not as the writer leaves it: logins
 	 * work, unrecorded; the next writer puts it back */
@@ -945,7 +921,7 @@ test_usage_file(void **state)
 	assert_int_equal(verify(f->st, "dave", d.str, "sshd", NULL, now), 0);
 	assert_int_not_equal(store_token_touch(f->st, d.t.id, now + 70, NULL,
 	    "sshd", 1000), 0);
-	assert_int_equal(last_used(f->st, d.t.id), 0);
+	assert_int_equal(tok_nums(f->st, d.t.id).last_used, 0);
 	reopen(f, STORE_WRITE);
 	assert_int_equal(mode_of(f->usage), 0600);
 	close_st(f);
@@ -963,22 +939,17 @@ int
 main(void)
 {
 	const struct CMUnitTest tests[] = {
-		cmocka_unit_test_setup_teardown(test_tokens, setup, teardown),
-		cmocka_unit_test_setup_teardown(test_token_rotate, setup,
-		    teardown),
-		cmocka_unit_test_setup_teardown(test_token_shorten, setup,
-		    teardown),
-		cmocka_unit_test_setup_teardown(test_token_rotate_refused, setup,
-		    teardown),
-		cmocka_unit_test_setup_teardown(test_delete_user_tokens, setup,
-		    teardown),
-		cmocka_unit_test_setup_teardown(test_verify, setup, teardown),
-		cmocka_unit_test_setup_teardown(test_touch, setup, teardown),
-		cmocka_unit_test_setup_teardown(test_touch_busy, setup, teardown),
-		cmocka_unit_test_setup_teardown(test_no_secret_in_files, setup,
-		    teardown),
-		cmocka_unit_test_setup_teardown(test_usage_file, setup, teardown),
-		cmocka_unit_test_setup_teardown(test_auth_handle, setup, teardown),
+		fx_test(test_tokens),
+		fx_test(test_token_rotate),
+		fx_test(test_token_shorten),
+		fx_test(test_token_rotate_refused),
+		fx_test(test_delete_user_tokens),
+		fx_test(test_verify),
+		fx_test(test_touch),
+		fx_test(test_touch_busy),
+		fx_test(test_no_secret_in_files),
+		fx_test(test_usage_file),
+		fx_test(test_auth_handle),
 	};
 
 	if (crypto_init() != 0)

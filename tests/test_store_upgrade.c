@@ -164,8 +164,8 @@ test_upgrade_format1(void **state)
 	assert_int_equal(store_open(f->dir, STORE_AUTH, &st), APPUSER_ERR_NOSTORE);
 	/* the master reads fine (a format-1 token has no slot) */
 	assert_int_equal(store_open(f->dir, STORE_READ, &f->st), 0);
-	assert_int_equal(slot_of(f->st, a.t.id), 0);
-	assert_int_equal(last_used(f->st, a.t.id), now - 100);
+	assert_int_equal(tok_nums(f->st, a.t.id).slot, 0);
+	assert_int_equal(tok_nums(f->st, a.t.id).last_used, now - 100);
 	close_st(f);
 
 	assert_int_equal(store_open(f->dir, STORE_WRITE, &f->st), 0);
@@ -180,7 +180,7 @@ test_upgrade_format1(void **state)
 	memset(&s1, 0, sizeof(s1));
 	assert_int_equal(store_token_foreach(f->st, NULL, note_slot, &s1), 0);
 	assert_int_equal(s1.n, 302);
-	assert_int_equal(last_used(f->st, a.t.id), now - 100);
+	assert_int_equal(tok_nums(f->st, a.t.id).last_used, now - 100);
 	/* every field of every token as it was */
 	memset(sum1, 0, sizeof(sum1));
 	assert_int_equal(store_token_foreach(f->st, NULL, token_sum, sum1), 0);
@@ -204,15 +204,14 @@ test_upgrade_format1(void **state)
 	assert_int_equal(verify(f->st, "alice", a.str, "sshd", NULL, now), 0);
 	assert_int_equal(store_token_touch(f->st, a.t.id, now, NULL, "sshd",
 	    1000), 0);
-	assert_int_equal(last_used(f->st, a.t.id), now);
+	assert_int_equal(tok_nums(f->st, a.t.id).last_used, now);
 }
 
 int
 main(void)
 {
 	const struct CMUnitTest tests[] = {
-		cmocka_unit_test_setup_teardown(test_upgrade_format1, setup,
-		    teardown),
+		fx_test(test_upgrade_format1),
 	};
 
 	if (crypto_init() != 0)

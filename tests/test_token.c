@@ -20,10 +20,10 @@
 #include "record.h"
 #include "token.h"
 
+#include "token_fixture.h"
+
 #define N_GEN	1000
 
-static const char b62[] =
-    "0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz";
 
 /* apu_ + id 0123456789ab + secret A..Za..d + crc 0xc27733ba as base62 */
 static const char known_tok[] =
@@ -139,11 +139,11 @@ test_generate_unique_and_uniform(void **state)
 	 * '0'..'7' 25% more (~820); rejection sampling keeps them level.
 	 */
 	for (j = 0; j < 62; j++) {
-		assert_true(count[(unsigned char)b62[j]] > 450);
+		assert_true(count[(unsigned char)fx_b62[j]] > 450);
 		if (j < 8)
-			lo += count[(unsigned char)b62[j]];
+			lo += count[(unsigned char)fx_b62[j]];
 		else
-			hi += count[(unsigned char)b62[j]];
+			hi += count[(unsigned char)fx_b62[j]];
 	}
 	assert_true(lo / 8 < 740);
 	assert_true(hi / 54 > 620);
@@ -185,11 +185,12 @@ test_parse_checksum(void **state)
 	/* every single-char change of id or secret is caught by the crc */
 	for (pos = 4; pos < 46; pos++) {
 		for (c = 0; c < 62; c++) {
-			if (b62[c] == known_tok[pos])
+			if (fx_b62[c] == known_tok[pos])
 				continue;
-			tok[pos] = b62[c];
+			tok[pos] = fx_b62[c];
 			if (parse(tok, TOKEN_LEN) != VERIFY_BAD_CHECKSUM)
-				fail_msg("pos %zu char %c not caught", pos, b62[c]);
+				fail_msg("pos %zu char %c not caught", pos,
+				    fx_b62[c]);
 		}
 		/* read back by the next pos */
 		/* cppcheck-suppress unreadVariable */
@@ -337,89 +338,115 @@ good_token(void)
 	return t;
 }
 
-static int
-check(const struct token *t, const char *user, uint32_t uid,
-    const uint8_t *v, const char *service, const char *rhost, int64_t now)
+#define UID	1900000005u	/* good_token's */
+
+/* One call of token_check and what it must return. */
+struct check_case {
+	const struct token	*t;
+	const char		*user;
+	uint32_t		 uid;
+	const uint8_t		*v;
+	const char		*service;
+	const char		*rhost;
+	int64_t			 now;
+	int			 want;
+};
+
+/* Each case in turn; a failure names its row. */
+static void
+run_checks(const struct check_case *c, size_t n)
 {
-	return token_check(t, user, uid, v, service, rhost, now);
+	size_t i;
+	int r;
+
+	for (i = 0; i < n; i++) {
+		r = token_check(c[i].t, c[i].user, c[i].uid, c[i].v,
+		    c[i].service, c[i].rhost, c[i].now);
+		if (r != c[i].want)
+			fail_msg("case %zu: %d, want %d", i, r, c[i].want);
+	}
 }
+
+#define N_CASES(a)	(sizeof(a) / sizeof((a)[0]))
 
 static void
 test_check_reasons(void **state)
 {
 	const uint8_t *kv = known_verifier;
 	uint8_t wrong[TOKEN_VERIFIER_LEN];
-	struct token t;
+	struct token t = good_token(), rev = good_token(),
+	    any = good_token();
+	const char *gw = "gateway.example.com";
+	const struct check_case cases[] = {
+		{ &t, "deploy", UID, kv, "sshd", "10.1.2.3", 4999, VERIFY_OK },
+		{ NULL, "deploy", UID, kv, "sshd", "10.1.2.3", 4999,
+		    VERIFY_UNKNOWN },
+		{ &t, "other", UID, kv, "sshd", "10.1.2.3", 4999,
+		    VERIFY_WRONG_USER },
+		{ &t, "deploy", UID + 1, kv, "sshd", "10.1.2.3", 4999,
+		    VERIFY_WRONG_USER },
+		{ &t, "deplo", UID, kv, "sshd", "10.1.2.3", 4999,
+		    VERIFY_WRONG_USER },
+		{ &t, NULL, UID, kv, "sshd", "10.1.2.3", 4999,
+		    VERIFY_WRONG_USER },
+		{ &t, "deploy", UID, wrong, "sshd", "10.1.2.3", 4999,
+		    VERIFY_MISMATCH },
+		{ &t, "deploy", UID, kv, "sshd", "10.1.2.3", 5000,
+		    VERIFY_EXPIRED },
+		{ &t, "deploy", UID, kv, "sshd", "11.1.2.3", 4999,
+		    VERIFY_ADDRESS },
+		{ &t, "deploy", UID, kv, "sshd", NULL, 4999, VERIFY_ADDRESS },
+		{ &t, "deploy", UID, kv, "sshd", gw, 4999, VERIFY_ADDRESS },
+		{ &t, "deploy", UID, kv, "sudo", "10.1.2.3", 4999,
+		    VERIFY_SERVICE },
+		{ &t, "deploy", UID, kv, NULL, "10.1.2.3", 4999,
+		    VERIFY_SERVICE },
+		{ &rev, "deploy", UID, kv, "sshd", "10.1.2.3", 4999,
+		    VERIFY_REVOKED },
+		/* no expiry, no allow list, no scope: anything goes */
+		{ &any, "deploy", UID, kv, "cron", "example.com", INT64_MAX,
+		    VERIFY_OK },
+		{ &any, "deploy", UID, kv, NULL, NULL, 0, VERIFY_OK },
+	};
 
 	(void)state;
 	memcpy(wrong, known_verifier, sizeof(wrong));
 	wrong[31] ^= 1;
-	t = good_token();
-	assert_int_equal(check(&t, "deploy", 1900000005u, kv, "sshd",
-	    "10.1.2.3", 4999), VERIFY_OK);
-	assert_int_equal(check(NULL, "deploy", 1900000005u, kv, "sshd",
-	    "10.1.2.3", 4999), VERIFY_UNKNOWN);
-	assert_int_equal(check(&t, "other", 1900000005u, kv, "sshd",
-	    "10.1.2.3", 4999), VERIFY_WRONG_USER);
-	assert_int_equal(check(&t, "deploy", 1900000006u, kv, "sshd",
-	    "10.1.2.3", 4999), VERIFY_WRONG_USER);
-	assert_int_equal(check(&t, "deplo", 1900000005u, kv, "sshd",
-	    "10.1.2.3", 4999), VERIFY_WRONG_USER);
-	assert_int_equal(check(&t, NULL, 1900000005u, kv, "sshd",
-	    "10.1.2.3", 4999), VERIFY_WRONG_USER);
-	assert_int_equal(check(&t, "deploy", 1900000005u, wrong, "sshd",
-	    "10.1.2.3", 4999), VERIFY_MISMATCH);
-	assert_int_equal(check(&t, "deploy", 1900000005u, kv, "sshd",
-	    "10.1.2.3", 5000), VERIFY_EXPIRED);
-	assert_int_equal(check(&t, "deploy", 1900000005u, kv, "sshd",
-	    "11.1.2.3", 4999), VERIFY_ADDRESS);
-	assert_int_equal(check(&t, "deploy", 1900000005u, kv, "sshd",
-	    NULL, 4999), VERIFY_ADDRESS);
-	assert_int_equal(check(&t, "deploy", 1900000005u, kv, "sshd",
-	    "gateway.example.com", 4999), VERIFY_ADDRESS);
-	assert_int_equal(check(&t, "deploy", 1900000005u, kv, "sudo",
-	    "10.1.2.3", 4999), VERIFY_SERVICE);
-	assert_int_equal(check(&t, "deploy", 1900000005u, kv, NULL,
-	    "10.1.2.3", 4999), VERIFY_SERVICE);
-	t.revoke_time = 2000;
-	assert_int_equal(check(&t, "deploy", 1900000005u, kv, "sshd",
-	    "10.1.2.3", 4999), VERIFY_REVOKED);
-	/* no expiry, no allow list, no scope: anything goes */
-	t = good_token();
-	t.expiry_time = 0;
-	t.n_allow = 0;
-	t.allow = NULL;
-	t.n_scope = 0;
-	t.scope = NULL;
-	assert_int_equal(check(&t, "deploy", 1900000005u, kv, "cron",
-	    "example.com", INT64_MAX), VERIFY_OK);
-	assert_int_equal(check(&t, "deploy", 1900000005u, kv, NULL, NULL, 0),
-	    VERIFY_OK);
+	rev.revoke_time = 2000;
+	any.expiry_time = 0;
+	any.n_allow = 0;
+	any.allow = NULL;
+	any.n_scope = 0;
+	any.scope = NULL;
+	run_checks(cases, N_CASES(cases));
 }
 
 static void
 test_check_order(void **state)
 {
+	const uint8_t *kv = known_verifier;
 	uint8_t wrong[TOKEN_VERIFIER_LEN];
-	struct token t = good_token();
+	struct token rev = good_token(), t = good_token();
+	/* everything wrong at once: each step reports the first failure */
+	const struct check_case cases[] = {
+		{ &rev, "other", 1, wrong, "sudo", "11.0.0.1", 9999,
+		    VERIFY_WRONG_USER },
+		{ &rev, "deploy", UID, wrong, "sudo", "11.0.0.1", 9999,
+		    VERIFY_MISMATCH },
+		{ &rev, "deploy", UID, kv, "sudo", "11.0.0.1", 9999,
+		    VERIFY_REVOKED },
+		{ &t, "deploy", UID, kv, "sudo", "11.0.0.1", 9999,
+		    VERIFY_EXPIRED },
+		{ &t, "deploy", UID, kv, "sudo", "11.0.0.1", 10,
+		    VERIFY_ADDRESS },
+		{ &t, "deploy", UID, kv, "sudo", "10.0.0.1", 10,
+		    VERIFY_SERVICE },
+	};
 
 	(void)state;
 	memset(wrong, 0, sizeof(wrong));
-	/* everything wrong at once: each step reports the first failure */
-	t.revoke_time = 2000;
-	assert_int_equal(check(&t, "other", 1, wrong, "sudo", "11.0.0.1",
-	    9999), VERIFY_WRONG_USER);
-	assert_int_equal(check(&t, "deploy", 1900000005u, wrong, "sudo",
-	    "11.0.0.1", 9999), VERIFY_MISMATCH);
-	assert_int_equal(check(&t, "deploy", 1900000005u, known_verifier,
-	    "sudo", "11.0.0.1", 9999), VERIFY_REVOKED);
-	t.revoke_time = 0;
-	assert_int_equal(check(&t, "deploy", 1900000005u, known_verifier,
-	    "sudo", "11.0.0.1", 9999), VERIFY_EXPIRED);
-	assert_int_equal(check(&t, "deploy", 1900000005u, known_verifier,
-	    "sudo", "11.0.0.1", 10), VERIFY_ADDRESS);
-	assert_int_equal(check(&t, "deploy", 1900000005u, known_verifier,
-	    "sudo", "10.0.0.1", 10), VERIFY_SERVICE);
+	rev.revoke_time = 2000;
+	run_checks(cases, N_CASES(cases));
 }
 
 static void

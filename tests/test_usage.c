@@ -27,39 +27,24 @@
 #include "token.h"
 #include "usage.h"
 
-#include "store_fixture.h"
+#include "tmpdir_fixture.h"
 
 #define ID_A	"AAAAAAAAAAAA"
 #define ID_B	"BBBBBBBBBBBB"
 
 struct fx {
-	char	 base[64];
-	char	 dir[128];	/* base/store, created */
-	char	 path[192];	/* dir/usage */
+	struct tmpdir	 td;		/* td.dir created */
+	char		 path[192];	/* dir/usage */
 };
 
 static int
 setup(void **state)
 {
-	struct fx *f = calloc(1, sizeof(*f));
+	struct fx *f = tmpdir_new(sizeof(*f), "/tmp/appuser-usage-XXXXXX",
+	    true);
 
-	assert_non_null(f);
-	assert_int_equal(fx_make_base(f->base, sizeof(f->base),
-	    "/tmp/appuser-usage-XXXXXX", f->dir, sizeof(f->dir)), 0);
-	assert_int_equal(mkdir(f->dir, 0755), 0);
-	snprintf(f->path, sizeof(f->path), "%s/%s", f->dir,
-	    APPUSER_USAGE_FILE);
+	tmpdir_path(f->path, sizeof(f->path), f->td.dir, APPUSER_USAGE_FILE);
 	*state = f;
-	return 0;
-}
-
-static int
-teardown(void **state)
-{
-	struct fx *f = *state;
-
-	fx_remove_tree(f->base);
-	free(f);
 	return 0;
 }
 
@@ -68,8 +53,8 @@ open_rw(struct fx *f)
 {
 	int fd = -1;
 
-	assert_int_equal(usage_create(f->dir), 0);
-	assert_int_equal(usage_open(f->dir, geteuid(), true, &fd), 0);
+	assert_int_equal(usage_create(f->td.dir), 0);
+	assert_int_equal(usage_open(f->td.dir, geteuid(), true, &fd), 0);
 	return fd;
 }
 
@@ -139,7 +124,7 @@ test_write_refusals(void **state)
 	assert_int_equal(usage_write(fd, 1, "short", 1, "", "", 0, 100),
 	    APPUSER_ERR_INVALID);
 	/* a descriptor opened for reading cannot take a write lock */
-	assert_int_equal(usage_open(f->dir, geteuid(), false, &ro), 0);
+	assert_int_equal(usage_open(f->td.dir, geteuid(), false, &ro), 0);
 	assert_int_equal(usage_write(ro, 1, ID_A, 1, "", "", 0, 100),
 	    APPUSER_ERR_SYSTEM);
 	close(ro);
@@ -178,27 +163,28 @@ test_open_refusals(void **state)
 	char missing[PATH_MAX], other[PATH_MAX];
 	int fd = -1;
 
-	assert_int_equal(usage_open(f->dir, geteuid(), false, &fd),
+	assert_int_equal(usage_open(f->td.dir, geteuid(), false, &fd),
 	    APPUSER_ERR_NOSTORE);
-	snprintf(missing, sizeof(missing), "%s/none", f->base);
+	snprintf(missing, sizeof(missing), "%s/none", f->td.base);
 	assert_int_equal(usage_create(missing), APPUSER_ERR_SYSTEM);
 	/* a symbolic link in its place is neither followed nor created */
-	snprintf(other, sizeof(other), "%s/elsewhere", f->base);
+	snprintf(other, sizeof(other), "%s/elsewhere", f->td.base);
 	assert_int_equal(symlink(other, f->path), 0);
-	assert_int_equal(usage_create(f->dir), APPUSER_ERR_UNSAFE);
+	assert_int_equal(usage_create(f->td.dir), APPUSER_ERR_UNSAFE);
 	assert_int_equal(access(other, F_OK), -1);
-	assert_int_equal(usage_open(f->dir, geteuid(), true, &fd),
+	assert_int_equal(usage_open(f->td.dir, geteuid(), true, &fd),
 	    APPUSER_ERR_UNSAFE);
 	assert_int_equal(unlink(f->path), 0);
 	/* as the writer leaves it, or refused */
-	assert_int_equal(usage_create(f->dir), 0);
+	assert_int_equal(usage_create(f->td.dir), 0);
 	assert_int_equal(chmod(f->path, 0640), 0);
-	assert_int_equal(usage_open(f->dir, geteuid(), false, &fd),
+	assert_int_equal(usage_open(f->td.dir, geteuid(), false, &fd),
 	    APPUSER_ERR_UNSAFE);
-	assert_int_equal(usage_create(f->dir), 0);	/* puts the mode right */
-	assert_int_equal(usage_open(f->dir, geteuid() + 1, false, &fd),
+	/* usage_create puts the mode right */
+	assert_int_equal(usage_create(f->td.dir), 0);
+	assert_int_equal(usage_open(f->td.dir, geteuid() + 1, false, &fd),
 	    APPUSER_ERR_UNSAFE);
-	assert_int_equal(usage_open(f->dir, geteuid(), false, &fd), 0);
+	assert_int_equal(usage_open(f->td.dir, geteuid(), false, &fd), 0);
 	close(fd);
 }
 
@@ -206,12 +192,10 @@ int
 main(void)
 {
 	const struct CMUnitTest tests[] = {
-		cmocka_unit_test_setup_teardown(test_round_trip, setup, teardown),
-		cmocka_unit_test_setup_teardown(test_write_refusals, setup,
-		    teardown),
-		cmocka_unit_test_setup_teardown(test_write_full, setup, teardown),
-		cmocka_unit_test_setup_teardown(test_open_refusals, setup,
-		    teardown),
+		tmpdir_test(test_round_trip, setup),
+		tmpdir_test(test_write_refusals, setup),
+		tmpdir_test(test_write_full, setup),
+		tmpdir_test(test_open_refusals, setup),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);
