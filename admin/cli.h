@@ -175,25 +175,28 @@ bool nss_check_id_hit(const struct nss_check *n);
 void nss_check_own_group(struct nss_check *n, const char *name,
     uint32_t gid);
 /*
- * Speed-ups for import: look up these names and ids id_first.. (nids of
- * them) in parallel now; later calls of nss_collision for them use the
- * answers.  names stay the caller's, alive until the answers expire: when
- * a prefetch is made again or cleared.
+ * Speed-ups: host lookups made early, in a few threads, whose answers later
+ * calls of nss_collision use (a name or id not looked up, or not free, is
+ * looked up again when asked).  Names stay the caller's, alive until the
+ * answers expire: at the next begin or prefetch, or at clear.
+ *
+ * Fed while the caller works (the agent adds each user as it reads it):
+ * nss_check_prefetch_begin starts the threads; nss_check_prefetch_add
+ * queues a name (as user and group; NULL: none) and an id (as uid and gid;
+ * 0: none); nss_check_prefetch_wait lets the threads finish the queue and
+ * makes the answers usable.  Errors: NOMEM (then the lookups happen one by
+ * one, as asked), INVALID (add without begin).
  */
+int nss_check_prefetch_begin(struct nss_check *n);
+int nss_check_prefetch_add(struct nss_check *n, const char *name,
+    uint32_t id);
+void nss_check_prefetch_wait(struct nss_check *n);
+/* All at once, for import: names[0..nnames) and the ids id_first..
+ * (nids of them); returns with the answers ready. */
 int nss_check_prefetch(struct nss_check *n, const char *const *names,
     size_t nnames, uint32_t id_first, size_t nids);
-/*
- * The same for the ids in ids[0..nids) (any order, copied), in threads
- * that keep running after the call returns, so that the caller can do
- * something else meanwhile (the agent reads the rest of the fleet).  Call
- * nss_check_prefetch_wait before nss_collision.  Errors: NOMEM, INVALID
- * (nothing was started; the lookups will happen one by one).
- */
-int nss_check_prefetch_start(struct nss_check *n, const char *const *names,
-    size_t nnames, const uint32_t *ids, size_t nids);
-void nss_check_prefetch_wait(struct nss_check *n);
-/* Stop the lookups not yet started, wait for the others, then forget
- * every prefetched answer (and the names). */
+/* Drop the lookups not yet started, wait for the others, then forget
+ * every answer (and the names). */
 void nss_check_prefetch_clear(struct nss_check *n);
 
 /* The collision check the write commands install (one per process). */

@@ -6,12 +6,12 @@
  * Every answer comes from a direct lookup: an enumeration cannot rule a name
  * out for sources that do not enumerate (LDAP with enumeration off).  Import
  * and the agent's full load only make the lookups earlier and in parallel
- * (nss_check_prefetch): the answers of one batch are computed by a few
- * threads before the batch is written, which hides the latency of network
- * sources and uses every core; the agent starts them in the background and
- * reads the rest of the fleet meanwhile.  Only "free" answers are kept; a
- * taken name or an error is looked up again when the store asks, for the
- * message.
+ * (nss_check_prefetch*): a few threads compute the answers before the
+ * store asks, which hides the latency of network sources and uses every
+ * core.  Import asks for one batch at a time; the agent feeds each user to
+ * the threads as it reads it, so the lookups run while it reads the rest of
+ * the fleet.  Only "free" answers are used; a taken name or an error is
+ * looked up again when the store asks, for the message.
  *
  * With appuser in nsswitch.conf, NSS also answers with what the store
  * publishes itself.  The store checks its own names and ids before it asks
@@ -24,7 +24,6 @@
 #include <grp.h>
 #include <pthread.h>
 #include <pwd.h>
-#include <stdatomic.h>
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
@@ -44,21 +43,41 @@ struct own_group {
 	uint32_t	 gid;
 };
 
+/* One lookup: a name (user, then group) or an id (uid, then gid). */
+struct pf_item {
+	const char	*name;		/* the caller's; NULL: id */
+	uint32_t	 id;
+	bool		 free;		/* looked up and free */
+};
+
+struct pf_id {
+	uint32_t	 id;
+	bool		 free;
+};
+
+/*
+ * Lookups fed while the caller works (the agent adds each user as it reads
+ * it), done by a few threads; answered once nss_check_prefetch_wait has
+ * closed the feed, joined the threads and indexed the answers.
+ */
 struct prefetch {
 	const struct own_group *own;	/* the nss_check's */
-	const char *const *names;	/* the caller's, alive for the batch */
-	size_t		 nnames;
-	uint32_t	*slots;		/* hash of names: index + 1, 0 empty */
-	size_t		 nslots;	/* power of two */
-	uint8_t		*name_free;	/* 1 if looked up and free */
-	uint32_t	 id_first;	/* ids id_first.. (ids NULL), or */
-	uint32_t	*ids;		/* these, sorted, distinct */
-	size_t		 nids;
-	uint8_t		*id_free;
-	atomic_size_t	 next;		/* work counter */
+	pthread_mutex_t	 mu;		/* guards the items and the feed */
+	pthread_cond_t	 more;		/* an item was added or the feed closed */
+	struct pf_item	*items;
+	size_t		 nitems, capitems;
+	size_t		 next;		/* the first item no thread took */
+	bool		 closed;
 	pthread_t	 tids[PREFETCH_THREADS];
 	size_t		 nthreads;	/* running until nss_check_prefetch_wait */
+	bool		 open;		/* begun and not yet waited for */
+	/* the index, built by nss_check_prefetch_wait */
+	uint32_t	*slots;		/* hash of names: item index + 1, 0 empty */
+	size_t		 nslots;	/* power of two */
+	struct pf_id	*ids;		/* sorted */
+	size_t		 nids;
 };
+
 
 struct nss_check {
 	struct nbuf	 buf;
@@ -135,7 +154,6 @@ host_lookup(struct nbuf *b, const struct own_group *own, const char *name,
 		return -e;
 	return HOST_FREE;
 }
-
 static size_t
 hash_name(const char *s)
 {
@@ -146,7 +164,7 @@ hash_name(const char *s)
 	return h;
 }
 
-/* Index of name among the prefetched names, or -1. */
+/* Index of the item that looked name up, or -1. */
 static long
 pf_find(const struct prefetch *pf, const char *name)
 {
@@ -155,7 +173,7 @@ pf_find(const struct prefetch *pf, const char *name)
 	if (pf->nslots == 0)
 		return -1;
 	for (i = hash_name(name) & mask; pf->slots[i] != 0; i = (i + 1) & mask)
-		if (strcmp(pf->names[pf->slots[i] - 1], name) == 0)
+		if (strcmp(pf->items[pf->slots[i] - 1].name, name) == 0)
 			return (long)pf->slots[i] - 1;
 	return -1;
 }
@@ -165,13 +183,14 @@ pf_name_free(const struct prefetch *pf, const char *name)
 {
 	long i = pf_find(pf, name);
 
-	return i >= 0 && pf->name_free[i];
+	return i >= 0 && pf->items[i].free;
 }
 
 static int
 cmp_id(const void *a, const void *b)
 {
-	uint32_t x = *(const uint32_t *)a, y = *(const uint32_t *)b;
+	uint32_t x = ((const struct pf_id *)a)->id;
+	uint32_t y = ((const struct pf_id *)b)->id;
 
 	return (x > y) - (x < y);
 }
@@ -179,21 +198,15 @@ cmp_id(const void *a, const void *b)
 static bool
 pf_id_free(const struct prefetch *pf, uint32_t id)
 {
-	const uint32_t *p;
+	const struct pf_id key = { id, false }, *p;
 
-	if (pf->ids == NULL)
-		return id >= pf->id_first && id - pf->id_first < pf->nids &&
-		    pf->id_free[id - pf->id_first];
-	p = bsearch(&id, pf->ids, pf->nids, sizeof(*pf->ids), cmp_id);
-	return p != NULL && pf->id_free[p - pf->ids];
+	if (pf->nids == 0)
+		return false;
+	p = bsearch(&key, pf->ids, pf->nids, sizeof(*pf->ids), cmp_id);
+	return p != NULL && p->free;
 }
 
-/* The k-th id to look up. */
-static uint32_t
-pf_id(const struct prefetch *pf, size_t k)
-{
-	return pf->ids != NULL ? pf->ids[k] : pf->id_first + (uint32_t)k;
-}
+
 
 int
 nss_collision(const char *name, uint32_t id, void *arg)
@@ -237,108 +250,123 @@ nss_collision(const char *name, uint32_t id, void *arg)
 	return APPUSER_ERR_SYSTEM;
 }
 
+/* Take the next item, look it up unlocked, store the answer; until the
+ * feed is closed and drained (or cleared). */
 static void *
 pf_worker(void *arg)
 {
 	struct prefetch *pf = arg;
 	struct nbuf b = { NULL, 0 };
+	struct pf_item it;
 	char who[128];
-	size_t i, total = pf->nnames + pf->nids;
+	size_t i;
+	bool free_;
 
-	while ((i = atomic_fetch_add(&pf->next, 1)) < total) {
-		if (i < pf->nnames)
-			pf->name_free[i] = host_lookup(&b, pf->own,
-			    pf->names[i], 0, who, sizeof(who)) == HOST_FREE;
-		else
-			pf->id_free[i - pf->nnames] = host_lookup(&b, pf->own,
-			    NULL, pf_id(pf, i - pf->nnames), who,
-			    sizeof(who)) == HOST_FREE;
+	pthread_mutex_lock(&pf->mu);
+	for (;;) {
+		while (pf->next == pf->nitems && !pf->closed)
+			pthread_cond_wait(&pf->more, &pf->mu);
+		if (pf->next == pf->nitems)
+			break;
+		it = pf->items[i = pf->next++];
+		pthread_mutex_unlock(&pf->mu);
+		free_ = host_lookup(&b, pf->own, it.name, it.id, who,
+		    sizeof(who)) == HOST_FREE;
+		pthread_mutex_lock(&pf->mu);
+		pf->items[i].free = free_;	/* items may have moved */
 	}
+	pthread_mutex_unlock(&pf->mu);
 	free(b.p);
 	return NULL;
+}
+
+/* Close the feed and join the threads: the items are final after. */
+static void
+pf_join(struct prefetch *pf)
+{
+	size_t i;
+
+	if (!pf->open)
+		return;
+	pthread_mutex_lock(&pf->mu);
+	pf->closed = true;
+	pthread_cond_broadcast(&pf->more);
+	pthread_mutex_unlock(&pf->mu);
+	for (i = 0; i < pf->nthreads; i++)
+		pthread_join(pf->tids[i], NULL);
+	if (pf->nthreads == 0)
+		pf_worker(pf);		/* no thread started: do it here */
+	pf->nthreads = 0;
+	pthread_cond_destroy(&pf->more);
+	pthread_mutex_destroy(&pf->mu);
+	pf->open = false;
 }
 
 static void
 pf_clear(struct prefetch *pf)
 {
+	if (pf->open) {
+		/* what the threads have not taken is not needed any more */
+		pthread_mutex_lock(&pf->mu);
+		pf->next = pf->nitems;
+		pthread_mutex_unlock(&pf->mu);
+		pf_join(pf);
+	}
+	free(pf->items);
 	free(pf->slots);
-	free(pf->name_free);
 	free(pf->ids);
-	free(pf->id_free);
 	memset(pf, 0, sizeof(*pf));
 }
 
+/* Index the final answers: names by hash, ids sorted. */
 static int
 pf_index(struct prefetch *pf)
 {
-	size_t i, j, mask;
+	size_t i, j, mask, nnames = 0;
 
-	for (pf->nslots = 16; pf->nslots < 2 * pf->nnames; pf->nslots *= 2)
+	for (i = 0; i < pf->nitems; i++)
+		nnames += pf->items[i].name != NULL;
+	if (nnames > UINT32_MAX / 4 || (pf->ids = malloc((pf->nitems -
+	    nnames + 1) * sizeof(*pf->ids))) == NULL)
+		return APPUSER_ERR_NOMEM;
+	for (pf->nslots = 16; pf->nslots < 2 * nnames; pf->nslots *= 2)
 		;
 	if ((pf->slots = calloc(pf->nslots, sizeof(*pf->slots))) == NULL)
 		return APPUSER_ERR_NOMEM;
 	mask = pf->nslots - 1;
-	for (i = 0; i < pf->nnames; i++) {
-		if (pf_find(pf, pf->names[i]) >= 0)
-			continue;	/* duplicate: the store refuses it */
-		for (j = hash_name(pf->names[i]) & mask; pf->slots[j] != 0;
-		    j = (j + 1) & mask)
+	for (i = 0; i < pf->nitems; i++) {
+		if (pf->items[i].name == NULL) {
+			pf->ids[pf->nids].id = pf->items[i].id;
+			pf->ids[pf->nids++].free = pf->items[i].free;
+			continue;
+		}
+		if (pf_find(pf, pf->items[i].name) >= 0)
+			continue;	/* the same answer twice */
+		for (j = hash_name(pf->items[i].name) & mask;
+		    pf->slots[j] != 0; j = (j + 1) & mask)
 			;
 		pf->slots[j] = (uint32_t)i + 1;
 	}
+	qsort(pf->ids, pf->nids, sizeof(*pf->ids), cmp_id);
 	return 0;
 }
 
-/* ids[0..nids): a sorted copy without duplicates in pf. */
-static int
-pf_ids(struct prefetch *pf, const uint32_t *ids, size_t nids)
-{
-	size_t i, n = 0;
-
-	if ((pf->ids = malloc((nids + 1) * sizeof(*ids))) == NULL)
-		return APPUSER_ERR_NOMEM;
-	if (nids > 0)
-		memcpy(pf->ids, ids, nids * sizeof(*ids));
-	qsort(pf->ids, nids, sizeof(*ids), cmp_id);
-	for (i = 0; i < nids; i++)
-		if (n == 0 || pf->ids[i] != pf->ids[n - 1])
-			pf->ids[n++] = pf->ids[i];
-	pf->nids = n;
-	return 0;
-}
-
-/*
- * Look names and ids up in threads: ids (sorted here) when not NULL, else
- * id_first.. (nids of them).  Returns with the threads running.
- */
-static int
-pf_start(struct nss_check *n, const char *const *names, size_t nnames,
-    uint32_t id_first, const uint32_t *ids, size_t nids)
+int
+nss_check_prefetch_begin(struct nss_check *n)
 {
 	struct prefetch *pf = &n->pf;
 	long ncpu = sysconf(_SC_NPROCESSORS_ONLN);
 	size_t i, nthreads;
-	int r = APPUSER_ERR_NOMEM;
 
-	nss_check_prefetch_wait(n);
 	pf_clear(pf);
-	if (nnames == 0 && nids == 0)
-		return 0;
-	if (nnames > UINT32_MAX - 1)
-		return APPUSER_ERR_INVALID;
-	if (ids == NULL && (id_first == 0 || nids > UINT32_MAX - id_first))
-		nids = 0;
 	pf->own = &n->own;
-	pf->names = names;
-	pf->nnames = nnames;
-	pf->id_first = id_first;
-	pf->nids = nids;
-	if ((ids != NULL && pf_ids(pf, ids, nids) != 0) ||
-	    (pf->name_free = calloc(nnames + 1, 1)) == NULL ||
-	    (pf->id_free = calloc(pf->nids + 1, 1)) == NULL ||
-	    pf_index(pf) != 0)
-		goto out;
-	atomic_init(&pf->next, 0);
+	if (pthread_mutex_init(&pf->mu, NULL) != 0)
+		return APPUSER_ERR_NOMEM;
+	if (pthread_cond_init(&pf->more, NULL) != 0) {
+		pthread_mutex_destroy(&pf->mu);
+		return APPUSER_ERR_NOMEM;
+	}
+	pf->open = true;
 	/* sources that wait (LDAP) gain from more threads than CPUs */
 	nthreads = ncpu < 1 ? 2 : ncpu > PREFETCH_THREADS / 2 ?
 	    PREFETCH_THREADS : 2 * (size_t)ncpu;
@@ -347,51 +375,97 @@ pf_start(struct nss_check *n, const char *const *names, size_t nnames,
 			break;
 		pf->nthreads++;
 	}
-	if (pf->nthreads == 0)
-		pf_worker(pf);		/* no threads: do it here */
-	r = 0;
+	return 0;
+}
+
+/* Append one item; the caller holds no lock. */
+static int
+pf_add(struct prefetch *pf, const char *name, uint32_t id)
+{
+	struct pf_item *nv;
+	size_t cap;
+	int r = 0;
+
+	pthread_mutex_lock(&pf->mu);
+	if (pf->nitems == pf->capitems) {
+		cap = pf->capitems ? 2 * pf->capitems : 1024;
+		if (cap > UINT32_MAX / 2 || (nv = reallocarray(pf->items, cap,
+		    sizeof(*nv))) == NULL) {
+			r = APPUSER_ERR_NOMEM;
+			goto out;
+		}
+		pf->items = nv;
+		pf->capitems = cap;
+	}
+	pf->items[pf->nitems].name = name;
+	pf->items[pf->nitems].id = id;
+	pf->items[pf->nitems++].free = false;
+	pthread_cond_signal(&pf->more);
  out:
-	if (r != 0)
-		pf_clear(pf);
+	pthread_mutex_unlock(&pf->mu);
 	return r;
+}
+
+int
+nss_check_prefetch_add(struct nss_check *n, const char *name, uint32_t id)
+{
+	int r = 0;
+
+	if (!n->pf.open)
+		return APPUSER_ERR_INVALID;
+	if (name != NULL && name[0] != '\0')
+		r = pf_add(&n->pf, name, 0);
+	if (r == 0 && id != 0)
+		r = pf_add(&n->pf, NULL, id);
+	return r;
+}
+
+void
+nss_check_prefetch_wait(struct nss_check *n)
+{
+	struct prefetch *pf = &n->pf;
+
+	if (!pf->open)
+		return;
+	pf_join(pf);
+	if (pf_index(pf) != 0) {	/* then one by one, as asked */
+		free(pf->slots);
+		free(pf->ids);
+		pf->slots = NULL;
+		pf->ids = NULL;
+		pf->nslots = pf->nids = 0;
+	}
 }
 
 int
 nss_check_prefetch(struct nss_check *n, const char *const *names,
     size_t nnames, uint32_t id_first, size_t nids)
 {
-	int r = pf_start(n, names, nnames, id_first, NULL, nids);
+	size_t i;
+	int r;
 
+	if (nnames == 0 && nids == 0) {
+		pf_clear(&n->pf);
+		return 0;
+	}
+	if (id_first == 0 || nids > UINT32_MAX - id_first)
+		nids = 0;
+	if ((r = nss_check_prefetch_begin(n)) != 0)
+		return r;
+	for (i = 0; r == 0 && i < nnames; i++)
+		r = nss_check_prefetch_add(n, names[i], 0);
+	for (i = 0; r == 0 && i < nids; i++)
+		r = nss_check_prefetch_add(n, NULL, id_first + (uint32_t)i);
 	nss_check_prefetch_wait(n);
 	return r;
-}
-
-int
-nss_check_prefetch_start(struct nss_check *n, const char *const *names,
-    size_t nnames, const uint32_t *ids, size_t nids)
-{
-	return pf_start(n, names, nnames, 0, ids, nids);
-}
-
-void
-nss_check_prefetch_wait(struct nss_check *n)
-{
-	size_t i;
-
-	for (i = 0; i < n->pf.nthreads; i++)
-		pthread_join(n->pf.tids[i], NULL);
-	n->pf.nthreads = 0;
 }
 
 void
 nss_check_prefetch_clear(struct nss_check *n)
 {
-	/* what the threads have not started is not needed any more */
-	if (n->pf.nthreads > 0)
-		atomic_store(&n->pf.next, n->pf.nnames + n->pf.nids);
-	nss_check_prefetch_wait(n);
 	pf_clear(&n->pf);
 }
+
 
 void
 nss_check_own_group(struct nss_check *n, const char *name, uint32_t gid)

@@ -87,8 +87,7 @@ struct syncd {
 	struct kvcopy	*kv;		/* full load: meta, users, tokens */
 	size_t		 nkv, capkv;
 	size_t		 users, nusers;	/* the users' part of kv */
-	const char	**pf_names;	/* users' names, into kv (prefetch) */
-	uint32_t	*pf_ids;
+	size_t		 pf_prefix;	/* reading users: their keys' prefix */
 	int		 err;
 };
 
@@ -581,6 +580,23 @@ apply_kv(struct syncd *s, struct store *st, const char *key, size_t keylen,
 
 /* ---- full load ---------------------------------------------------------- */
 
+/*
+ * Queue a user just read for the host lookups (its name and uid); one the
+ * prefetch cannot take is looked up when the store asks, and one that does
+ * not decode is refused by apply_kv, with the reason.
+ */
+static void
+prefetch_user(struct syncd *s, const struct kvcopy *kv)
+{
+	struct user u;
+
+	if (kv->keylen <= s->pf_prefix || record_decode_user(kv->val,
+	    kv->vallen, &u) != 0)
+		return;
+	(void)nss_check_prefetch_add(cli_nss(), kv->key + s->pf_prefix,
+	    u.uid);
+}
+
 static int
 collect_kv(void *arg, const struct etcd_kv *kv)
 {
@@ -605,6 +621,8 @@ collect_kv(void *arg, const struct etcd_kv *kv)
 	memcpy(nv->val, kv->value, kv->valuelen);
 	nv->vallen = kv->valuelen;
 	s->nkv++;
+	if (s->pf_prefix > 0)
+		prefetch_user(s, nv);
 	return 0;
 }
 
@@ -615,10 +633,7 @@ kv_free(struct syncd *s)
 
 	/* the prefetched names point into kv */
 	nss_check_prefetch_clear(cli_nss());
-	free(s->pf_names);
-	free(s->pf_ids);
-	s->pf_names = NULL;
-	s->pf_ids = NULL;
+	s->pf_prefix = 0;
 	s->users = s->nusers = 0;
 
 	for (i = 0; i < s->nkv; i++) {
@@ -753,30 +768,6 @@ read_range(struct syncd *s, const char *key, bool prefix, int64_t *revp)
 	return r;
 }
 
-/* Have threads ask NSS about the users read so far (the tokens next). */
-static void
-prefetch_users(struct syncd *s, size_t prefixlen)
-{
-	const struct kvcopy *kv;
-	struct user u;
-	size_t i, n = 0;
-
-	if ((s->pf_names = calloc(s->nusers + 1, sizeof(*s->pf_names))) ==
-	    NULL || (s->pf_ids = calloc(s->nusers + 1, sizeof(*s->pf_ids))) ==
-	    NULL)
-		return;		/* then one by one, as the store asks */
-	for (i = 0; i < s->nusers; i++) {
-		kv = &s->kv[s->users + i];
-		if (kv->keylen <= prefixlen || record_decode_user(kv->val,
-		    kv->vallen, &u) != 0)
-			continue;	/* apply_kv says what is wrong */
-		s->pf_names[n] = kv->key + prefixlen;
-		s->pf_ids[n++] = u.uid;
-	}
-	(void)nss_check_prefetch_start(cli_nss(), s->pf_names, n, s->pf_ids,
-	    n);
-}
-
 /*
  * What a host applies, at one revision (*revp): the meta, the users, the
  * tokens, in that order into s->kv (users sorted, for fleet_uid).
@@ -795,10 +786,14 @@ read_fleet(struct syncd *s, int64_t *revp)
 	s->users = s->nkv;
 	if (fleet_key_users(s->f, key, sizeof(key)) < 0)
 		return APPUSER_ERR_INVALID;
-	if ((r = read_range(s, key, true, &rev)) != 0)
+	/* host lookups of each user as it arrives, while the rest is read */
+	if (nss_check_prefetch_begin(cli_nss()) == 0)
+		s->pf_prefix = strlen(key);
+	r = read_range(s, key, true, &rev);
+	s->pf_prefix = 0;
+	if (r != 0)
 		return r;
 	s->nusers = s->nkv - s->users;
-	prefetch_users(s, strlen(key));
 	if (fleet_key_tokens(s->f, NULL, key, sizeof(key)) < 0)
 		return APPUSER_ERR_INVALID;
 	if ((r = read_range(s, key, true, &rev)) != 0)
