@@ -17,21 +17,13 @@
 #include <time.h>
 
 #include "appuser.h"
+#include "fsutil.h"
 
 #ifndef BENCH_DIE_STATUS
 #define BENCH_DIE_STATUS	1
 #endif
 
 /* Seconds on the monotonic clock: only differences mean anything. */
-static inline double
-now_sec(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
-}
-
 static inline int
 cmp_double(const void *a, const void *b)
 {

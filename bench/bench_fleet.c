@@ -42,7 +42,7 @@
 static double
 now_ms(void)
 {
-	return now_sec() * 1e3;
+	return fs_mono_s() * 1e3;
 }
 
 /* Does the store in dir admit tok for user right now (as PAM would)? */

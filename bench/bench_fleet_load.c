@@ -511,7 +511,7 @@ main(int argc, char **argv)
 	if (crypto_init() != 0 || (p.uid = calloc(p.n, sizeof(*p.uid))) ==
 	    NULL || open_fleet(p.conf, &f) != 0)
 		return 2;
-	t0 = now_sec();
+	t0 = fs_mono_s();
 	rc = reserve(f, &p);
 	fleet_close(f);
 	if (rc != 0)
@@ -522,7 +522,7 @@ main(int argc, char **argv)
 		return 2;
 	}
 	rc = run_jobs(&p, jobs);
-	secs = now_sec() - t0;
+	secs = fs_mono_s() - t0;
 	per = TXN_OPS / (2 + p.k);
 	if (rc == 0)
 		printf("loaded %zu users and %zu tokens in %zu txns, %zu "

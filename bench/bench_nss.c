@@ -61,7 +61,7 @@ static long errors;
 static double
 now_ns(void)
 {
-	return now_sec() * 1e9;
+	return fs_mono_s() * 1e9;
 }
 
 /* Median over BATCHES of the mean cost of op in a batch of n calls. */

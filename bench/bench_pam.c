@@ -151,12 +151,12 @@ bench_verify(void)
 	if ((r = store_open(storedir, STORE_AUTH, &st)) != 0)
 		die("store_open", r);
 	for (i = 0; i < N_VERIFY; i++) {
-		double t0 = now_sec();
+		double t0 = fs_mono_s();
 		int v;
 
 		v = store_verify(st, "u0500", token, TOKEN_LEN, "bench", "",
 		    (int64_t)time(NULL), NULL);
-		t[i] = now_sec() - t0;
+		t[i] = fs_mono_s() - t0;
 		if (v != VERIFY_OK) {
 			fprintf(stderr, "bench_pam: verify: %s\n",
 			    verify_reason(v));
@@ -177,7 +177,7 @@ bench_login_path(void)
 	int i;
 
 	for (i = 0; i < N_LOGIN_PATH; i++) {
-		double t0 = now_sec();
+		double t0 = fs_mono_s();
 		int v;
 
 		st = NULL;
@@ -189,7 +189,7 @@ bench_login_path(void)
 		    (int64_t)time(NULL), NULL);
 		user_free(u);
 		store_close(st);
-		t[i] = now_sec() - t0;
+		t[i] = fs_mono_s() - t0;
 		if (v != VERIFY_OK)
 			die("login path verify", APPUSER_ERR_INTERNAL);
 	}
@@ -213,11 +213,11 @@ bench_touch(void)
 		    store_verify(st, "u0500", token, TOKEN_LEN, "bench", "",
 		    (int64_t)time(NULL), NULL) != VERIFY_OK)
 			die("touch setup", APPUSER_ERR_INTERNAL);
-		t0 = now_sec();
+		t0 = fs_mono_s();
 		if ((r = store_token_touch(st, token_id, (int64_t)time(NULL),
 		    "192.0.2.10", "bench", 200)) != 0)
 			die("store_token_touch", r);
-		t[i] = now_sec() - t0;
+		t[i] = fs_mono_s() - t0;
 		store_close(st);
 	}
 	return median(t, N_TOUCH) * 1e6;
@@ -247,9 +247,9 @@ bench_yescrypt(void)
 		double t0;
 
 		memset(&cd, 0, sizeof(cd));
-		t0 = now_sec();
+		t0 = fs_mono_s();
 		crypt_r("correct horse battery", hash, &cd);
-		t[i] = now_sec() - t0;
+		t[i] = fs_mono_s() - t0;
 		if (strcmp(cd.output, hash) != 0) {
 			fprintf(stderr, "bench_pam: yescrypt mismatch\n");
 			exit(2);
@@ -298,7 +298,7 @@ worker(const char *confdir, const char *rhost, double deadline, long *out)
 	pam_handle_t *ph;
 	int rv;
 
-	while (now_sec() < deadline) {
+	while (fs_mono_s() < deadline) {
 		ph = NULL;
 		if (pam_start_confdir("bench", "u0500", &conv, confdir, &ph) !=
 		    PAM_SUCCESS) {
@@ -320,7 +320,7 @@ churner(double deadline, long *out)
 	struct user *u;
 	size_t n;
 
-	while (now_sec() < deadline) {
+	while (fs_mono_s() < deadline) {
 		st = NULL;
 		u = NULL;
 		n = 0;
@@ -378,7 +378,7 @@ run_phase(struct phase *p, double seconds)
 		exit(2);
 	}
 	memset(counts, 0, 4096);
-	t0 = now_sec();
+	t0 = fs_mono_s();
 	deadline = t0 + seconds;
 	for (i = 0; i <= N_WORKERS; i++) {
 		if (i == N_WORKERS && !p->churn) {
@@ -397,7 +397,7 @@ run_phase(struct phase *p, double seconds)
 	for (i = 0; i <= N_WORKERS; i++)
 		if (pids[i] > 0)
 			waitpid(pids[i], &status, 0);
-	p->elapsed += now_sec() - t0;
+	p->elapsed += fs_mono_s() - t0;
 	for (i = 0; i < N_WORKERS; i++) {
 		p->ok += counts[2 * i];
 		p->bad += counts[2 * i + 1];
@@ -518,10 +518,10 @@ static int
 timed_verify(struct store *st, const char *user, const char *tok,
     int64_t now, double *secs)
 {
-	double t0 = now_sec();
+	double t0 = fs_mono_s();
 	int v = store_verify(st, user, tok, TOKEN_LEN, "bench", "", now, NULL);
 
-	*secs = now_sec() - t0;
+	*secs = fs_mono_s() - t0;
 	return v;
 }
 
@@ -603,10 +603,10 @@ main(int argc, char **argv)
 	atexit(cleanup);
 	chmod(tmpdir, 0755);
 	snprintf(storedir, sizeof(storedir), "%s/store", tmpdir);
-	t0 = now_sec();
+	t0 = fs_mono_s();
 	fill_store();
 	printf("store: %d users, %d tokens (built in %.1f s)\n", N_USERS,
-	    N_USERS * N_TOKENS, now_sec() - t0);
+	    N_USERS * N_TOKENS, fs_mono_s() - t0);
 	verify_us = bench_verify();
 	login_us = bench_login_path();
 	touch_us = bench_touch();

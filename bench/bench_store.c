@@ -77,7 +77,7 @@ import(const char *dir, long n, bool verbose)
 
 	if ((r = store_open(dir, STORE_WRITE, &st)) != 0)
 		die("open", r);
-	t0 = now_sec();
+	t0 = fs_mono_s();
 	if ((r = store_begin(st)) != 0)
 		die("begin", r);
 	for (i = 0; i < n; i++) {
@@ -107,10 +107,10 @@ import(const char *dir, long n, bool verbose)
 		}
 	}
 	sodium_memzero(tok, sizeof(tok));
-	t1 = now_sec();
+	t1 = fs_mono_s();
 	if ((r = store_commit(st)) != 0)
 		die("commit", r);
-	t2 = now_sec();
+	t2 = fs_mono_s();
 	store_close(st);
 	if (!verbose)
 		return;
@@ -129,14 +129,14 @@ one_change(const char *dir)
 
 	if ((r = store_open(dir, STORE_WRITE, &st)) != 0)
 		die("open", r);
-	t0 = now_sec();
+	t0 = fs_mono_s();
 	if ((r = store_user_add(st, &in, NULL)) != 0)
 		die("one add", r);
-	row("one store_user_add on the big store", now_sec() - t0, 0);
-	t0 = now_sec();
+	row("one store_user_add on the big store", fs_mono_s() - t0, 0);
+	t0 = fs_mono_s();
 	if ((r = store_user_delete(st, "one-more")) != 0)
 		die("one delete", r);
-	row("one store_user_delete on the big store", now_sec() - t0, 0);
+	row("one store_user_delete on the big store", fs_mono_s() - t0, 0);
 	store_close(st);
 }
 
@@ -161,23 +161,23 @@ lookups(const char *dir, long n)
 	if ((r = idview_open(dir, &v)) != 0)
 		die("idview_open", r);
 	srand(1);
-	t0 = now_sec();
+	t0 = fs_mono_s();
 	for (i = 0; i < N_LOOKUPS; i++) {
 		snprintf(name, sizeof(name), "u%07ld", (long)rand() % n);
 		idview_user_by_name(v, name, nop, &hits);
 	}
-	row("idview_user_by_name (random)", now_sec() - t0, N_LOOKUPS);
-	t0 = now_sec();
+	row("idview_user_by_name (random)", fs_mono_s() - t0, N_LOOKUPS);
+	t0 = fs_mono_s();
 	for (i = 0; i < N_LOOKUPS; i++)
 		idview_user_by_uid(v, APPUSER_DEFAULT_UID_MIN + 1 +
 		    (uint32_t)(rand() % n), nop, &hits);
-	row("idview_user_by_uid (random)", now_sec() - t0, N_LOOKUPS);
-	t0 = now_sec();
+	row("idview_user_by_uid (random)", fs_mono_s() - t0, N_LOOKUPS);
+	t0 = fs_mono_s();
 	hits = 0;
 	while (idview_next_user(v, &c, nop, &hits) == 0)
 		;
 	idview_cursor_release(v, &c);
-	row("idview_next_user: full enumeration", now_sec() - t0, hits);
+	row("idview_next_user: full enumeration", fs_mono_s() - t0, hits);
 	idview_close(v);
 }
 
@@ -190,12 +190,12 @@ verify(const char *dir)
 
 	if ((r = store_open(dir, STORE_AUTH, &st)) != 0)
 		die("open auth", r);
-	t0 = now_sec();
+	t0 = fs_mono_s();
 	for (i = 0; i < N_TOKENS; i++)
 		if (store_verify(st, names[i], toks[i], TOKEN_LEN, "sshd",
 		    NULL, time(NULL), NULL) != VERIFY_OK)
 			die("verify", APPUSER_ERR_DENIED);
-	row("store_verify (STORE_AUTH handle)", now_sec() - t0, N_TOKENS);
+	row("store_verify (STORE_AUTH handle)", fs_mono_s() - t0, N_TOKENS);
 	store_close(st);
 }
 
@@ -238,7 +238,7 @@ run_cli(const char *cli, const char *dir, const char *a1, const char *a2,
 	posix_spawn_file_actions_init(&fa);
 	posix_spawn_file_actions_addopen(&fa, 1, "/dev/null", O_WRONLY, 0);
 	posix_spawn_file_actions_addopen(&fa, 2, "/dev/null", O_WRONLY, 0);
-	t0 = now_sec();
+	t0 = fs_mono_s();
 	if (posix_spawn(&pid, cli, &fa, NULL, (char *const *)argv,
 	    environ) != 0) {
 		posix_spawn_file_actions_destroy(&fa);
@@ -246,7 +246,7 @@ run_cli(const char *cli, const char *dir, const char *a1, const char *a2,
 	}
 	if (waitpid(pid, &status, 0) != pid)
 		status = -1;
-	t = now_sec() - t0;
+	t = fs_mono_s() - t0;
 	posix_spawn_file_actions_destroy(&fa);
 	if (!WIFEXITED(status) || WEXITSTATUS(status) != 0) {
 		fprintf(stderr, "bench_store: %s --store %s %s %s %s %s: "

@@ -48,6 +48,7 @@
 #include <tdb.h>
 
 #include "appuser.h"
+#include "fsutil.h"
 #include "record.h"
 #include "snapfile.h"
 #include "store.h"
@@ -428,15 +429,6 @@ run_child_in_store(child_fn fn, const char *name)
 	subdir(dir, sizeof(dir), name);
 	assert_int_equal(make_small_store(dir), 0);
 	assert_int_equal(run_child(fn, dir), 0);
-}
-
-static inline double
-now_sec(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return ts.tv_sec + ts.tv_nsec / 1e9;
 }
 
 /* Names an enumeration returned. */

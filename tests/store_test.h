@@ -35,6 +35,7 @@
 #include <tdb.h>
 
 #include "appuser.h"
+#include "fsutil.h"
 #include "gencount.h"
 #include "names.h"
 #include "record.h"
@@ -298,15 +299,6 @@ tok_nums(struct store *st, const char *id)
 	n.expiry = t->expiry_time;
 	token_free(t);
 	return n;
-}
-
-static inline int64_t
-mono_ms(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
 }
 
 static inline int

@@ -27,6 +27,7 @@
 #include <unistd.h>
 
 #include "appuser.h"
+#include "fsutil.h"
 #include "etcd.h"
 #include "fleet_conf.h"
 
@@ -54,10 +55,7 @@ check(bool cond, const char *name, const char *fmt, ...)
 static int64_t
 now_us(void)
 {
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (int64_t)ts.tv_sec * 1000000 + ts.tv_nsec / 1000;
+	return (int64_t)(fs_mono_s() * 1e6);
 }
 
 static struct etcd *

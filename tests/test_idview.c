@@ -24,6 +24,7 @@
 #include <tdb.h>
 
 #include "appuser.h"
+#include "fsutil.h"
 #include "gencount.h"
 #include "keys.h"
 #include "record.h"
@@ -396,21 +397,12 @@ maps_count(const char *path)
 	return n;
 }
 
-static double
-now_sec(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return ts.tv_sec + ts.tv_nsec / 1e9;
-}
-
 /* Refresh every 10 ms until name's presence is want; seconds it took, or
  * -1 after limit seconds. */
 static double
 wait_for(struct idview *v, const char *name, bool want, double limit)
 {
-	double t0 = now_sec();
+	double t0 = fs_mono_s();
 	struct got g = { .calls = 0 };
 
 	for (;;) {
@@ -419,8 +411,8 @@ wait_for(struct idview *v, const char *name, bool want, double limit)
 		assert_true(r == 0 || r == APPUSER_ERR_NOSTORE);
 		if (r == 0 && (idview_user_by_name(v, name, grab, &g) == 0) ==
 		    want)
-			return now_sec() - t0;
-		if (now_sec() - t0 > limit)
+			return fs_mono_s() - t0;
+		if (fs_mono_s() - t0 > limit)
 			return -1;
 		usleep(10000);
 	}
@@ -448,10 +440,10 @@ test_refresh_missing(void **state)
 	f->v = NULL;
 	assert_int_equal(idview_open(f->bad, &f->v), 0);
 	assert_int_equal(unlink(f->badident), 0);
-	t0 = now_sec();
-	while ((r = idview_refresh(f->v)) == 0 && now_sec() - t0 < 3)
+	t0 = fs_mono_s();
+	while ((r = idview_refresh(f->v)) == 0 && fs_mono_s() - t0 < 3)
 		usleep(10000);
-	t = now_sec() - t0;
+	t = fs_mono_s() - t0;
 	assert_int_equal(r, APPUSER_ERR_NOSTORE);
 	assert_true(t < 2.5);
 }
@@ -629,12 +621,12 @@ test_changes_by_hand(void **state)
 	snprintf(old, sizeof(old), "%s/old.delta", f->td.base);
 	copy_file(f->idelta, old);
 	delete_user(f, "user5");
-	t0 = now_sec();
+	t0 = fs_mono_s();
 	assert_int_equal(idview_refresh(f->v), 0);	/* bumped: seen */
 	assert_int_equal(wait_for(f->v, "user5", false, 0), 0);
 	assert_int_equal(rename(old, f->idelta), 0);
 	assert_int_equal(idview_refresh(f->v), 0);
-	if (now_sec() - t0 < 0.5)	/* else the clock may have run out */
+	if (fs_mono_s() - t0 < 0.5)	/* else the clock may have run out */
 		assert_int_equal(wait_for(f->v, "user5", false, 0), 0);
 	t = wait_for(f->v, "user5", true, 3);
 	assert_true(t >= 0 && t < 2.5);

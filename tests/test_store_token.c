@@ -609,22 +609,22 @@ test_touch_busy(void **state)
 	}
 	assert_int_equal(read(pfd[0], &c, 1), 1);
 	assert_int_equal(store_open(f->dir, STORE_AUTH, &f->st), 0);
-	t0 = mono_ms();
+	t0 = fs_mono_ms();
 	assert_int_equal(verify(f->st, "alice", a.str, "sshd", NULL,
 	    time(NULL)), VERIFY_OK);
-	assert_true(mono_ms() - t0 < 500);
-	t0 = mono_ms();
+	assert_true(fs_mono_ms() - t0 < 500);
+	t0 = fs_mono_ms();
 	assert_int_equal(store_token_touch(f->st, a.t.id, time(NULL), NULL,
 	    "sshd", 200), APPUSER_ERR_BUSY);
-	ms = mono_ms() - t0;
+	ms = fs_mono_ms() - t0;
 	assert_true(ms >= 190 && ms < 1000);
 	/* the neighbouring slot is free */
 	assert_int_equal(verify(f->st, "alice", b.str, "sshd", NULL,
 	    time(NULL)), VERIFY_OK);
-	t0 = mono_ms();
+	t0 = fs_mono_ms();
 	assert_int_equal(store_token_touch(f->st, b.t.id, time(NULL), NULL,
 	    "sshd", 200), 0);
-	assert_true(mono_ms() - t0 < 150);
+	assert_true(fs_mono_ms() - t0 < 150);
 	/* the holder goes away: the next touch records */
 	assert_int_equal(kill(pid, SIGKILL), 0);
 	assert_int_equal(waitpid(pid, &status, 0), pid);
@@ -639,10 +639,10 @@ test_touch_busy(void **state)
 	assert_int_equal(lock_slot(fd, sa, F_WRLCK), 0);
 	assert_int_equal(verify(f->st, "alice", a.str, "sshd", NULL,
 	    time(NULL)), VERIFY_OK);
-	t0 = mono_ms();
+	t0 = fs_mono_ms();
 	assert_int_equal(store_token_touch(f->st, a.t.id, time(NULL), NULL,
 	    "sshd", 50), APPUSER_ERR_BUSY);
-	assert_true(mono_ms() - t0 >= 45);
+	assert_true(fs_mono_ms() - t0 >= 45);
 	close(fd);
 	close(pfd[0]);
 	close(pfd[1]);
