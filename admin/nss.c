@@ -257,13 +257,14 @@ pf_worker(void *arg)
 {
 	struct prefetch *pf = arg;
 	struct nbuf b = { NULL, 0 };
-	struct pf_item it;
 	char who[128];
-	size_t i;
-	bool free_;
 
 	pthread_mutex_lock(&pf->mu);
 	for (;;) {
+		struct pf_item it;
+		size_t i;
+		bool free_;
+
 		while (pf->next == pf->nitems && !pf->closed)
 			pthread_cond_wait(&pf->more, &pf->mu);
 		if (pf->next == pf->nitems)

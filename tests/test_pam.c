@@ -727,10 +727,10 @@ static void
 assert_from_each(const char *tk, const struct from_case *c, size_t n)
 {
 	size_t i;
-	int r;
 
 	for (i = 0; i < n; i++) {
-		r = auth_once("appuser", "ci-bot", c[i].rhost, tk);
+		int r = auth_once("appuser", "ci-bot", c[i].rhost, tk);
+
 		if (r != c[i].want)
 			fail_msg("from %s: %d, want %d", c[i].rhost != NULL ?
 			    c[i].rhost : "(no rhost)", r, c[i].want);

@@ -357,11 +357,11 @@ static void
 run_checks(const struct check_case *c, size_t n)
 {
 	size_t i;
-	int r;
 
 	for (i = 0; i < n; i++) {
-		r = token_check(c[i].t, c[i].user, c[i].uid, c[i].v,
+		int r = token_check(c[i].t, c[i].user, c[i].uid, c[i].v,
 		    c[i].service, c[i].rhost, c[i].now);
+
 		if (r != c[i].want)
 			fail_msg("case %zu: %d, want %d", i, r, c[i].want);
 	}
