@@ -9,7 +9,8 @@
  * transaction that also records R (aux "fleet.rev"), so a store always
  * reflects exactly one etcd revision.  The host's NSS answers for every
  * user (four lookups each, which dominate a large load) come from threads
- * that start once the users are read, while the tokens are being read.
+ * that take each user as it is read (nss_check_prefetch_add), so they run
+ * during the whole read.
  * Then it watches from R+1 (progress notifications, hasleader)
  * and applies each batch of events in one local transaction recording the
  * batch's last revision; events at or below the recorded revision are
